@@ -1,0 +1,70 @@
+// Router lookup and delivery with 10, 1,000 and 10,000 routes, and the heap
+// allocations per delivered message (counted by replacing operator new).
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "logging.hpp"
+#include "router.hpp"
+
+namespace {
+std::atomic<std::uint64_t> allocations{0};
+}
+
+void* operator new(std::size_t size) {
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
+
+namespace {
+
+using mqttx::detail::RouteEntry;
+using mqttx::detail::Router;
+
+// Routes on "site/<i>/+/value", plus one "#" and one exact route on the hot topic.
+struct Fixture {
+    explicit Fixture(int routes)
+        : router(std::make_shared<mqttx::detail::SessionStats>(), mqttx::detail::default_logger()) {
+        for (int i = 0; i < routes; ++i) {
+            add("site/" + std::to_string(i) + "/+/value");
+        }
+        add("#");
+        add("site/7/device/value");
+    }
+    void add(std::string filter) {
+        auto entry = std::make_shared<RouteEntry>(
+            std::move(filter), 0, [this](const mqttx::Message&) { ++delivered; },
+            std::weak_ptr<mqttx::detail::RouteOwner>());
+        router.insert(entry);
+        entries.push_back(std::move(entry));
+    }
+    Router router;
+    std::vector<std::shared_ptr<RouteEntry>> entries;
+    std::uint64_t delivered = 0;
+};
+
+void BM_RouterDeliver(benchmark::State& state) {
+    Fixture fixture(static_cast<int>(state.range(0)));
+    const auto message = mqttx::Message::make("site/7/device/value", "21.5");
+    fixture.router.deliver(message);  // warm the per-thread match buffer
+    const auto before = allocations.load();
+    for (auto _ : state) fixture.router.deliver(message);
+    state.counters["allocs_per_msg"] = benchmark::Counter(
+        static_cast<double>(allocations.load() - before) / static_cast<double>(state.iterations()));
+    state.counters["handlers_per_msg"] = benchmark::Counter(
+        static_cast<double>(fixture.delivered) / static_cast<double>(state.iterations() + 1));
+}
+BENCHMARK(BM_RouterDeliver)->Arg(10)->Arg(1000)->Arg(10000);
+
+}  // namespace

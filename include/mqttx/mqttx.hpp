@@ -1,0 +1,16 @@
+// Everything a user of mqttx needs, in one include.
+#pragma once
+
+#include "mqttx/builder.hpp"
+#include "mqttx/delivery_token.hpp"
+#include "mqttx/error.hpp"
+#include "mqttx/events.hpp"
+#include "mqttx/message.hpp"
+#include "mqttx/metrics.hpp"
+#include "mqttx/options.hpp"
+#include "mqttx/properties.hpp"
+#include "mqttx/route.hpp"
+#include "mqttx/session.hpp"
+#include "mqttx/session_manager.hpp"
+#include "mqttx/session_state.hpp"
+#include "mqttx/topic.hpp"

@@ -1,0 +1,109 @@
+// Options: everything that configures one session. A plain aggregate with defaults,
+// usable directly or filled in by SessionBuilder; validate() checks it as a whole.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mqttx/message.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace mqttx {
+
+enum class Protocol { v311, v5 };
+
+// What a bounded queue does when it is full.
+enum class Overflow { block, drop_oldest, drop_newest };
+
+// Exponential backoff for the first connect and every reconnect.
+struct ReconnectPolicy {
+    std::chrono::milliseconds initial{1000};
+    std::chrono::milliseconds max{60000};
+    double multiplier = 2.0;
+    double jitter = 0.2;  // each delay is scaled by a random factor in [1 - jitter, 1 + jitter]
+    bool enabled = true;
+};
+
+struct TlsConfig {
+    std::string ca_file;       // PEM bundle of trusted CAs; empty: the system's trust store
+    std::string cert_file;     // client certificate (mutual TLS)
+    std::string key_file;      // client private key
+    bool skip_verify = false;  // explicit opt-in: no certificate or host name check
+    std::string key_password;
+    std::string ciphers;  // OpenSSL cipher list; empty: OpenSSL's defaults
+};
+
+// What publish() does when Paho's buffer of unsent messages is full.
+enum class BufferOverflow { reject, drop_oldest };
+
+struct PerformanceOptions {
+    std::size_t buffer_kb = 256 * 1024;  // largest payload accepted by publish(), in KiB
+    int max_pending = 10000;             // messages accepted but not yet sent (Paho's buffer)
+    int max_inflight = 1000;             // QoS 1/2 messages awaiting acknowledgement
+    BufferOverflow overflow = BufferOverflow::reject;
+};
+
+enum class StorageType { memory, file, redis };
+
+// Where a persistent session keeps in-flight messages.
+struct StorageOptions {
+    StorageType type = StorageType::memory;
+    std::string directory;      // file
+    std::string redis_address;  // redis: "host:port"
+    std::string redis_user;
+    std::string redis_password;
+    int redis_db = 0;
+};
+
+struct Credentials {
+    std::string username;
+    std::string password;  // never logged
+};
+
+struct Will {
+    std::string topic;
+    std::string payload;
+    int qos = 0;
+    bool retained = false;
+};
+
+// A subscription made as soon as the session connects, and again after every reconnect.
+struct SubscriptionSpec {
+    std::string filter;
+    int qos = 0;
+    MessageHandler handler;
+};
+
+struct Options {
+    std::string name;
+    std::vector<std::string> brokers;  // tried in order; "host:port" means tcp (ssl with TLS)
+    std::string client_id;             // empty: derived from the name
+    std::optional<Credentials> credentials;
+    Protocol protocol = Protocol::v311;
+    std::chrono::seconds keep_alive{30};
+    bool clean_session = true;
+    bool persistent = false;  // keep the broker session and in-flight messages across restarts
+    std::chrono::milliseconds connect_timeout{10000};
+    std::chrono::milliseconds write_timeout{10000};  // subscribe/unsubscribe acknowledgements
+    std::chrono::milliseconds disconnect_timeout{2000};
+    ReconnectPolicy reconnect{};
+    std::optional<TlsConfig> tls;
+    PerformanceOptions performance{};
+    std::optional<StorageOptions> storage;
+    std::optional<Will> will;
+    std::vector<SubscriptionSpec> subscriptions;
+    std::size_t message_channel_size = 1000;
+    std::shared_ptr<spdlog::logger> logger;  // empty: the library's "mqttx" logger
+};
+
+// Throws Error (kind configuration) listing every problem found, one per field.
+void validate(const Options& options);
+
+}  // namespace mqttx

@@ -1,0 +1,69 @@
+// Session: one MQTT connection (one Paho async_client) owned by a SessionManager.
+// Every method is thread-safe. After close() or remove_session() every call
+// fails with an Error of kind session_closed; a shared_ptr kept past that stays safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "mqttx/delivery_token.hpp"
+#include "mqttx/message.hpp"
+#include "mqttx/metrics.hpp"
+#include "mqttx/options.hpp"
+#include "mqttx/properties.hpp"
+#include "mqttx/route.hpp"
+#include "mqttx/session_state.hpp"
+
+namespace mqttx {
+
+namespace detail {
+class SessionCore;
+}
+
+class Session {
+  public:
+    explicit Session(std::shared_ptr<detail::SessionCore> core) noexcept;
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    const std::string& name() const noexcept;
+    const std::string& client_id() const noexcept;
+    const Options& options() const noexcept;
+    SessionState state() const noexcept;
+    bool is_connected() const noexcept;
+    // URI of the broker the session is connected to ("" when not connected).
+    std::string current_broker() const;
+
+    // Publishes `payload` (bytes) to `topic`. Returns at once; the token tells when
+    // the broker has it. While disconnected the message goes to the offline buffer
+    // (PerformanceOptions::max_pending). Throws Error: invalid_topic, invalid_qos,
+    // payload_too_large, configuration (properties on a v3.1.1 session),
+    // buffer_full, session_closed.
+    DeliveryToken publish(std::string_view topic, std::string_view payload, int qos = 0,
+                          bool retained = false);
+    DeliveryToken publish(std::string_view topic, std::string_view payload, int qos, bool retained,
+                          const PublishProperties& properties);
+
+    // Routes messages matching `filter` to `handler` and subscribes at the broker
+    // (once per filter, at the highest QoS asked). When connected, waits for the
+    // broker's acknowledgement (Options::write_timeout) and throws Error (kind
+    // subscription) if it refuses; when not connected, the subscription is made on
+    // connect. Do not call it from a handler running inline on Paho's thread.
+    Route subscribe(std::string_view filter, int qos, MessageHandler handler);
+    // Stops every route of this session on exactly `filter` and unsubscribes.
+    void unsubscribe(std::string_view filter);
+
+    SessionMetrics metrics() const noexcept;
+
+    // Disconnects (bounded by Options::disconnect_timeout) and refuses further calls.
+    void close() noexcept;
+
+    detail::SessionCore& core() noexcept { return *core_; }
+
+  private:
+    std::shared_ptr<detail::SessionCore> core_;
+};
+
+}  // namespace mqttx

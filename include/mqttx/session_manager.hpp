@@ -1,0 +1,92 @@
+// SessionManager: owns many sessions and the threads they share. Thread-safe; no
+// method blocks while a session connects, and no lock is held while user code runs.
+// The destructor closes everything within the sessions' disconnect timeouts.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mqttx/delivery_token.hpp"
+#include "mqttx/events.hpp"
+#include "mqttx/options.hpp"
+#include "mqttx/route.hpp"
+#include "mqttx/session.hpp"
+#include "mqttx/session_state.hpp"
+
+namespace mqttx {
+
+namespace detail {
+class Runtime;
+}
+
+struct ManagerOptions {
+    std::size_t dispatcher_threads = 2;       // threads running message and event handlers
+    std::size_t dispatch_queue_size = 65536;  // per thread
+    // How long Paho's receive thread may wait for room in a full dispatch queue
+    // before the message is dropped and counted (it blocks every session meanwhile).
+    std::chrono::milliseconds dispatch_block_timeout{1000};
+    std::shared_ptr<spdlog::logger> logger;  // empty: the library's "mqttx" logger
+};
+
+class SessionManager {
+  public:
+    explicit SessionManager(ManagerOptions options = {});
+    ~SessionManager();
+    SessionManager(const SessionManager&) = delete;
+    SessionManager& operator=(const SessionManager&) = delete;
+
+    // Validates `options` and registers a session; does not connect. Throws Error:
+    // configuration, duplicate_session, session_closed (manager closed).
+    std::shared_ptr<Session> add_session(Options options);
+    // Closes the session (bounded by its disconnect timeout) and forgets it. Throws
+    // session_not_found.
+    void remove_session(std::string_view name);
+    // Throws session_not_found.
+    std::shared_ptr<Session> get_session(std::string_view name) const;
+    std::vector<std::string> list_sessions() const;
+    std::map<std::string, SessionState> get_all_sessions_status() const;
+
+    // Start connecting and return at once; progress shows in events and states.
+    void connect(std::string_view name);
+    void connect_all();
+    // Waits until the session is connected with its subscriptions in place. Throws
+    // Error (kind timeout) naming the session, or session_not_found / session_closed.
+    void wait_for_session(std::string_view name, std::chrono::milliseconds timeout);
+    // Throws Error (kind timeout) naming every session not ready.
+    void wait_for_all_sessions(std::chrono::milliseconds timeout);
+
+    DeliveryToken publish_to(std::string_view session, std::string_view topic,
+                             std::string_view payload, int qos = 0, bool retained = false);
+    // Publishes on every session; returns one token per session, in name order.
+    std::vector<DeliveryToken> publish_to_all(std::string_view topic, std::string_view payload,
+                                              int qos = 0, bool retained = false);
+    Route subscribe_to(std::string_view session, std::string_view filter, int qos,
+                       MessageHandler handler);
+
+    // Disconnects every session; they stay registered and can connect again.
+    void disconnect_all();
+
+    EventSubscription on_event(EventType type, EventHandler handler);
+    EventSubscription on_any_event(EventHandler handler);
+
+    // Closes every session and stops the threads. Idempotent. Must not be called
+    // from a message or event handler.
+    void close();
+
+  private:
+    std::shared_ptr<Session> find(std::string_view name) const;
+
+    std::shared_ptr<detail::Runtime> runtime_;
+    mutable std::mutex mutex_;
+    std::map<std::string, std::shared_ptr<Session>, std::less<>> sessions_;
+    std::size_t next_worker_ = 0;
+    bool closed_ = false;
+};
+
+}  // namespace mqttx

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 (bookworm) packages that building and testing mqttx
+# needs, starting from a minimal system (debootstrap --variant=minbase: no
+# compiler, no cmake). Idempotent: when everything is installed it does nothing.
+set -euo pipefail
+
+packages=(
+    g++ make cmake ninja-build ccache pkg-config
+    libpaho-mqttpp-dev libpaho-mqtt-dev libspdlog-dev libfmt-dev libssl-dev openssl
+    libgtest-dev libgmock-dev libbenchmark-dev
+    mosquitto mosquitto-clients redis-server libhiredis-dev procps
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    [[ $status == *" ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "setup: all ${#packages[@]} required packages are installed; nothing to do"
+    exit 0
+fi
+
+if ((EUID != 0)); then
+    echo "setup: missing packages: ${missing[*]}" >&2
+    echo "setup: run this script as root (sudo $0) or install them with apt-get" >&2
+    exit 1
+fi
+
+echo "setup: apt-get update, then installing the missing packages: ${missing[*]}"
+log=$(mktemp /tmp/mqttx-setup-XXXXXX.log)
+export DEBIAN_FRONTEND=noninteractive
+if ! { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; } \
+    >"$log" 2>&1 </dev/null; then
+    cat "$log" >&2
+    echo "setup: apt-get failed (log above, kept in $log)" >&2
+    exit 1
+fi
+rm -f "$log"

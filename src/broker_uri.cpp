@@ -1,0 +1,160 @@
+#include "broker_uri.hpp"
+
+#include <charconv>
+
+namespace mqttx::detail {
+
+namespace {
+
+int default_port(Transport transport) {
+    switch (transport) {
+        case Transport::tcp:
+            return 1883;
+        case Transport::ssl:
+            return 8883;
+        case Transport::ws:
+            return 80;
+        case Transport::wss:
+            return 443;
+    }
+    return 0;
+}
+
+const char* scheme_name(Transport transport) {
+    switch (transport) {
+        case Transport::tcp:
+            return "tcp";
+        case Transport::ssl:
+            return "ssl";
+        case Transport::ws:
+            return "ws";
+        case Transport::wss:
+            return "wss";
+    }
+    return "";
+}
+
+bool parse_scheme(std::string_view scheme, Transport& out) {
+    if (scheme == "tcp" || scheme == "mqtt") {
+        out = Transport::tcp;
+    } else if (scheme == "ssl" || scheme == "mqtts" || scheme == "tls") {
+        out = Transport::ssl;
+    } else if (scheme == "ws") {
+        out = Transport::ws;
+    } else if (scheme == "wss") {
+        out = Transport::wss;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string BrokerUri::paho_uri() const {
+    std::string uri = scheme_name(transport);
+    uri += "://";
+    uri += host.find(':') != std::string::npos ? "[" + host + "]" : host;  // IPv6 literal
+    uri += ':';
+    uri += std::to_string(port);
+    uri += path;
+    return uri;
+}
+
+bool parse_broker_uri(std::string_view text, bool tls_configured, BrokerUri& out,
+                      std::string& problem) {
+    out = BrokerUri{};
+    if (text.empty()) {
+        problem = "empty broker address";
+        return false;
+    }
+    std::string_view rest = text;
+    bool explicit_scheme = false;
+    if (auto pos = rest.find("://"); pos != std::string_view::npos) {
+        auto scheme = rest.substr(0, pos);
+        if (!parse_scheme(scheme, out.transport)) {
+            problem = "unsupported scheme '" + std::string(scheme) +
+                      "' (use tcp, mqtt, ssl, mqtts, ws or wss)";
+            return false;
+        }
+        explicit_scheme = true;
+        rest.remove_prefix(pos + 3);
+    } else {
+        out.transport = tls_configured ? Transport::ssl : Transport::tcp;
+    }
+    if (explicit_scheme && tls_configured && !out.secure()) {
+        problem = "plaintext scheme with TLS settings: use ssl://, mqtts:// or wss://";
+        return false;
+    }
+
+    if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+        if (out.transport != Transport::ws && out.transport != Transport::wss) {
+            problem = "a path is only allowed for ws:// and wss://";
+            return false;
+        }
+        out.path = std::string(rest.substr(slash));
+        rest = rest.substr(0, slash);
+    }
+
+    std::string_view host;
+    std::string_view port;
+    if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
+        auto close = rest.find(']');
+        if (close == std::string_view::npos) {
+            problem = "unterminated IPv6 address";
+            return false;
+        }
+        host = rest.substr(1, close - 1);
+        auto after = rest.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') {
+                problem = "unexpected text after IPv6 address";
+                return false;
+            }
+            port = after.substr(1);
+            if (port.empty()) {
+                problem = "empty port";
+                return false;
+            }
+        }
+    } else {
+        auto colon = rest.rfind(':');
+        if (colon != std::string_view::npos && rest.find(':') != colon) {
+            problem = "IPv6 addresses must be written in brackets, e.g. [::1]:1883";
+            return false;
+        }
+        host = rest.substr(0, colon);
+        if (colon != std::string_view::npos) {
+            port = rest.substr(colon + 1);
+            if (port.empty()) {
+                problem = "empty port";
+                return false;
+            }
+        }
+    }
+    if (host.empty()) {
+        problem = "missing host";
+        return false;
+    }
+    for (char c : host) {
+        if (c == ' ' || c == '@' || c == '?' || c == '#') {
+            problem = "invalid character in host";
+            return false;
+        }
+    }
+    out.host = std::string(host);
+    if (port.empty()) {
+        out.port = default_port(out.transport);
+    } else {
+        int value = 0;
+        auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (ec != std::errc{} || end != port.data() + port.size() || value < 1 || value > 65535) {
+            problem = "port must be a number from 1 to 65535";
+            return false;
+        }
+        out.port = value;
+    }
+    return true;
+}
+
+}  // namespace mqttx::detail

@@ -1,0 +1,173 @@
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "broker_uri.hpp"
+#include "mqttx/error.hpp"
+#include "mqttx/options.hpp"
+#include "mqttx/topic.hpp"
+
+namespace mqttx {
+
+namespace {
+
+constexpr std::size_t max_payload_kb = 256 * 1024;  // MQTT's limit is 256 MiB - 1 per packet
+
+class Problems {
+  public:
+    void add(std::string field, std::string problem) {
+        items_.emplace_back(std::move(field), std::move(problem));
+    }
+    bool empty() const { return items_.empty(); }
+
+    [[noreturn]] void raise(const std::string& session) const {
+        std::string message = "invalid options for session '" + session + "': ";
+        for (std::size_t i = 0; i < items_.size(); ++i) {
+            if (i > 0) message += "; ";
+            message += items_[i].first + ": " + items_[i].second;
+        }
+        Error error(ErrorKind::configuration, std::move(message));
+        for (const auto& [field, problem] : items_) error.with_context(field, problem);
+        if (!session.empty()) error.with_session(session);
+        throw error;
+    }
+
+  private:
+    std::vector<std::pair<std::string, std::string>> items_;
+};
+
+void check_readable_file(Problems& problems, const std::string& field, const std::string& path) {
+    if (path.empty()) return;
+    std::ifstream file(path);
+    if (!file) problems.add(field, "cannot read file '" + path + "'");
+}
+
+void check_qos(Problems& problems, const std::string& field, int qos) {
+    if (qos < 0 || qos > 2)
+        problems.add(field, "QoS must be 0, 1 or 2, got " + std::to_string(qos));
+}
+
+void check_brokers(Problems& problems, const Options& options) {
+    if (options.brokers.empty()) {
+        problems.add("brokers", "at least one broker is required");
+        return;
+    }
+    for (std::size_t i = 0; i < options.brokers.size(); ++i) {
+        detail::BrokerUri uri;
+        std::string problem;
+        if (!detail::parse_broker_uri(options.brokers[i], options.tls.has_value(), uri, problem)) {
+            problems.add("brokers[" + std::to_string(i) + "]",
+                         "'" + options.brokers[i] + "': " + problem);
+        }
+    }
+}
+
+void check_tls(Problems& problems, const TlsConfig& tls) {
+    check_readable_file(problems, "tls.ca_file", tls.ca_file);
+    check_readable_file(problems, "tls.cert_file", tls.cert_file);
+    check_readable_file(problems, "tls.key_file", tls.key_file);
+    if (!tls.cert_file.empty() && tls.key_file.empty()) {
+        problems.add("tls.key_file", "a client certificate needs its private key");
+    }
+    if (tls.cert_file.empty() && !tls.key_file.empty()) {
+        problems.add("tls.cert_file", "a private key needs its client certificate");
+    }
+}
+
+void check_storage(Problems& problems, const Options& options) {
+    if (!options.storage) return;
+    const auto& storage = *options.storage;
+    if (!options.persistent) {
+        problems.add("storage",
+                     "a storage needs a persistent session (call persistent()): a clean session "
+                     "keeps nothing");
+    }
+    switch (storage.type) {
+        case StorageType::memory:
+            break;
+        case StorageType::file:
+            if (storage.directory.empty()) problems.add("storage.directory", "must not be empty");
+            break;
+        case StorageType::redis:
+            if (storage.redis_address.empty()) {
+                problems.add("storage.redis_address", "must not be empty");
+            }
+            problems.add("storage", "redis storage is not available in this version yet");
+            break;
+    }
+}
+
+}  // namespace
+
+void validate(const Options& options) {
+    Problems problems;
+    if (options.name.empty()) problems.add("name", "must not be empty");
+    check_brokers(problems, options);
+
+    if (options.client_id.size() > 65535) {
+        problems.add("client_id", "longer than 65535 bytes");
+    } else if (options.persistent && options.client_id.empty()) {
+        problems.add("client_id", "a persistent session needs a fixed client id");
+    }
+    if (options.persistent && options.clean_session) {
+        problems.add("clean_session", "a persistent session cannot use a clean session");
+    }
+    if (options.credentials && options.credentials->username.empty() &&
+        !options.credentials->password.empty()) {
+        problems.add("credentials", "a password needs a user name");
+    }
+    if (options.keep_alive.count() < 0 || options.keep_alive.count() > 65535) {
+        problems.add("keep_alive", "must be 0 to 65535 seconds");
+    }
+    if (options.connect_timeout.count() <= 0) problems.add("connect_timeout", "must be positive");
+    if (options.write_timeout.count() <= 0) problems.add("write_timeout", "must be positive");
+    if (options.disconnect_timeout.count() < 0) {
+        problems.add("disconnect_timeout", "must not be negative");
+    }
+
+    const auto& reconnect = options.reconnect;
+    if (reconnect.initial.count() <= 0) problems.add("reconnect.initial", "must be positive");
+    if (reconnect.max < reconnect.initial) {
+        problems.add("reconnect.max", "must not be smaller than reconnect.initial");
+    }
+    if (!(reconnect.multiplier >= 1.0)) problems.add("reconnect.multiplier", "must be >= 1");
+    if (!(reconnect.jitter >= 0.0 && reconnect.jitter < 1.0)) {
+        problems.add("reconnect.jitter", "must be in [0, 1)");
+    }
+
+    if (options.tls) check_tls(problems, *options.tls);
+
+    const auto& performance = options.performance;
+    if (performance.buffer_kb == 0 || performance.buffer_kb > max_payload_kb) {
+        problems.add("performance.buffer_kb", "must be 1 to " + std::to_string(max_payload_kb));
+    }
+    if (performance.max_pending < 1) problems.add("performance.max_pending", "must be at least 1");
+    if (performance.max_inflight < 1 || performance.max_inflight > 65535) {
+        problems.add("performance.max_inflight", "must be 1 to 65535");
+    }
+    check_storage(problems, options);
+
+    if (options.will) {
+        const auto& will = *options.will;
+        if (auto problem = topic::check_topic_name(will.topic); !problem.empty()) {
+            problems.add("will.topic", "'" + will.topic + "': " + std::string(problem));
+        }
+        check_qos(problems, "will.qos", will.qos);
+    }
+    for (std::size_t i = 0; i < options.subscriptions.size(); ++i) {
+        const auto& subscription = options.subscriptions[i];
+        const std::string field = "subscriptions[" + std::to_string(i) + "]";
+        if (auto problem = topic::check_topic_filter(subscription.filter); !problem.empty()) {
+            problems.add(field + ".filter",
+                         "'" + subscription.filter + "': " + std::string(problem));
+        }
+        check_qos(problems, field + ".qos", subscription.qos);
+        if (!subscription.handler) problems.add(field + ".handler", "must not be empty");
+    }
+    if (options.message_channel_size == 0) {
+        problems.add("message_channel_size", "must be at least 1");
+    }
+    if (!problems.empty()) problems.raise(options.name);
+}
+
+}  // namespace mqttx

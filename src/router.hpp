@@ -1,0 +1,107 @@
+// Router: a session's subscription tree (one trie node per topic level) that finds
+// the routes matching an incoming topic without scanning every route, and hands
+// the message to each route's handler.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "mqttx/message.hpp"
+#include "mqttx/route.hpp"
+#include "session_stats.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace mqttx::detail {
+
+class RouteEntry;
+
+// Whoever created a route and must hear when it stops (to unsubscribe at the broker).
+class RouteOwner {
+  public:
+    virtual ~RouteOwner() = default;
+    virtual void remove_route(RouteEntry& entry) noexcept = 0;
+};
+
+class RouteEntry final : public RouteHandle {
+  public:
+    RouteEntry(std::string filter, int qos, MessageHandler handler,
+               std::weak_ptr<RouteOwner> owner);
+
+    void stop() noexcept override;
+    bool active() const noexcept override { return active_.load(std::memory_order_acquire); }
+    RouteStats stats() const noexcept override;
+    const std::string& filter() const noexcept override { return filter_; }
+    int qos() const noexcept { return qos_; }
+
+    // Runs the handler; false when it threw (counted here, logged by the caller).
+    bool deliver(const Message& message, spdlog::logger& log) noexcept;
+    // Marks the route stopped without telling the owner (the owner is removing it).
+    void deactivate() noexcept { active_.store(false, std::memory_order_release); }
+
+  private:
+    const std::string filter_;
+    const int qos_;
+    const MessageHandler handler_;
+    const std::weak_ptr<RouteOwner> owner_;
+    std::atomic<bool> active_{true};
+    std::atomic<bool> stop_requested_{false};
+    std::atomic<std::uint64_t> received_{0};
+    std::atomic<std::uint64_t> bytes_{0};
+    std::atomic<std::uint64_t> errors_{0};
+    std::atomic<std::int64_t> last_message_ns_{0};
+};
+
+class Router {
+  public:
+    Router(std::shared_ptr<SessionStats> stats, std::shared_ptr<spdlog::logger> log);
+    ~Router();
+
+    void insert(const std::shared_ptr<RouteEntry>& entry);
+    // True when the entry was present.
+    bool erase(const RouteEntry& entry);
+    // Removes and returns every route on exactly `filter`.
+    std::vector<std::shared_ptr<RouteEntry>> take_filter(std::string_view filter);
+    // Removes and returns every route.
+    std::vector<std::shared_ptr<RouteEntry>> take_all();
+
+    // Appends the routes whose filter matches `topic` (MQTT rules, '$' topics included).
+    void match(std::string_view topic, std::vector<std::shared_ptr<RouteEntry>>& out) const;
+    // Called on a dispatcher thread: every matching route gets the message.
+    void deliver(const Message& message) noexcept;
+
+  private:
+    struct Node;
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    using Children = std::unordered_map<std::string, std::unique_ptr<Node>, Hash, std::equal_to<>>;
+    struct Node {
+        Children children;
+        std::unique_ptr<Node> plus;
+        std::vector<std::shared_ptr<RouteEntry>> here;   // filters ending at this level
+        std::vector<std::shared_ptr<RouteEntry>> below;  // filters ending with '/#' here
+        bool empty() const { return children.empty() && !plus && here.empty() && below.empty(); }
+    };
+
+    static void collect(const Node& node, std::string_view rest, bool at_end, bool first_level,
+                        bool dollar, std::vector<std::shared_ptr<RouteEntry>>& out);
+    bool erase_path(Node& node, std::string_view rest, const RouteEntry& entry);
+
+    mutable std::shared_mutex mutex_;
+    Node root_;
+    std::shared_ptr<SessionStats> stats_;
+    std::shared_ptr<spdlog::logger> log_;
+};
+
+}  // namespace mqttx::detail

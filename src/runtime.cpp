@@ -1,0 +1,38 @@
+#include "runtime.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "logging.hpp"
+
+namespace mqttx::detail {
+
+Runtime::Runtime(const ManagerOptions& manager_options)
+    : options(manager_options),
+      log(manager_options.logger ? manager_options.logger : default_logger()),
+      dispatcher(manager_options.dispatcher_threads, manager_options.dispatch_queue_size),
+      events(std::make_shared<EventBus>()) {}
+
+void Runtime::emit(std::size_t worker, Event event) {
+    auto deliver = [bus = events, log = log, event = std::move(event)] {
+        if (int failures = bus->deliver(event); failures > 0) {
+            log->warn("{} handler(s) of event {} for session '{}' threw", failures,
+                      to_string(event.type), event.session);
+        }
+    };
+    if (!dispatcher.post(worker, std::move(deliver), options.dispatch_block_timeout)) {
+        log->warn("event dropped: dispatch queue full or stopped");
+    }
+}
+
+void Runtime::notify_state_change() {
+    // Taking the mutex orders this notification after a waiter's predicate check.
+    { std::lock_guard lock(state_mutex); }
+    state_changed.notify_all();
+}
+
+void Runtime::stop() noexcept {
+    scheduler.stop();
+    dispatcher.stop();
+}
+
+}  // namespace mqttx::detail

@@ -1,0 +1,72 @@
+#include "mqttx/session.hpp"
+
+#include "session_core.hpp"
+
+namespace mqttx {
+
+const char* to_string(SessionState state) noexcept {
+    switch (state) {
+        case SessionState::disconnected:
+            return "disconnected";
+        case SessionState::connecting:
+            return "connecting";
+        case SessionState::connected:
+            return "connected";
+        case SessionState::reconnecting:
+            return "reconnecting";
+        case SessionState::closed:
+            return "closed";
+    }
+    return "unknown";
+}
+
+Session::Session(std::shared_ptr<detail::SessionCore> core) noexcept : core_(std::move(core)) {}
+
+Session::~Session() {
+    core_->close();
+}
+
+const std::string& Session::name() const noexcept {
+    return core_->name();
+}
+const std::string& Session::client_id() const noexcept {
+    return core_->client_id();
+}
+const Options& Session::options() const noexcept {
+    return core_->options();
+}
+SessionState Session::state() const noexcept {
+    return core_->state();
+}
+bool Session::is_connected() const noexcept {
+    return core_->state() == SessionState::connected;
+}
+std::string Session::current_broker() const {
+    return core_->current_broker();
+}
+SessionMetrics Session::metrics() const noexcept {
+    return core_->metrics();
+}
+void Session::close() noexcept {
+    core_->close();
+}
+
+DeliveryToken Session::publish(std::string_view topic, std::string_view payload, int qos,
+                               bool retained) {
+    return core_->publish(topic, payload, qos, retained, nullptr);
+}
+
+DeliveryToken Session::publish(std::string_view topic, std::string_view payload, int qos,
+                               bool retained, const PublishProperties& properties) {
+    return core_->publish(topic, payload, qos, retained, &properties);
+}
+
+Route Session::subscribe(std::string_view filter, int qos, MessageHandler handler) {
+    return Route(core_->subscribe(filter, qos, std::move(handler)));
+}
+
+void Session::unsubscribe(std::string_view filter) {
+    core_->unsubscribe(filter);
+}
+
+}  // namespace mqttx

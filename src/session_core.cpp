@@ -1,0 +1,640 @@
+#include "session_core.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cinttypes>
+
+#include "broker_uri.hpp"
+#include "mqttx/topic.hpp"
+#include "paho_error.hpp"
+#include "paho_properties.hpp"
+#include "runtime.hpp"
+
+namespace mqttx::detail {
+
+namespace {
+
+std::string make_client_id(const Options& options, std::mt19937_64& random) {
+    if (!options.client_id.empty()) return options.client_id;
+    // Unique per run, so two programs using the same session name do not evict each other.
+    char suffix[17];
+    std::snprintf(suffix, sizeof suffix, "%016" PRIx64, static_cast<std::uint64_t>(random()));
+    return options.name + "-" + suffix;
+}
+
+mqtt::create_options make_create_options(const Options& options) {
+    mqtt::create_options create(
+        options.protocol == Protocol::v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1,
+        options.performance.max_pending);
+    // Accept publishes while offline (also before the first connect): they wait in
+    // Paho's buffer and go out once connected.
+    create.set_send_while_disconnected(true, true);
+    create.set_delete_oldest_messages(options.performance.overflow == BufferOverflow::drop_oldest);
+    return create;
+}
+
+std::unique_ptr<mqtt::async_client> make_client(const Options& options,
+                                                const std::string& client_id) {
+    BrokerUri first;
+    std::string problem;
+    parse_broker_uri(options.brokers.front(), options.tls.has_value(), first, problem);
+    const auto create = make_create_options(options);
+    if (options.persistent && options.storage && options.storage->type == StorageType::file) {
+        return std::make_unique<mqtt::async_client>(first.paho_uri(), client_id, create,
+                                                    options.storage->directory);
+    }
+    return std::make_unique<mqtt::async_client>(first.paho_uri(), client_id, create, nullptr);
+}
+
+}  // namespace
+
+SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std::size_t worker)
+    : options_(std::move(options)),
+      client_id_([this] {
+          std::random_device seed;
+          random_.seed((static_cast<std::uint64_t>(seed()) << 32) ^ seed());
+          return make_client_id(options_, random_);
+      }()),
+      shared_name_(std::make_shared<const std::string>(options_.name)),
+      runtime_(std::move(runtime)),
+      worker_(worker),
+      log_(options_.logger ? options_.logger : runtime_->log),
+      stats_(std::make_shared<SessionStats>()),
+      router_(std::make_shared<Router>(stats_, log_)),
+      backoff_(options_.reconnect,
+               [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }),
+      connect_listener_(*this, &SessionCore::on_connect_success, &SessionCore::on_connect_failure),
+      resubscribe_listener_(*this, &SessionCore::on_resubscribe_success,
+                            &SessionCore::on_resubscribe_failure),
+      client_(make_client(options_, client_id_)) {
+    client_->set_message_callback(
+        [this](mqtt::const_message_ptr message) { on_message(std::move(message)); });
+    client_->set_connection_lost_handler(
+        [this](const std::string& cause) { on_connection_lost(cause); });
+    client_->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode reason) {
+        on_connection_lost("broker sent DISCONNECT, reason code " +
+                           std::to_string(static_cast<int>(reason)));
+    });
+}
+
+SessionCore::~SessionCore() {
+    close();
+    // Destroying the client waits for Paho's callbacks to finish: none runs after this.
+    client_.reset();
+}
+
+void SessionCore::install_initial_subscriptions() {
+    for (const auto& spec : options_.subscriptions) {
+        permanent_routes_.push_back(subscribe(spec.filter, spec.qos, spec.handler));
+    }
+}
+
+std::string SessionCore::current_broker() const {
+    std::lock_guard lock(mutex_);
+    return state_.load() == SessionState::connected ? broker_ : std::string();
+}
+
+SessionMetrics SessionCore::metrics() const noexcept {
+    auto metrics = stats_->snapshot();
+    std::lock_guard lock(mutex_);
+    metrics.active_subscriptions = filters_.size();
+    return metrics;
+}
+
+SessionState SessionCore::set_state(SessionState next) {
+    return state_.exchange(next, std::memory_order_acq_rel);
+}
+
+void SessionCore::announce_state(SessionState old_state, SessionState new_state) {
+    if (old_state != new_state) {
+        emit(EventType::session_state_changed, StateChange{old_state, new_state});
+    }
+    runtime_->notify_state_change();
+}
+
+void SessionCore::emit(EventType type, EventData data) {
+    runtime_->emit(worker_,
+                   Event{type, options_.name, std::move(data), std::chrono::system_clock::now()});
+}
+
+void SessionCore::report(const Error& error) {
+    stats_->count_error();
+    log_->warn("{}", error.what());
+    emit(EventType::error, ErrorInfo{error.kind(), error.what()});
+}
+
+void SessionCore::check_open() const {
+    if (state() == SessionState::closed) throw Error::session_closed(options_.name);
+}
+
+// ---- connection state machine -------------------------------------------------------
+
+void SessionCore::start() {
+    SessionState old_state;
+    {
+        std::lock_guard lock(mutex_);
+        check_open();
+        if (want_connected_) return;
+        want_connected_ = true;
+        backoff_.reset();
+        old_state = set_state(SessionState::connecting);
+    }
+    announce_state(old_state, SessionState::connecting);
+    attempt_connect();
+}
+
+void SessionCore::attempt_connect() {
+    {
+        std::lock_guard lock(mutex_);
+        if (!want_connected_ || connect_in_flight_) return;
+        connect_in_flight_ = true;
+    }
+    emit(EventType::session_connecting);
+    try {
+        client_->connect(make_connect_options(), nullptr, connect_listener_);
+    } catch (const mqtt::exception& e) {
+        connection_failed(from_paho(e, ErrorKind::connection, "connect failed"));
+    }
+}
+
+mqtt::connect_options SessionCore::make_connect_options() const {
+    mqtt::connect_options opts;
+    if (options_.protocol == Protocol::v5) {
+        opts.set_mqtt_version(MQTTVERSION_5);
+        opts.set_clean_start(options_.clean_session);
+        if (!options_.clean_session) {
+            // MQTT 5 ends a session at disconnect unless told otherwise.
+            opts.set_properties(
+                {{mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int32_t>(0x7FFFFFFF)}});
+        }
+    } else {
+        opts.set_mqtt_version(MQTTVERSION_3_1_1);
+        opts.set_clean_session(options_.clean_session);
+    }
+    opts.set_keep_alive_interval(static_cast<int>(options_.keep_alive.count()));
+    const auto connect_seconds =
+        std::chrono::ceil<std::chrono::seconds>(options_.connect_timeout).count();
+    opts.set_connect_timeout(static_cast<int>(std::max<long long>(1, connect_seconds)));
+    opts.set_automatic_reconnect(false);  // ours re-subscribes and backs off properly
+    opts.set_max_inflight(options_.performance.max_inflight);
+
+    auto servers = std::make_shared<mqtt::string_collection>();
+    bool secure = false;
+    for (const auto& text : options_.brokers) {
+        BrokerUri uri;
+        std::string problem;
+        parse_broker_uri(text, options_.tls.has_value(), uri, problem);
+        secure = secure || uri.secure();
+        servers->push_back(uri.paho_uri());
+    }
+    opts.set_servers(servers);
+
+    if (options_.credentials) {
+        opts.set_user_name(options_.credentials->username);
+        if (!options_.credentials->password.empty()) {
+            opts.set_password(options_.credentials->password);
+        }
+    }
+    if (options_.will) {
+        const auto& will = *options_.will;
+        opts.set_will(mqtt::will_options(will.topic, will.payload, will.qos, will.retained));
+    }
+    if (secure) {
+        const TlsConfig tls = options_.tls.value_or(TlsConfig{});
+        mqtt::ssl_options ssl;
+        if (!tls.ca_file.empty()) ssl.set_trust_store(tls.ca_file);
+        if (!tls.cert_file.empty()) ssl.set_key_store(tls.cert_file);
+        if (!tls.key_file.empty()) ssl.set_private_key(tls.key_file);
+        if (!tls.key_password.empty()) ssl.set_private_key_password(tls.key_password);
+        if (!tls.ciphers.empty()) ssl.set_enabled_cipher_suites(tls.ciphers);
+        ssl.set_ssl_version(MQTT_SSL_VERSION_TLS_1_2);
+        // Paho checks the host name only with verify on: secure by default.
+        ssl.set_enable_server_cert_auth(!tls.skip_verify);
+        ssl.set_verify(!tls.skip_verify);
+        opts.set_ssl(std::move(ssl));
+    }
+    return opts;
+}
+
+void SessionCore::on_connect_success(const mqtt::token& token) {
+    const auto response = token.get_connect_response();
+    const bool session_present = response.is_session_present();
+    SessionState old_state;
+    std::uint64_t generation;
+    {
+        std::lock_guard lock(mutex_);
+        connect_in_flight_ = false;
+        if (!want_connected_) {
+            // disconnect() or close() came while this connect was in flight.
+            runtime_->scheduler.post([weak = weak_from_this()] {
+                if (auto self = weak.lock()) self->disconnect_client();
+            });
+            return;
+        }
+        if (connected_before_) stats_->reconnects.fetch_add(1, std::memory_order_relaxed);
+        connected_before_ = true;
+        backoff_.reset();
+        broker_ = response.get_server_uri();
+        generation = ++generation_;
+        old_state = set_state(SessionState::connected);
+        if (!session_present) {
+            for (auto& [filter, state] : filters_) state.acknowledged = false;
+            pending_unsubscribes_.clear();
+        }
+    }
+    log_->info("session '{}' connected to {} (session present: {})", options_.name,
+               response.get_server_uri(), session_present);
+    emit(EventType::session_connected, ConnectInfo{response.get_server_uri(), session_present});
+    announce_state(old_state, SessionState::connected);
+    runtime_->scheduler.post([weak = weak_from_this(), generation] {
+        if (auto self = weak.lock()) self->restore_subscriptions(generation);
+    });
+}
+
+void SessionCore::on_connect_failure(const mqtt::token& token) {
+    connection_failed(from_token(token, ErrorKind::connection, "connect failed"));
+}
+
+void SessionCore::connection_failed(Error error) {
+    error.with_session(options_.name);
+    SessionState old_state;
+    SessionState new_state;
+    std::chrono::milliseconds delay{0};
+    int attempt = 0;
+    {
+        std::lock_guard lock(mutex_);
+        connect_in_flight_ = false;
+        if (!want_connected_) return;
+        if (options_.reconnect.enabled) {
+            delay = backoff_.next();
+            attempt = backoff_.attempt();
+            new_state = SessionState::reconnecting;
+        } else {
+            want_connected_ = false;
+            new_state = SessionState::disconnected;
+        }
+        old_state = set_state(new_state);
+    }
+    report(error);
+    announce_state(old_state, new_state);
+    if (new_state == SessionState::reconnecting) schedule_reconnect(attempt, delay);
+}
+
+void SessionCore::on_connection_lost(const std::string& cause) noexcept {
+    try {
+        SessionState old_state;
+        std::chrono::milliseconds delay{0};
+        int attempt = 0;
+        bool reconnect = false;
+        {
+            std::lock_guard lock(mutex_);
+            ready_.store(false, std::memory_order_release);
+            if (!want_connected_ || state() != SessionState::connected) return;
+            reconnect = options_.reconnect.enabled;
+            if (reconnect) {
+                delay = backoff_.next();
+                attempt = backoff_.attempt();
+            } else {
+                want_connected_ = false;
+            }
+            old_state =
+                set_state(reconnect ? SessionState::reconnecting : SessionState::disconnected);
+        }
+        log_->warn("session '{}' lost its connection: {}", options_.name, cause);
+        emit(EventType::session_disconnected, DisconnectInfo{cause});
+        announce_state(old_state, state());
+        if (reconnect) schedule_reconnect(attempt, delay);
+    } catch (...) {
+        // Nothing may unwind into Paho's C code.
+    }
+}
+
+void SessionCore::schedule_reconnect(int attempt, std::chrono::milliseconds delay) {
+    emit(EventType::session_reconnecting, ReconnectInfo{attempt, delay});
+    runtime_->scheduler.post_after(delay, [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->attempt_connect();
+    });
+}
+
+void SessionCore::restore_subscriptions(std::uint64_t generation) {
+    std::vector<std::string> unsubscribes;
+    {
+        std::lock_guard lock(mutex_);
+        if (generation != generation_ || state() != SessionState::connected) return;
+        resubscribe_filters_.clear();
+        resubscribe_qos_.clear();
+        for (const auto& [filter, state] : filters_) {
+            if (state.acknowledged) continue;
+            resubscribe_filters_.push_back(filter);
+            resubscribe_qos_.push_back(state.qos);
+        }
+        unsubscribes.assign(pending_unsubscribes_.begin(), pending_unsubscribes_.end());
+        pending_unsubscribes_.clear();
+        resubscribe_generation_ = generation;
+    }
+    for (const auto& filter : unsubscribes) unsubscribe_at_broker(filter);
+    if (resubscribe_filters_.empty()) {
+        mark_ready(generation, {});
+        return;
+    }
+    try {
+        auto filters = std::make_shared<mqtt::string_collection>(resubscribe_filters_);
+        if (options_.protocol == Protocol::v5) {
+            std::vector<mqtt::subscribe_options> subscribe_options(resubscribe_filters_.size());
+            client_->subscribe(filters, resubscribe_qos_, nullptr, resubscribe_listener_,
+                               subscribe_options);
+        } else {
+            client_->subscribe(filters, resubscribe_qos_, nullptr, resubscribe_listener_);
+        }
+    } catch (const mqtt::exception& e) {
+        // Usually the connection dropped again; the next connect retries.
+        report(from_paho(e, ErrorKind::subscription, "restoring subscriptions failed")
+                   .with_session(options_.name));
+    }
+}
+
+void SessionCore::on_resubscribe_success(const mqtt::token& token) {
+    std::vector<std::string> refused;
+    std::vector<std::string> granted;
+    std::uint64_t generation;
+    {
+        std::lock_guard lock(mutex_);
+        generation = resubscribe_generation_;
+        std::vector<mqtt::ReasonCode> codes;
+        try {
+            codes = token.get_subscribe_response().get_reason_codes();
+        } catch (const mqtt::exception&) {
+            // No SUBACK details: Paho reported success for all of them.
+        }
+        for (std::size_t i = 0; i < resubscribe_filters_.size(); ++i) {
+            const bool ok = i >= codes.size() || static_cast<int>(codes[i]) < 0x80;
+            (ok ? granted : refused).push_back(resubscribe_filters_[i]);
+        }
+    }
+    for (const auto& filter : refused) {
+        report(Error(ErrorKind::subscription, "broker refused the subscription")
+                   .with_session(options_.name)
+                   .with_topic(filter));
+    }
+    mark_ready(generation, granted);
+}
+
+void SessionCore::on_resubscribe_failure(const mqtt::token& token) {
+    report(from_token(token, ErrorKind::subscription, "restoring subscriptions failed")
+               .with_session(options_.name));
+}
+
+void SessionCore::mark_ready(std::uint64_t generation, const std::vector<std::string>& granted) {
+    {
+        std::lock_guard lock(mutex_);
+        if (generation != generation_ || state() != SessionState::connected) return;
+        for (const auto& filter : granted) {
+            if (auto it = filters_.find(filter); it != filters_.end())
+                it->second.acknowledged = true;
+        }
+        ready_.store(true, std::memory_order_release);
+    }
+    emit(EventType::session_ready);
+    runtime_->notify_state_change();
+}
+
+void SessionCore::disconnect_client() noexcept {
+    try {
+        if (!client_->is_connected()) return;
+        auto token = client_->disconnect(static_cast<int>(options_.disconnect_timeout.count()));
+        token->wait_for(options_.disconnect_timeout + std::chrono::seconds(1));
+    } catch (const std::exception& e) {
+        log_->debug("session '{}': disconnect: {}", options_.name, e.what());
+    }
+}
+
+void SessionCore::disconnect() noexcept {
+    SessionState old_state;
+    {
+        std::lock_guard lock(mutex_);
+        if (state() == SessionState::closed) return;
+        want_connected_ = false;
+        ready_.store(false, std::memory_order_release);
+        old_state = set_state(SessionState::disconnected);
+    }
+    disconnect_client();
+    if (old_state == SessionState::connected) {
+        emit(EventType::session_disconnected, DisconnectInfo{"disconnected by the application"});
+    }
+    announce_state(old_state, SessionState::disconnected);
+}
+
+void SessionCore::close() noexcept {
+    SessionState old_state;
+    {
+        std::lock_guard lock(mutex_);
+        if (state() == SessionState::closed) return;
+        want_connected_ = false;
+        ready_.store(false, std::memory_order_release);
+        old_state = set_state(SessionState::closed);
+        filters_.clear();
+        pending_unsubscribes_.clear();
+    }
+    disconnect_client();
+    for (auto& entry : router_->take_all()) entry->deactivate();
+    permanent_routes_.clear();
+    if (old_state == SessionState::connected) {
+        emit(EventType::session_disconnected, DisconnectInfo{"session closed"});
+    }
+    announce_state(old_state, SessionState::closed);
+}
+
+// ---- publish ----------------------------------------------------------------------
+
+DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payload, int qos,
+                                   bool retained, const PublishProperties* properties) {
+    check_open();
+    if (auto problem = topic::check_topic_name(topic); !problem.empty()) {
+        throw Error::invalid_topic("invalid topic name: " + std::string(problem),
+                                   std::string(topic))
+            .with_session(options_.name);
+    }
+    if (qos < 0 || qos > 2) {
+        throw Error::invalid_qos(qos).with_session(options_.name).with_topic(std::string(topic));
+    }
+    if (payload.size() > options_.performance.buffer_kb * 1024) {
+        throw Error(ErrorKind::payload_too_large, "payload larger than performance.buffer_kb")
+            .with_session(options_.name)
+            .with_topic(std::string(topic))
+            .with_context("bytes", payload.size())
+            .with_context("limit", options_.performance.buffer_kb * 1024);
+    }
+    const bool has_properties = properties != nullptr && !properties->empty();
+    if (has_properties && options_.protocol != Protocol::v5) {
+        throw Error(ErrorKind::configuration, "publish properties need an MQTT 5 session")
+            .with_session(options_.name)
+            .with_topic(std::string(topic));
+    }
+    auto message =
+        mqtt::message::create(std::string(topic), payload.data(), payload.size(), qos, retained);
+    if (has_properties) message->set_properties(to_paho(*properties));
+    try {
+        auto token = client_->publish(std::move(message));
+        stats_->messages_sent.fetch_add(1, std::memory_order_relaxed);
+        stats_->bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
+        return DeliveryToken(std::move(token), options_.name, std::string(topic));
+    } catch (const mqtt::exception& e) {
+        stats_->count_error();
+        if (state() == SessionState::closed) throw Error::session_closed(options_.name);
+        throw from_paho(e, ErrorKind::publish, "publish failed")
+            .with_session(options_.name)
+            .with_topic(std::string(topic));
+    }
+}
+
+// ---- routes and broker subscriptions -------------------------------------------------
+
+std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter, int qos,
+                                                   MessageHandler handler) {
+    check_open();
+    if (auto problem = topic::check_topic_filter(filter); !problem.empty()) {
+        throw Error::invalid_topic("invalid topic filter: " + std::string(problem),
+                                   std::string(filter))
+            .with_session(options_.name);
+    }
+    if (qos < 0 || qos > 2) {
+        throw Error::invalid_qos(qos).with_session(options_.name).with_topic(std::string(filter));
+    }
+    if (!handler) {
+        throw Error(ErrorKind::configuration, "subscribe needs a handler")
+            .with_session(options_.name)
+            .with_topic(std::string(filter));
+    }
+    auto entry = std::make_shared<RouteEntry>(std::string(filter), qos, std::move(handler),
+                                              weak_from_this());
+    bool send = false;
+    int broker_qos = qos;
+    {
+        std::lock_guard lock(mutex_);
+        auto& state = filters_[entry->filter()];
+        ++state.routes;
+        if (state.routes == 1 || qos > state.qos) {
+            state.qos = std::max(state.qos, qos);
+            state.acknowledged = false;
+            send = state_.load() == SessionState::connected;
+        }
+        broker_qos = state.qos;
+        pending_unsubscribes_.erase(entry->filter());
+    }
+    router_->insert(entry);
+    if (!send) return entry;  // made on connect, by restore_subscriptions()
+
+    auto undo = [&] {
+        entry->deactivate();
+        router_->erase(*entry);
+        std::lock_guard lock(mutex_);
+        if (auto it = filters_.find(entry->filter());
+            it != filters_.end() && --it->second.routes == 0) {
+            filters_.erase(it);
+        }
+    };
+    try {
+        auto token =
+            options_.protocol == Protocol::v5
+                ? client_->subscribe(entry->filter(), broker_qos, mqtt::subscribe_options())
+                : client_->subscribe(entry->filter(), broker_qos);
+        if (!token->wait_for(options_.write_timeout)) {
+            undo();
+            throw Error::timeout("no subscribe acknowledgement in time")
+                .with_session(options_.name)
+                .with_topic(entry->filter())
+                .with_context("timeout_ms", options_.write_timeout.count());
+        }
+        std::vector<mqtt::ReasonCode> codes;
+        try {
+            codes = token->get_subscribe_response().get_reason_codes();
+        } catch (const mqtt::missing_response&) {
+            // No SUBACK details: Paho reported success.
+        }
+        if (!codes.empty() && static_cast<int>(codes.front()) >= 0x80) {
+            undo();
+            throw Error(ErrorKind::subscription, "broker refused the subscription")
+                .with_session(options_.name)
+                .with_topic(entry->filter())
+                .with_codes(0, static_cast<int>(codes.front()));
+        }
+    } catch (const mqtt::exception& e) {
+        undo();
+        throw from_paho(e, ErrorKind::subscription, "subscribe failed")
+            .with_session(options_.name)
+            .with_topic(entry->filter());
+    }
+    std::lock_guard lock(mutex_);
+    if (auto it = filters_.find(entry->filter()); it != filters_.end())
+        it->second.acknowledged = true;
+    return entry;
+}
+
+void SessionCore::remove_route(RouteEntry& entry) noexcept {
+    if (!router_->erase(entry)) return;
+    bool last = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = filters_.find(entry.filter());
+            it != filters_.end() && --it->second.routes == 0) {
+            filters_.erase(it);
+            last = true;
+        }
+    }
+    if (last) unsubscribe_at_broker(entry.filter());
+}
+
+void SessionCore::unsubscribe(std::string_view filter) {
+    check_open();
+    if (auto problem = topic::check_topic_filter(filter); !problem.empty()) {
+        throw Error::invalid_topic("invalid topic filter: " + std::string(problem),
+                                   std::string(filter))
+            .with_session(options_.name);
+    }
+    for (auto& entry : router_->take_filter(filter)) entry->deactivate();
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = filters_.find(filter); it != filters_.end()) filters_.erase(it);
+    }
+    unsubscribe_at_broker(std::string(filter));
+}
+
+void SessionCore::unsubscribe_at_broker(const std::string& filter) noexcept {
+    try {
+        if (state() == SessionState::connected) {
+            client_->unsubscribe(filter);
+            return;
+        }
+        if (!options_.clean_session) {
+            // The broker keeps our session: tell it once we are back.
+            std::lock_guard lock(mutex_);
+            pending_unsubscribes_.insert(filter);
+        }
+    } catch (const std::exception& e) {
+        stats_->count_error();
+        log_->warn("session '{}': unsubscribe from '{}' failed: {}", options_.name, filter,
+                   e.what());
+    }
+}
+
+// ---- incoming messages (Paho's receive thread) ---------------------------------------
+
+void SessionCore::on_message(mqtt::const_message_ptr message) noexcept {
+    try {
+        const auto bytes = message->get_payload_ref().size();
+        stats_->messages_received.fetch_add(1, std::memory_order_relaxed);
+        stats_->bytes_received.fetch_add(bytes, std::memory_order_relaxed);
+        stats_->last_message_ns.store(now_ns(), std::memory_order_relaxed);
+        if (!runtime_->dispatcher.post(worker_, router_, Message(std::move(message), shared_name_),
+                                       runtime_->options.dispatch_block_timeout)) {
+            stats_->dropped.fetch_add(1, std::memory_order_relaxed);
+            log_->warn("session '{}': dispatch queue full, message dropped", options_.name);
+        }
+    } catch (...) {
+        // Nothing may unwind into Paho's C code.
+        stats_->count_error();
+    }
+}
+
+}  // namespace mqttx::detail

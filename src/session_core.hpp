@@ -1,0 +1,135 @@
+// SessionCore: one Paho async_client and everything around it: the connection state
+// machine with its own backoff, the routes and their broker subscriptions, publish.
+// Paho's callbacks (on its single receive thread) only record, enqueue and return.
+#pragma once
+
+#include <mqtt/async_client.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "backoff.hpp"
+#include "mqttx/delivery_token.hpp"
+#include "mqttx/events.hpp"
+#include "mqttx/options.hpp"
+#include "mqttx/route.hpp"
+#include "mqttx/session_state.hpp"
+#include "router.hpp"
+#include "session_stats.hpp"
+
+namespace mqttx::detail {
+
+class Runtime;
+
+class SessionCore final : public RouteOwner, public std::enable_shared_from_this<SessionCore> {
+  public:
+    // `options` must have passed validate().
+    SessionCore(Options options, std::shared_ptr<Runtime> runtime, std::size_t worker);
+    ~SessionCore() override;
+
+    const std::string& name() const noexcept { return options_.name; }
+    const std::string& client_id() const noexcept { return client_id_; }
+    const Options& options() const noexcept { return options_; }
+    SessionState state() const noexcept { return state_.load(std::memory_order_acquire); }
+    // Connected and every subscription acknowledged.
+    bool ready() const noexcept { return ready_.load(std::memory_order_acquire); }
+    std::string current_broker() const;
+    SessionMetrics metrics() const noexcept;
+
+    // Makes the routes of Options::subscriptions (they live as long as the session).
+    void install_initial_subscriptions();
+    void start();
+    void disconnect() noexcept;
+    void close() noexcept;
+
+    DeliveryToken publish(std::string_view topic, std::string_view payload, int qos, bool retained,
+                          const PublishProperties* properties);
+    std::shared_ptr<RouteEntry> subscribe(std::string_view filter, int qos, MessageHandler handler);
+    void unsubscribe(std::string_view filter);
+    void remove_route(RouteEntry& entry) noexcept override;
+
+  private:
+    // Forwards Paho's action callbacks to member functions.
+    class Listener final : public mqtt::iaction_listener {
+      public:
+        using Callback = void (SessionCore::*)(const mqtt::token&);
+        Listener(SessionCore& core, Callback success, Callback failure)
+            : core_(core), success_(success), failure_(failure) {}
+        void on_success(const mqtt::token& token) override { (core_.*success_)(token); }
+        void on_failure(const mqtt::token& token) override { (core_.*failure_)(token); }
+
+      private:
+        SessionCore& core_;
+        Callback success_;
+        Callback failure_;
+    };
+
+    struct BrokerFilter {
+        int qos = 0;
+        int routes = 0;
+        bool acknowledged = false;  // the broker has it in the current session
+    };
+
+    // Paho's threads.
+    void on_message(mqtt::const_message_ptr message) noexcept;
+    void on_connect_success(const mqtt::token& token);
+    void on_connect_failure(const mqtt::token& token);
+    void on_connection_lost(const std::string& cause) noexcept;
+    void on_resubscribe_success(const mqtt::token& token);
+    void on_resubscribe_failure(const mqtt::token& token);
+
+    // Scheduler thread (or the caller of start()).
+    void attempt_connect();
+    void restore_subscriptions(std::uint64_t generation);
+    void connection_failed(Error error);
+    void schedule_reconnect(int attempt, std::chrono::milliseconds delay);
+    void mark_ready(std::uint64_t generation, const std::vector<std::string>& granted);
+    void disconnect_client() noexcept;
+
+    SessionState set_state(SessionState next);  // returns the old state
+    void announce_state(SessionState old_state, SessionState new_state);
+    void emit(EventType type, EventData data = {});
+    void report(const Error& error);
+    void check_open() const;
+    void unsubscribe_at_broker(const std::string& filter) noexcept;
+    mqtt::connect_options make_connect_options() const;
+
+    const Options options_;
+    const std::string client_id_;
+    const std::shared_ptr<const std::string> shared_name_;  // in every Message, no copies
+    const std::shared_ptr<Runtime> runtime_;
+    const std::size_t worker_;
+    const std::shared_ptr<spdlog::logger> log_;
+    const std::shared_ptr<SessionStats> stats_;
+    const std::shared_ptr<Router> router_;
+
+    std::atomic<SessionState> state_{SessionState::disconnected};
+    std::atomic<bool> ready_{false};
+
+    mutable std::mutex mutex_;  // guards everything below
+    bool want_connected_ = false;
+    bool connected_before_ = false;
+    bool connect_in_flight_ = false;
+    std::uint64_t generation_ = 0;  // bumped by each successful connect
+    std::string broker_;
+    std::map<std::string, BrokerFilter, std::less<>> filters_;  // broker subscriptions
+    std::set<std::string, std::less<>> pending_unsubscribes_;   // made while offline
+    std::vector<std::string> resubscribe_filters_;              // in flight after a connect
+    std::vector<int> resubscribe_qos_;
+    std::uint64_t resubscribe_generation_ = 0;
+    std::vector<std::shared_ptr<RouteEntry>> permanent_routes_;  // Options::subscriptions
+    std::mt19937_64 random_;
+    Backoff backoff_;
+
+    Listener connect_listener_;
+    Listener resubscribe_listener_;
+    std::unique_ptr<mqtt::async_client> client_;  // last: destroyed first
+};
+
+}  // namespace mqttx::detail

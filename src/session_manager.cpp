@@ -1,0 +1,204 @@
+#include "mqttx/session_manager.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "runtime.hpp"
+#include "session_core.hpp"
+
+namespace mqttx {
+
+SessionManager::SessionManager(ManagerOptions options)
+    : runtime_(std::make_shared<detail::Runtime>(options)) {}
+
+SessionManager::~SessionManager() {
+    try {
+        close();
+    } catch (const std::exception& e) {
+        runtime_->log->error("closing the session manager: {}", e.what());
+    }
+}
+
+std::shared_ptr<Session> SessionManager::add_session(Options options) {
+    validate(options);
+    const std::string name = options.name;
+    std::size_t worker;
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_) throw Error(ErrorKind::session_closed, "the session manager is closed");
+        if (sessions_.contains(name)) {
+            throw Error(ErrorKind::duplicate_session, "a session with this name exists already")
+                .with_session(name);
+        }
+        worker = next_worker_++;
+    }
+    // Building the Paho client happens outside the lock; the name is checked again below.
+    auto core = std::make_shared<detail::SessionCore>(std::move(options), runtime_, worker);
+    core->install_initial_subscriptions();
+    auto session = std::make_shared<Session>(std::move(core));
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_) throw Error(ErrorKind::session_closed, "the session manager is closed");
+        if (!sessions_.emplace(name, session).second) {
+            throw Error(ErrorKind::duplicate_session, "a session with this name exists already")
+                .with_session(name);
+        }
+    }
+    runtime_->emit(worker,
+                   Event{EventType::session_added, name, {}, std::chrono::system_clock::now()});
+    return session;
+}
+
+void SessionManager::remove_session(std::string_view name) {
+    std::shared_ptr<Session> session;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = sessions_.find(name);
+        if (it == sessions_.end()) throw Error::session_not_found(std::string(name));
+        session = std::move(it->second);
+        sessions_.erase(it);
+    }
+    session->close();  // outside the lock: bounded by the session's disconnect timeout
+    runtime_->emit(
+        0,
+        Event{EventType::session_removed, std::string(name), {}, std::chrono::system_clock::now()});
+}
+
+std::shared_ptr<Session> SessionManager::find(std::string_view name) const {
+    std::lock_guard lock(mutex_);
+    auto it = sessions_.find(name);
+    return it == sessions_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Session> SessionManager::get_session(std::string_view name) const {
+    auto session = find(name);
+    if (!session) throw Error::session_not_found(std::string(name));
+    return session;
+}
+
+std::vector<std::string> SessionManager::list_sessions() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> names;
+    names.reserve(sessions_.size());
+    for (const auto& [name, session] : sessions_) names.push_back(name);
+    return names;
+}
+
+std::map<std::string, SessionState> SessionManager::get_all_sessions_status() const {
+    std::lock_guard lock(mutex_);
+    std::map<std::string, SessionState> status;
+    for (const auto& [name, session] : sessions_) status.emplace(name, session->state());
+    return status;
+}
+
+void SessionManager::connect(std::string_view name) {
+    get_session(name)->core().start();
+}
+
+void SessionManager::connect_all() {
+    std::vector<std::shared_ptr<Session>> sessions;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [name, session] : sessions_) sessions.push_back(session);
+    }
+    // Every connect starts at once: Paho (1.3.12) makes a connect issued while others
+    // are idle wait about 2 s, so batching pays that once (see docs/DESIGN notes).
+    for (const auto& session : sessions) session->core().start();
+}
+
+void SessionManager::wait_for_session(std::string_view name, std::chrono::milliseconds timeout) {
+    auto session = get_session(name);
+    auto& core = session->core();
+    std::unique_lock lock(runtime_->state_mutex);
+    const bool done = runtime_->state_changed.wait_for(
+        lock, timeout, [&] { return core.ready() || core.state() == SessionState::closed; });
+    if (core.state() == SessionState::closed) throw Error::session_closed(std::string(name));
+    if (!done) {
+        throw Error::timeout("session not ready in time")
+            .with_session(std::string(name))
+            .with_context("state", to_string(core.state()))
+            .with_context("timeout_ms", timeout.count());
+    }
+}
+
+void SessionManager::wait_for_all_sessions(std::chrono::milliseconds timeout) {
+    std::vector<std::shared_ptr<Session>> sessions;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [name, session] : sessions_) sessions.push_back(session);
+    }
+    auto not_ready = [&sessions] {
+        std::vector<std::string> names;
+        for (const auto& session : sessions) {
+            if (!session->core().ready()) names.push_back(session->name());
+        }
+        return names;
+    };
+    std::unique_lock lock(runtime_->state_mutex);
+    if (runtime_->state_changed.wait_for(lock, timeout, [&] { return not_ready().empty(); }))
+        return;
+    const auto missing = not_ready();
+    std::string list;
+    for (const auto& name : missing) list += (list.empty() ? "" : ", ") + name;
+    throw Error::timeout("sessions not ready in time: " + list)
+        .with_context("not_ready", static_cast<long long>(missing.size()))
+        .with_context("timeout_ms", timeout.count());
+}
+
+DeliveryToken SessionManager::publish_to(std::string_view session, std::string_view topic,
+                                         std::string_view payload, int qos, bool retained) {
+    return get_session(session)->publish(topic, payload, qos, retained);
+}
+
+std::vector<DeliveryToken> SessionManager::publish_to_all(std::string_view topic,
+                                                          std::string_view payload, int qos,
+                                                          bool retained) {
+    std::vector<std::shared_ptr<Session>> sessions;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [name, session] : sessions_) sessions.push_back(session);
+    }
+    std::vector<DeliveryToken> tokens;
+    tokens.reserve(sessions.size());
+    for (const auto& session : sessions)
+        tokens.push_back(session->publish(topic, payload, qos, retained));
+    return tokens;
+}
+
+Route SessionManager::subscribe_to(std::string_view session, std::string_view filter, int qos,
+                                   MessageHandler handler) {
+    return get_session(session)->subscribe(filter, qos, std::move(handler));
+}
+
+void SessionManager::disconnect_all() {
+    std::vector<std::shared_ptr<Session>> sessions;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [name, session] : sessions_) sessions.push_back(session);
+    }
+    for (const auto& session : sessions) session->core().disconnect();
+}
+
+EventSubscription SessionManager::on_event(EventType type, EventHandler handler) {
+    return {runtime_->events, runtime_->events->add(type, std::move(handler))};
+}
+
+EventSubscription SessionManager::on_any_event(EventHandler handler) {
+    return {runtime_->events, runtime_->events->add(std::nullopt, std::move(handler))};
+}
+
+void SessionManager::close() {
+    if (runtime_->dispatcher.on_dispatcher_thread()) {
+        throw Error(ErrorKind::configuration, "close() called from a message or event handler");
+    }
+    std::map<std::string, std::shared_ptr<Session>, std::less<>> sessions;
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_) return;
+        closed_ = true;
+        sessions.swap(sessions_);
+    }
+    for (const auto& [name, session] : sessions) session->close();
+    runtime_->stop();
+}
+
+}  // namespace mqttx

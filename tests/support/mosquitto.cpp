@@ -1,0 +1,421 @@
+#include "support/mosquitto.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace mqttx::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr auto kStartDeadline = 20s;
+constexpr auto kBindRetry = 5s;  // restart on a port whose old socket may linger
+constexpr auto kStopGrace = 5s;
+constexpr auto kPollInterval = 5ms;
+
+// Closes a file descriptor when it goes out of scope.
+class Fd {
+  public:
+    explicit Fd(int fd) : fd_(fd) {}
+    ~Fd() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    int get() const { return fd_; }
+
+  private:
+    int fd_;
+};
+
+[[noreturn]] void throw_errno(const std::string& what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
+
+sockaddr_in loopback(int port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return addr;
+}
+
+// Binds 127.0.0.1:port (port 0: any) without SO_REUSEADDR, so a port held by a
+// listener or a lingering connection counts as taken. Returns the bound port or 0.
+int try_bind(int port) {
+    Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (sock.get() < 0) throw_errno("socket");
+    sockaddr_in addr = loopback(port);
+    if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 0;
+    socklen_t len = sizeof addr;
+    if (::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        throw_errno("getsockname");
+    }
+    return ntohs(addr.sin_port);
+}
+
+// The lowest port of the kernel's ephemeral range (used for outgoing connections).
+int ephemeral_low() {
+    std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+    int low = 0;
+    int high = 0;
+    if (in >> low >> high && low > 0) return low;
+    return 32768;
+}
+
+std::string read_from(const std::string& path, std::uintmax_t offset) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return {};
+    in.seekg(static_cast<std::streamoff>(offset));
+    if (!in) return {};
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::uintmax_t size_of(const std::string& path) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    return ec ? 0 : size;
+}
+
+std::string last_lines(const std::string& text, int lines) {
+    std::size_t pos = text.size();
+    if (pos > 0 && text[pos - 1] == '\n') --pos;
+    while (pos > 0 && lines > 0) {
+        pos = text.rfind('\n', pos - 1);
+        if (pos == std::string::npos) return text;
+        --lines;
+    }
+    return lines > 0 ? text : text.substr(pos + 1);
+}
+
+std::string find_mosquitto() {
+    std::vector<std::string> dirs;
+    if (const char* path = std::getenv("PATH")) {
+        std::istringstream in(path);
+        for (std::string dir; std::getline(in, dir, ':');) {
+            if (!dir.empty()) dirs.push_back(dir);
+        }
+    }
+    for (const char* dir : {"/usr/sbin", "/usr/local/sbin", "/sbin"}) dirs.emplace_back(dir);
+    for (const auto& dir : dirs) {
+        std::string candidate = dir + "/mosquitto";
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
+    throw std::runtime_error(
+        "mqttx::test::Mosquitto: no mosquitto executable in PATH or /usr/sbin "
+        "(install the Debian package mosquitto; scripts/setup.sh does)");
+}
+
+std::string describe_status(int status) {
+    if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+    return "stopped";
+}
+
+// Runs in the forked child: only async-signal-safe calls until exec.
+[[noreturn]] void exec_child(const char* exe, char* const argv[], int in, int out, pid_t parent) {
+    // Die with the parent (more exactly: with the thread that forked us).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    ::dup2(in, STDIN_FILENO);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(out, STDERR_FILENO);
+    // The test's own sockets (Paho's, a proxy's) must not live on in the broker.
+    if (::close_range(3, ~0U, 0) != 0) {
+        for (int fd = 3; fd < 65536; ++fd) ::close(fd);
+    }
+    // Undo whatever the test process did to signals.
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGUSR1, SIGUSR2}) {
+        ::sigaction(sig, &dfl, nullptr);
+    }
+    ::execv(exe, argv);
+    constexpr char msg[] = "mqttx::test::Mosquitto: execv of mosquitto failed\n";
+    [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+    ::_exit(127);
+}
+
+}  // namespace
+
+int free_port() {
+    static std::mutex mutex;
+    static std::set<int> given;  // never hand out the same port twice in a process
+    static std::mt19937 rng{std::random_device{}()};
+    std::lock_guard lock(mutex);
+
+    constexpr int low = 20000;
+    const int high = ephemeral_low() - 1;
+    if (high - low >= 1000) {
+        std::uniform_int_distribution<int> pick(low, high);
+        for (int attempt = 0; attempt < 200; ++attempt) {
+            const int port = pick(rng);
+            if (given.count(port) == 0 && try_bind(port) == port) {
+                given.insert(port);
+                return port;
+            }
+        }
+    }
+    for (int attempt = 0; attempt < 200; ++attempt) {
+        const int port = try_bind(0);
+        if (port != 0 && given.count(port) == 0) {
+            given.insert(port);
+            return port;
+        }
+    }
+    throw std::runtime_error("mqttx::test::free_port: no free loopback port found");
+}
+
+std::string make_temp_dir(std::string_view prefix) {
+    std::string pattern = "/tmp/";
+    pattern.append(prefix);
+    pattern += "XXXXXX";
+    std::vector<char> buffer(pattern.begin(), pattern.end());
+    buffer.push_back('\0');
+    if (::mkdtemp(buffer.data()) == nullptr) throw_errno("mkdtemp " + pattern);
+    return buffer.data();
+}
+
+void remove_tree(const std::string& path) noexcept {
+    if (path.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds deadline) {
+    const auto end = Clock::now() + deadline;
+    for (;;) {
+        if (pred()) return true;
+        if (Clock::now() >= end) return pred();
+        std::this_thread::sleep_for(kPollInterval);
+    }
+}
+
+bool port_accepts(int port) {
+    Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (sock.get() < 0) return false;
+    sockaddr_in addr = loopback(port);
+    if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return true;
+    if (errno != EINPROGRESS) return false;
+    pollfd pfd{sock.get(), POLLOUT, 0};
+    if (::poll(&pfd, 1, 1000) != 1) return false;
+    int error = 0;
+    socklen_t len = sizeof error;
+    if (::getsockopt(sock.get(), SOL_SOCKET, SO_ERROR, &error, &len) != 0) return false;
+    return error == 0;
+}
+
+Mosquitto::Mosquitto(BrokerOptions options) : options_(std::move(options)) {
+    dir_ = make_temp_dir("mqttx-mosquitto-");
+    config_path_ = dir_ + "/mosquitto.conf";
+    log_path_ = dir_ + "/mosquitto.log";
+    output_path_ = dir_ + "/mosquitto.out";
+    try {
+        port_ = options_.port != 0 ? options_.port : free_port();
+        start();
+    } catch (...) {
+        kill();
+        remove_tree(dir_);
+        throw;
+    }
+}
+
+Mosquitto::~Mosquitto() {
+    stop();
+    remove_tree(dir_);
+}
+
+std::string Mosquitto::uri() const {
+    return "tcp://" + host_port();
+}
+
+std::string Mosquitto::host_port() const {
+    return "127.0.0.1:" + std::to_string(port_);
+}
+
+void Mosquitto::write_config() const {
+    std::ofstream out(config_path_, std::ios::trunc);
+    out << "# Generated by mqttx::test::Mosquitto\n"
+        << "listener " << port_ << " 127.0.0.1\n"
+        << "allow_anonymous true\n"
+        // As root mosquitto would switch to the user mosquitto, which cannot
+        // read or write our root-only temporary directory.
+        << "user root\n"
+        << "log_dest file " << log_path_ << "\n"
+        << "log_type error\n"
+        << "log_type warning\n"
+        << "log_type notice\n"
+        << "log_type information\n"
+        << "log_timestamp_format %H:%M:%S\n"
+        << "max_queued_messages 100000\n"
+        << "set_tcp_nodelay true\n";
+    if (options_.persistence) {
+        out << "persistence true\n"
+            << "persistence_location " << dir_
+            << "/\n"
+            // A kill() loses at most the last second; stop() saves everything.
+            << "autosave_interval 1\n";
+    } else {
+        out << "persistence false\n";
+    }
+    if (!options_.extra_config.empty()) {
+        out << options_.extra_config;
+        if (options_.extra_config.back() != '\n') out << '\n';
+    }
+    out.close();
+    if (!out) throw std::runtime_error("mqttx::test::Mosquitto: cannot write " + config_path_);
+}
+
+void Mosquitto::start() {
+    if (running()) return;
+    reap(false);  // a broker that died on its own
+    const auto deadline = Clock::now() + kStartDeadline;
+    const auto bind_deadline = Clock::now() + kBindRetry;
+    for (;;) {
+        write_config();
+        std::string detail;
+        std::string said;
+        const Launch result = launch(deadline, detail, said);
+        if (result == Launch::ok) {
+            ever_started_ = true;
+            return;
+        }
+        if (result == Launch::bind_failed) {
+            if (!ever_started_ && options_.port == 0 && Clock::now() < deadline) {
+                port_ = free_port();  // someone took the port we picked
+                continue;
+            }
+            if (Clock::now() < bind_deadline) {
+                std::this_thread::sleep_for(100ms);  // the old socket may linger
+                continue;
+            }
+            detail += ", port in use";
+        }
+        throw std::runtime_error("mqttx::test::Mosquitto: mosquitto did not start on " +
+                                 host_port() + " (" + detail + "), config " + config_path_ +
+                                 "; it said:\n" + last_lines(said, 40));
+    }
+}
+
+Mosquitto::Launch Mosquitto::launch(Clock::time_point deadline, std::string& detail,
+                                    std::string& said) {
+    const std::string exe = find_mosquitto();
+    const std::uintmax_t log_offset = size_of(log_path_);
+    const std::uintmax_t output_offset = size_of(output_path_);
+
+    // Everything the child needs is prepared before fork(): after it, only
+    // async-signal-safe calls are allowed (the test process has threads).
+    std::string arg0 = exe;
+    std::string arg1 = "-c";
+    std::string arg2 = config_path_;
+    char* const argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+    Fd in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    Fd out(::open(output_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (in.get() < 0 || out.get() < 0) throw_errno("open " + output_path_);
+    const pid_t parent = ::getpid();
+
+    const pid_t child = ::fork();
+    if (child < 0) throw_errno("fork");
+    if (child == 0) exec_child(exe.c_str(), argv, in.get(), out.get(), parent);
+    pid_ = child;
+
+    for (;;) {
+        int status = 0;
+        const pid_t reaped = ::waitpid(pid_, &status, WNOHANG);
+        if (reaped == pid_ || (reaped < 0 && errno == ECHILD)) {
+            detail = reaped == pid_ ? "mosquitto " + describe_status(status)
+                                    : std::string("mosquitto was reaped elsewhere");
+            pid_ = -1;
+            said = read_from(log_path_, log_offset) + read_from(output_path_, output_offset);
+            return said.find("Address already in use") != std::string::npos ? Launch::bind_failed
+                                                                            : Launch::failed;
+        }
+        if (read_from(log_path_, log_offset).find(" running") != std::string::npos &&
+            port_accepts(port_)) {
+            return Launch::ok;
+        }
+        if (Clock::now() >= deadline) {
+            kill();
+            detail = "no connection accepted within " +
+                     std::to_string(std::chrono::seconds(kStartDeadline).count()) + " s";
+            said = read_from(log_path_, log_offset) + read_from(output_path_, output_offset);
+            return Launch::timed_out;
+        }
+        std::this_thread::sleep_for(kPollInterval);
+    }
+}
+
+void Mosquitto::reap(bool block) noexcept {
+    if (pid_ <= 0) return;
+    for (;;) {
+        int status = 0;
+        const pid_t reaped = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
+        if (reaped < 0 && errno == EINTR) continue;
+        if (reaped == pid_ || reaped < 0) pid_ = -1;  // reaped, or not our child any more
+        return;
+    }
+}
+
+void Mosquitto::stop() noexcept {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    const auto end = Clock::now() + kStopGrace;
+    while (Clock::now() < end) {
+        reap(false);
+        if (pid_ <= 0) return;
+        std::this_thread::sleep_for(kPollInterval);
+    }
+    kill();
+}
+
+void Mosquitto::kill() noexcept {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    reap(true);
+}
+
+bool Mosquitto::running() const {
+    if (pid_ <= 0) return false;
+    siginfo_t info{};
+    // WNOWAIT: look without reaping, so this stays const and stop() still reaps.
+    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+        return false;
+    }
+    return info.si_pid == 0;
+}
+
+std::string Mosquitto::log() const {
+    std::string text = read_from(log_path_, 0);
+    const std::string output = read_from(output_path_, 0);
+    if (!output.empty()) text += "--- mosquitto stdout/stderr ---\n" + output;
+    return text;
+}
+
+}  // namespace mqttx::test
