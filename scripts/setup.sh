@@ -8,7 +8,7 @@ packages=(
     g++ make cmake ninja-build ccache pkg-config
     libpaho-mqttpp-dev libpaho-mqtt-dev libspdlog-dev libfmt-dev libssl-dev openssl
     libgtest-dev libgmock-dev libbenchmark-dev
-    mosquitto mosquitto-clients redis-server libhiredis-dev procps
+    mosquitto mosquitto-clients procps
 )
 
 missing=()
