@@ -1,5 +1,6 @@
 #include "broker_uri.hpp"
 
+#include <cctype>
 #include <charconv>
 
 namespace mqttx::detail {
@@ -34,7 +35,9 @@ const char* scheme_name(Transport transport) {
     return "";
 }
 
-bool parse_scheme(std::string_view scheme, Transport& out) {
+bool parse_scheme(std::string_view text, Transport& out) {
+    std::string scheme(text);  // schemes are case-insensitive (RFC 3986 3.1)
+    for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (scheme == "tcp" || scheme == "mqtt") {
         out = Transport::tcp;
     } else if (scheme == "ssl" || scheme == "mqtts" || scheme == "tls") {
@@ -136,8 +139,12 @@ bool parse_broker_uri(std::string_view text, bool tls_configured, BrokerUri& out
         problem = "missing host";
         return false;
     }
+    if (host.find('@') != std::string_view::npos) {
+        problem = "user info in the broker address is not supported: use auth()";
+        return false;
+    }
     for (char c : host) {
-        if (c == ' ' || c == '@' || c == '?' || c == '#') {
+        if (c == ' ' || c == '?' || c == '#') {
             problem = "invalid character in host";
             return false;
         }

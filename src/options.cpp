@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -38,6 +39,11 @@ class Problems {
 
 void check_readable_file(Problems& problems, const std::string& field, const std::string& path) {
     if (path.empty()) return;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        problems.add(field, "no such file '" + path + "'");
+        return;
+    }
     std::ifstream file(path);
     if (!file) problems.add(field, "cannot read file '" + path + "'");
 }
@@ -56,8 +62,10 @@ void check_brokers(Problems& problems, const Options& options) {
         detail::BrokerUri uri;
         std::string problem;
         if (!detail::parse_broker_uri(options.brokers[i], options.tls.has_value(), uri, problem)) {
+            // An address with user info may hold a password: never repeat it.
+            const bool has_user_info = options.brokers[i].find('@') != std::string::npos;
             problems.add("brokers[" + std::to_string(i) + "]",
-                         "'" + options.brokers[i] + "': " + problem);
+                         has_user_info ? problem : "'" + options.brokers[i] + "': " + problem);
         }
     }
 }

@@ -197,8 +197,14 @@ void Router::match(std::string_view topic, std::vector<std::shared_ptr<RouteEntr
 }
 
 void Router::deliver(const Message& message) noexcept {
-    // Reused per thread: steady-state delivery allocates nothing.
-    thread_local std::vector<std::shared_ptr<RouteEntry>> matched;
+    // Reused per thread so steady-state delivery allocates nothing; a handler that
+    // delivers again on the same thread (nested) gets a fresh vector instead.
+    thread_local std::vector<std::shared_ptr<RouteEntry>> reused;
+    thread_local bool in_use = false;
+    std::vector<std::shared_ptr<RouteEntry>> nested;
+    auto& matched = in_use ? nested : reused;
+    const bool outermost = !in_use;
+    in_use = true;
     matched.clear();
     match(message.topic(), matched);
     if (matched.empty()) stats_->unrouted.fetch_add(1, std::memory_order_relaxed);
@@ -206,6 +212,7 @@ void Router::deliver(const Message& message) noexcept {
         if (!entry->deliver(message, *log_)) stats_->count_error();
     }
     matched.clear();  // drop the references now, not at the next message
+    if (outermost) in_use = false;
 }
 
 }  // namespace mqttx::detail

@@ -66,30 +66,38 @@ class Error : public std::system_error {
     const char* what() const noexcept override { return what_.c_str(); }
 
     Error& with_session(std::string session) &;
-    Error&& with_session(std::string session) && {
-        return std::move(with_session(std::move(session)));
+    Error with_session(std::string session) && {
+        with_session(std::move(session));
+        return std::move(*this);
     }
     Error& with_topic(std::string topic) &;
-    Error&& with_topic(std::string topic) && { return std::move(with_topic(std::move(topic))); }
+    Error with_topic(std::string topic) && {
+        with_topic(std::move(topic));
+        return std::move(*this);
+    }
     Error& with_context(std::string key, std::string value) &;
-    Error&& with_context(std::string key, std::string value) && {
-        return std::move(with_context(std::move(key), std::move(value)));
+    Error with_context(std::string key, std::string value) && {
+        with_context(std::move(key), std::move(value));
+        return std::move(*this);
     }
     template <typename T>
     requires std::is_arithmetic_v<T> Error& with_context(std::string key, T value) & {
         return with_context(std::move(key), std::to_string(value));
     }
     template <typename T>
-    requires std::is_arithmetic_v<T> Error && with_context(std::string key, T value) && {
-        return std::move(with_context(std::move(key), std::to_string(value)));
+    requires std::is_arithmetic_v<T> Error with_context(std::string key, T value) && {
+        with_context(std::move(key), std::to_string(value));
+        return std::move(*this);
     }
     Error& with_cause(std::exception_ptr cause) &;
-    Error&& with_cause(std::exception_ptr cause) && {
-        return std::move(with_cause(std::move(cause)));
+    Error with_cause(std::exception_ptr cause) && {
+        with_cause(std::move(cause));
+        return std::move(*this);
     }
     Error& with_codes(int return_code, int reason_code) &;
-    Error&& with_codes(int return_code, int reason_code) && {
-        return std::move(with_codes(return_code, reason_code));
+    Error with_codes(int return_code, int reason_code) && {
+        with_codes(return_code, reason_code);
+        return std::move(*this);
     }
 
   private:
