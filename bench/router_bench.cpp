@@ -15,6 +15,9 @@ namespace {
 std::atomic<std::uint64_t> allocations{0};
 }
 
+// GCC cannot see that these malloc/free pairs match and warns; they do.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 void* operator new(std::size_t size) {
     allocations.fetch_add(1, std::memory_order_relaxed);
     if (void* p = std::malloc(size == 0 ? 1 : size)) return p;

@@ -56,8 +56,33 @@ RouteStats RouteEntry::stats() const noexcept {
     return stats;
 }
 
+namespace {
+// The route whose handler this thread is running, so a handler may stop its own route.
+thread_local const RouteEntry* running_here = nullptr;
+}  // namespace
+
+void RouteEntry::deactivate() noexcept {
+    // seq_cst pairs with deliver(): either it sees the route inactive, or we see it running.
+    active_.store(false);
+    const int self = running_here == this ? 1 : 0;
+    for (int running = running_.load(); running > self; running = running_.load()) {
+        running_.wait(running);
+    }
+}
+
 bool RouteEntry::deliver(const Message& message, spdlog::logger& log) noexcept {
-    if (!active()) return true;
+    running_.fetch_add(1);
+    struct Leave {
+        RouteEntry& entry;
+        const RouteEntry* previous;
+        ~Leave() {
+            running_here = previous;
+            entry.running_.fetch_sub(1);
+            entry.running_.notify_all();
+        }
+    } leave{*this, running_here};
+    if (!active_.load()) return true;
+    running_here = this;
     received_.fetch_add(1, std::memory_order_relaxed);
     bytes_.fetch_add(message.payload().size(), std::memory_order_relaxed);
     last_message_ns_.store(now_ns(), std::memory_order_relaxed);

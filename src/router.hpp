@@ -41,10 +41,13 @@ class RouteEntry final : public RouteHandle {
     const std::string& filter() const noexcept override { return filter_; }
     int qos() const noexcept { return qos_; }
 
-    // Runs the handler; false when it threw (counted here, logged by the caller).
+    // Runs the handler; false when it threw (counted and logged here).
     bool deliver(const Message& message, spdlog::logger& log) noexcept;
-    // Marks the route stopped without telling the owner (the owner is removing it).
-    void deactivate() noexcept { active_.store(false, std::memory_order_release); }
+    // Marks the route stopped without telling the owner (the owner is removing it) and
+    // waits until no thread runs its handler any more, so whatever the handler uses
+    // may be destroyed once this returns. A handler stopping its own route does not
+    // wait for itself.
+    void deactivate() noexcept;
 
   private:
     const std::string filter_;
@@ -53,6 +56,7 @@ class RouteEntry final : public RouteHandle {
     const std::weak_ptr<RouteOwner> owner_;
     std::atomic<bool> active_{true};
     std::atomic<bool> stop_requested_{false};
+    std::atomic<int> running_{0};  // threads inside the handler now
     std::atomic<std::uint64_t> received_{0};
     std::atomic<std::uint64_t> bytes_{0};
     std::atomic<std::uint64_t> errors_{0};

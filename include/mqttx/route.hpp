@@ -48,8 +48,10 @@ class Route {
     Route& operator=(const Route&) = delete;
     ~Route() { stop(); }
 
-    // Removes the route; later calls do nothing; stats() stay readable. Never throws: a failure to
-    // unsubscribe at the broker is logged and counted by the session.
+    // Removes the route. When it returns the handler is not running and never runs
+    // again (a handler stopping its own route is the exception: it finishes itself), so
+    // what the handler uses may be destroyed. Later calls do nothing; stats() stay
+    // readable. Never throws: a failed unsubscribe at the broker is logged and counted.
     void stop() noexcept {
         if (handle_) handle_->stop();
     }
