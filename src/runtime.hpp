@@ -10,6 +10,7 @@
 #include "dispatcher.hpp"
 #include "event_bus.hpp"
 #include "mqttx/session_manager.hpp"
+#include "paho_waker.hpp"
 #include "scheduler.hpp"
 
 namespace mqttx::detail {
@@ -17,6 +18,9 @@ namespace mqttx::detail {
 class Runtime {
   public:
     explicit Runtime(const ManagerOptions& options);
+    ~Runtime() { stop(); }
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
 
     // Emits an event on the session's dispatcher worker (after its earlier messages).
     void emit(std::size_t worker, Event event);
@@ -28,6 +32,7 @@ class Runtime {
     const ManagerOptions options;
     const std::shared_ptr<spdlog::logger> log;
     Scheduler scheduler;
+    PahoWaker waker{scheduler, options.wake_paho_on_connect};
     Dispatcher dispatcher;
     const std::shared_ptr<EventBus> events;
     std::mutex state_mutex;

@@ -62,6 +62,7 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
       log_(options_.logger ? options_.logger : runtime_->log),
       stats_(std::make_shared<SessionStats>()),
       router_(std::make_shared<Router>(stats_, log_)),
+      wake_topic_("mqttx/wake/" + client_id_),
       backoff_(options_.reconnect,
                [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }),
       connect_listener_(*this, &SessionCore::on_connect_success, &SessionCore::on_connect_failure),
@@ -151,6 +152,7 @@ void SessionCore::attempt_connect() {
         connect_in_flight_ = true;
     }
     emit(EventType::session_connecting);
+    runtime_->waker.connect_started(this);
     try {
         client_->connect(make_connect_options(), nullptr, connect_listener_);
     } catch (const mqtt::exception& e) {
@@ -220,6 +222,7 @@ mqtt::connect_options SessionCore::make_connect_options() const {
 void SessionCore::on_connect_success(const mqtt::token& token) {
     const auto response = token.get_connect_response();
     const bool session_present = response.is_session_present();
+    runtime_->waker.connect_finished(this);
     SessionState old_state;
     std::uint64_t generation;
     {
@@ -257,6 +260,7 @@ void SessionCore::on_connect_failure(const mqtt::token& token) {
 }
 
 void SessionCore::connection_failed(Error error) {
+    runtime_->waker.connect_finished(this);
     error.with_session(options_.name);
     SessionState old_state;
     SessionState new_state;
@@ -615,6 +619,14 @@ void SessionCore::unsubscribe_at_broker(const std::string& filter) noexcept {
         stats_->count_error();
         log_->warn("session '{}': unsubscribe from '{}' failed: {}", options_.name, filter,
                    e.what());
+    }
+}
+
+void SessionCore::poke_broker() noexcept {
+    try {
+        client_->unsubscribe(wake_topic_);
+    } catch (const mqtt::exception&) {
+        // Not connected any more: PahoWaker picks another session next time.
     }
 }
 

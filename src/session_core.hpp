@@ -53,6 +53,8 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::shared_ptr<RouteEntry> subscribe(std::string_view filter, int qos, MessageHandler handler);
     void unsubscribe(std::string_view filter);
     void remove_route(RouteEntry& entry) noexcept override;
+    // Sends an UNSUBSCRIBE of a topic never subscribed to, for PahoWaker; no wait.
+    void poke_broker() noexcept;
 
   private:
     // Forwards Paho's action callbacks to member functions.
@@ -108,6 +110,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     const std::shared_ptr<spdlog::logger> log_;
     const std::shared_ptr<SessionStats> stats_;
     const std::shared_ptr<Router> router_;
+    const std::string wake_topic_;
 
     std::atomic<SessionState> state_{SessionState::disconnected};
     std::atomic<bool> ready_{false};

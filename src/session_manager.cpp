@@ -34,6 +34,7 @@ std::shared_ptr<Session> SessionManager::add_session(Options options) {
     // Building the Paho client happens outside the lock; the name is checked again below.
     auto core = std::make_shared<detail::SessionCore>(std::move(options), runtime_, worker);
     core->install_initial_subscriptions();
+    runtime_->waker.add(core);
     auto session = std::make_shared<Session>(std::move(core));
     {
         std::lock_guard lock(mutex_);
@@ -100,8 +101,7 @@ void SessionManager::connect_all() {
         std::lock_guard lock(mutex_);
         for (const auto& [name, session] : sessions_) sessions.push_back(session);
     }
-    // Every connect starts at once: Paho (1.3.12) makes a connect issued while others
-    // are idle wait about 2 s, so batching pays that once (see docs/DESIGN notes).
+    // Every connect starts at once, never connect-then-wait: see PahoWaker.
     for (const auto& session : sessions) session->core().start();
 }
 

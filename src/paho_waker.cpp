@@ -1,0 +1,72 @@
+#include "paho_waker.hpp"
+
+#include <algorithm>
+
+#include "session_core.hpp"
+
+namespace mqttx::detail {
+
+void PahoWaker::add(std::weak_ptr<SessionCore> session) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
+    sessions_.push_back(std::move(session));
+}
+
+void PahoWaker::connect_started(const SessionCore* session) {
+    if (!enabled_) return;
+    {
+        std::lock_guard lock(mutex_);
+        connecting_[session] = Clock::now();
+        if (ticking_) return;
+        ticking_ = true;
+    }
+    if (!scheduler_.post([this] { tick(true); })) {
+        std::lock_guard lock(mutex_);
+        ticking_ = false;
+    }
+}
+
+void PahoWaker::connect_finished(const SessionCore* session) {
+    std::lock_guard lock(mutex_);
+    connecting_.erase(session);
+}
+
+std::shared_ptr<SessionCore> PahoWaker::pick_waker() {
+    auto usable = [this](const std::shared_ptr<SessionCore>& s) {
+        return s && s->state() == SessionState::connected && !connecting_.contains(s.get());
+    };
+    if (auto current = waker_.lock(); usable(current)) return current;
+    for (const auto& weak : sessions_) {
+        if (auto candidate = weak.lock(); usable(candidate)) {
+            waker_ = candidate;
+            return candidate;
+        }
+    }
+    return nullptr;
+}
+
+// Runs on the scheduler thread; calls Paho without holding mutex_.
+void PahoWaker::tick(bool burst) {
+    std::shared_ptr<SessionCore> waker;
+    {
+        std::lock_guard lock(mutex_);
+        const auto now = Clock::now();
+        std::erase_if(connecting_,
+                      [now](const auto& entry) { return now - entry.second > give_up_after; });
+        if (connecting_.empty()) {
+            ticking_ = false;
+            return;
+        }
+        waker = pick_waker();
+    }
+    if (waker) {
+        waker->poke_broker();
+        if (burst) waker->poke_broker();
+    }
+    if (!scheduler_.post_after(interval, [this] { tick(false); })) {
+        std::lock_guard lock(mutex_);
+        ticking_ = false;
+    }
+}
+
+}  // namespace mqttx::detail

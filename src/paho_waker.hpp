@@ -1,0 +1,48 @@
+// PahoWaker: a workaround for Paho C 1.3.12 (Debian 12). A connect started while other
+// clients of the process are connected and idle waits about 2.1 s before CONNECT is
+// even sent: Paho's shared receive thread sits in a 1 s poll() on a stale socket list,
+// twice (eclipse/paho.mqtt.c#1430, fixed upstream by PR #1642, in no Debian release).
+// Only data arriving on an already-polled socket ends the wait. So while a session
+// connects, another connected session draws quick broker replies: an UNSUBSCRIBE of a
+// topic it never subscribed to, twice at once, then every 5 ms until the connect ends
+// (for at most a few seconds per attempt). Measured in docs/performance.md.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "scheduler.hpp"
+
+namespace mqttx::detail {
+
+class SessionCore;
+
+class PahoWaker {
+  public:
+    using Clock = std::chrono::steady_clock;
+    static constexpr std::chrono::milliseconds interval{5};
+    static constexpr std::chrono::milliseconds give_up_after{3000};
+
+    PahoWaker(Scheduler& scheduler, bool enabled) : scheduler_(scheduler), enabled_(enabled) {}
+
+    void add(std::weak_ptr<SessionCore> session);
+    void connect_started(const SessionCore* session);
+    void connect_finished(const SessionCore* session);
+
+  private:
+    void tick(bool burst);
+    std::shared_ptr<SessionCore> pick_waker();  // with mutex_ held
+
+    Scheduler& scheduler_;
+    const bool enabled_;
+    std::mutex mutex_;
+    std::vector<std::weak_ptr<SessionCore>> sessions_;
+    std::unordered_map<const SessionCore*, Clock::time_point> connecting_;
+    std::weak_ptr<SessionCore> waker_;
+    bool ticking_ = false;
+};
+
+}  // namespace mqttx::detail
