@@ -30,6 +30,8 @@ ErrorKind kind_of(int return_code, int reason_code, ErrorKind fallback) noexcept
         default:
             break;
     }
+    // A refused subscription (0x87 not authorized included) stays a subscription error.
+    if (fallback != ErrorKind::connection) return fallback;
     switch (reason_code) {
         case 0x86:  // bad user name or password
         case 0x87:  // not authorized

@@ -61,8 +61,9 @@ DeliveryToken Session::publish(std::string_view topic, std::string_view payload,
     return core_->publish(topic, payload, qos, retained, &properties);
 }
 
-Route Session::subscribe(std::string_view filter, int qos, MessageHandler handler) {
-    return Route(core_->subscribe(filter, qos, std::move(handler)));
+Route Session::subscribe(std::string_view filter, int qos, MessageHandler handler,
+                         const SubscribeOptions& options) {
+    return Route(core_->subscribe(filter, qos, std::move(handler), options));
 }
 
 void Session::unsubscribe(std::string_view filter) {

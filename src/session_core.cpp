@@ -47,6 +47,15 @@ std::unique_ptr<mqtt::async_client> make_client(const Options& options,
     return std::make_unique<mqtt::async_client>(first.paho_uri(), client_id, create, nullptr);
 }
 
+mqtt::subscribe_options to_paho(const SubscribeOptions& options) {
+    return mqtt::subscribe_options(
+        options.no_local, options.retain_as_published,
+        static_cast<mqtt::subscribe_options::RetainHandling>(options.retain_handling));
+}
+
+// Set while a handler runs inline on Paho's receive thread.
+thread_local bool inline_delivery_thread = false;
+
 }  // namespace
 
 SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std::size_t worker)
@@ -328,10 +337,12 @@ void SessionCore::restore_subscriptions(std::uint64_t generation) {
         if (generation != generation_ || state() != SessionState::connected) return;
         resubscribe_filters_.clear();
         resubscribe_qos_.clear();
+        resubscribe_options_.clear();
         for (const auto& [filter, state] : filters_) {
             if (state.acknowledged) continue;
             resubscribe_filters_.push_back(filter);
             resubscribe_qos_.push_back(state.qos);
+            resubscribe_options_.push_back(to_paho(state.options));
         }
         unsubscribes.assign(pending_unsubscribes_.begin(), pending_unsubscribes_.end());
         pending_unsubscribes_.clear();
@@ -344,10 +355,14 @@ void SessionCore::restore_subscriptions(std::uint64_t generation) {
     }
     try {
         auto filters = std::make_shared<mqtt::string_collection>(resubscribe_filters_);
-        if (options_.protocol == Protocol::v5) {
-            std::vector<mqtt::subscribe_options> subscribe_options(resubscribe_filters_.size());
+        if (options_.protocol == Protocol::v5 && resubscribe_filters_.size() == 1) {
+            // Paho C reads the options list only for several filters; one filter takes
+            // the single-options form, or no_local and friends are lost.
+            client_->subscribe(resubscribe_filters_.front(), resubscribe_qos_.front(), nullptr,
+                               resubscribe_listener_, resubscribe_options_.front());
+        } else if (options_.protocol == Protocol::v5) {
             client_->subscribe(filters, resubscribe_qos_, nullptr, resubscribe_listener_,
-                               subscribe_options);
+                               resubscribe_options_);
         } else {
             client_->subscribe(filters, resubscribe_qos_, nullptr, resubscribe_listener_);
         }
@@ -494,30 +509,49 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
 
 // ---- routes and broker subscriptions -------------------------------------------------
 
-std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter, int qos,
-                                                   MessageHandler handler) {
+std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text, int qos,
+                                                   MessageHandler handler,
+                                                   const SubscribeOptions& options) {
     check_open();
+    if (inline_delivery_thread) {
+        // Waiting for the SUBACK on Paho's own thread would wait forever.
+        throw Error(ErrorKind::configuration, "subscribe from an inline handler would deadlock")
+            .with_session(options_.name)
+            .with_topic(std::string(filter_text));
+    }
+    const std::string filter = options.share_group.empty() ? std::string(filter_text)
+                                                           : "$share/" + options.share_group + "/" +
+                                                                 std::string(filter_text);
     if (auto problem = topic::check_topic_filter(filter); !problem.empty()) {
-        throw Error::invalid_topic("invalid topic filter: " + std::string(problem),
-                                   std::string(filter))
+        throw Error::invalid_topic("invalid topic filter: " + std::string(problem), filter)
             .with_session(options_.name);
     }
     if (qos < 0 || qos > 2) {
-        throw Error::invalid_qos(qos).with_session(options_.name).with_topic(std::string(filter));
+        throw Error::invalid_qos(qos).with_session(options_.name).with_topic(filter);
     }
     if (!handler) {
         throw Error(ErrorKind::configuration, "subscribe needs a handler")
             .with_session(options_.name)
-            .with_topic(std::string(filter));
+            .with_topic(filter);
     }
-    auto entry = std::make_shared<RouteEntry>(std::string(filter), qos, std::move(handler),
-                                              weak_from_this());
+    const bool v5_options = options.no_local || options.retain_as_published ||
+                            options.retain_handling != RetainHandling::send_on_subscribe;
+    if (v5_options && options_.protocol != Protocol::v5) {
+        throw Error(ErrorKind::configuration,
+                    "no_local, retain_as_published and retain_handling need an MQTT 5 session")
+            .with_session(options_.name)
+            .with_topic(filter);
+    }
+    auto entry = std::make_shared<RouteEntry>(filter, qos, std::move(handler), weak_from_this());
+    mqtt::subscribe_options paho_options;
     bool send = false;
     int broker_qos = qos;
     {
         std::lock_guard lock(mutex_);
         auto& state = filters_[entry->filter()];
         ++state.routes;
+        if (state.routes == 1) state.options = options;
+        paho_options = to_paho(state.options);
         if (state.routes == 1 || qos > state.qos) {
             state.qos = std::max(state.qos, qos);
             state.acknowledged = false;
@@ -539,10 +573,9 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter, int 
         }
     };
     try {
-        auto token =
-            options_.protocol == Protocol::v5
-                ? client_->subscribe(entry->filter(), broker_qos, mqtt::subscribe_options())
-                : client_->subscribe(entry->filter(), broker_qos);
+        auto token = options_.protocol == Protocol::v5
+                         ? client_->subscribe(entry->filter(), broker_qos, paho_options)
+                         : client_->subscribe(entry->filter(), broker_qos);
         if (!token->wait_for(options_.write_timeout)) {
             undo();
             throw Error::timeout("no subscribe acknowledgement in time")
@@ -638,7 +671,14 @@ void SessionCore::on_message(mqtt::const_message_ptr message) noexcept {
         stats_->messages_received.fetch_add(1, std::memory_order_relaxed);
         stats_->bytes_received.fetch_add(bytes, std::memory_order_relaxed);
         stats_->last_message_ns.store(now_ns(), std::memory_order_relaxed);
-        if (!runtime_->dispatcher.post(worker_, router_, Message(std::move(message), shared_name_),
+        Message wrapped(std::move(message), shared_name_);
+        if (runtime_->options.inline_handlers) {
+            inline_delivery_thread = true;
+            router_->deliver(wrapped);
+            inline_delivery_thread = false;
+            return;
+        }
+        if (!runtime_->dispatcher.post(worker_, router_, std::move(wrapped),
                                        runtime_->options.dispatch_block_timeout)) {
             stats_->dropped.fetch_add(1, std::memory_order_relaxed);
             log_->warn("session '{}': dispatch queue full, message dropped", options_.name);

@@ -20,6 +20,7 @@
 #include "mqttx/options.hpp"
 #include "mqttx/route.hpp"
 #include "mqttx/session_state.hpp"
+#include "mqttx/subscribe_options.hpp"
 #include "router.hpp"
 #include "session_stats.hpp"
 
@@ -50,7 +51,8 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
 
     DeliveryToken publish(std::string_view topic, std::string_view payload, int qos, bool retained,
                           const PublishProperties* properties);
-    std::shared_ptr<RouteEntry> subscribe(std::string_view filter, int qos, MessageHandler handler);
+    std::shared_ptr<RouteEntry> subscribe(std::string_view filter, int qos, MessageHandler handler,
+                                          const SubscribeOptions& options = {});
     void unsubscribe(std::string_view filter);
     void remove_route(RouteEntry& entry) noexcept override;
     // Sends an UNSUBSCRIBE of a topic never subscribed to, for PahoWaker; no wait.
@@ -76,6 +78,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
         int qos = 0;
         int routes = 0;
         bool acknowledged = false;  // the broker has it in the current session
+        SubscribeOptions options;   // of the first route on the filter
     };
 
     // Paho's threads.
@@ -125,6 +128,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::set<std::string, std::less<>> pending_unsubscribes_;   // made while offline
     std::vector<std::string> resubscribe_filters_;              // in flight after a connect
     std::vector<int> resubscribe_qos_;
+    std::vector<mqtt::subscribe_options> resubscribe_options_;
     std::uint64_t resubscribe_generation_ = 0;
     std::vector<std::shared_ptr<RouteEntry>> permanent_routes_;  // Options::subscriptions
     std::mt19937_64 random_;

@@ -2,13 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include "channel_queue.hpp"
+#include "global_route.hpp"
 #include "runtime.hpp"
 #include "session_core.hpp"
 
 namespace mqttx {
 
 SessionManager::SessionManager(ManagerOptions options)
-    : runtime_(std::make_shared<detail::Runtime>(options)) {}
+    : runtime_(std::make_shared<detail::Runtime>(options)),
+      global_routes_(std::make_shared<detail::GlobalRoutes>()) {}
 
 SessionManager::~SessionManager() {
     try {
@@ -35,6 +38,7 @@ std::shared_ptr<Session> SessionManager::add_session(Options options) {
     auto core = std::make_shared<detail::SessionCore>(std::move(options), runtime_, worker);
     core->install_initial_subscriptions();
     runtime_->waker.add(core);
+    auto shared_core = core;
     auto session = std::make_shared<Session>(std::move(core));
     {
         std::lock_guard lock(mutex_);
@@ -43,6 +47,18 @@ std::shared_ptr<Session> SessionManager::add_session(Options options) {
             throw Error(ErrorKind::duplicate_session, "a session with this name exists already")
                 .with_session(name);
         }
+    }
+    // After the session is visible, so a concurrent handle() reaches it one way or the
+    // other; GlobalRoute::apply_to ignores the second.
+    try {
+        for (const auto& route : global_routes_->snapshot()) route->apply_to(shared_core);
+    } catch (...) {
+        {  // a session that cannot take the manager's routes is not added
+            std::lock_guard lock(mutex_);
+            sessions_.erase(name);
+        }
+        session->close();
+        throw;
     }
     runtime_->emit(worker,
                    Event{EventType::session_added, name, {}, std::chrono::system_clock::now()});
@@ -167,6 +183,89 @@ std::vector<DeliveryToken> SessionManager::publish_to_all(std::string_view topic
 Route SessionManager::subscribe_to(std::string_view session, std::string_view filter, int qos,
                                    MessageHandler handler) {
     return get_session(session)->subscribe(filter, qos, std::move(handler));
+}
+
+namespace {
+
+// A listen() route: stopping it also closes its channel; its drops count as the route's.
+class ChannelRoute final : public detail::RouteHandle {
+  public:
+    ChannelRoute(std::shared_ptr<detail::RouteHandle> inner,
+                 std::shared_ptr<detail::ChannelQueue> queue)
+        : inner_(std::move(inner)), queue_(std::move(queue)) {}
+    void stop() noexcept override {
+        inner_->stop();
+        queue_->close();
+    }
+    bool active() const noexcept override { return inner_->active(); }
+    RouteStats stats() const noexcept override {
+        auto stats = inner_->stats();
+        stats.dropped += queue_->dropped();
+        return stats;
+    }
+    const std::string& filter() const noexcept override { return inner_->filter(); }
+
+  private:
+    std::shared_ptr<detail::RouteHandle> inner_;
+    std::shared_ptr<detail::ChannelQueue> queue_;
+};
+
+std::pair<std::shared_ptr<detail::ChannelQueue>, MessageHandler> make_channel(
+    const ChannelOptions& options) {
+    auto queue = std::make_shared<detail::ChannelQueue>(options);
+    return {queue, [queue](const Message& message) { queue->push(message); }};
+}
+
+}  // namespace
+
+std::shared_ptr<detail::GlobalRoute> SessionManager::add_global_route(
+    std::string_view filter, MessageHandler handler, int qos, const SubscribeOptions& options) {
+    auto route = std::make_shared<detail::GlobalRoute>(std::string(filter), qos, std::move(handler),
+                                                       options, global_routes_);
+    std::vector<std::shared_ptr<Session>> sessions;
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_) throw Error(ErrorKind::session_closed, "the session manager is closed");
+        global_routes_->add(route);
+        for (const auto& [name, session] : sessions_) sessions.push_back(session);
+    }
+    try {
+        for (const auto& session : sessions) route->apply_to(session->core().shared_from_this());
+    } catch (...) {
+        route->stop();  // never half-registered
+        throw;
+    }
+    return route;
+}
+
+Route SessionManager::handle(std::string_view filter, MessageHandler handler, int qos,
+                             const SubscribeOptions& options) {
+    return Route(add_global_route(filter, std::move(handler), qos, options));
+}
+
+Route SessionManager::handle_to(std::string_view session, std::string_view filter,
+                                MessageHandler handler, int qos, const SubscribeOptions& options) {
+    return get_session(session)->subscribe(filter, qos, std::move(handler), options);
+}
+
+Listener SessionManager::listen(std::string_view filter, int qos, ChannelOptions channel,
+                                const SubscribeOptions& options) {
+    auto [queue, handler] = make_channel(channel);
+    auto inner = add_global_route(filter, std::move(handler), qos, options);
+    return {MessageChannel(queue), Route(std::make_shared<ChannelRoute>(inner, queue))};
+}
+
+Listener SessionManager::listen_to(std::string_view session, std::string_view filter, int qos,
+                                   std::optional<ChannelOptions> channel,
+                                   const SubscribeOptions& options) {
+    auto target = get_session(session);
+    if (!channel) {
+        channel.emplace();
+        channel->capacity = target->options().message_channel_size;
+    }
+    auto [queue, handler] = make_channel(*channel);
+    auto inner = target->core().subscribe(filter, qos, std::move(handler), options);
+    return {MessageChannel(queue), Route(std::make_shared<ChannelRoute>(inner, queue))};
 }
 
 void SessionManager::disconnect_all() {

@@ -6,6 +6,7 @@
 #include "mqttx/error.hpp"
 #include "mqttx/events.hpp"
 #include "mqttx/message.hpp"
+#include "mqttx/message_channel.hpp"
 #include "mqttx/metrics.hpp"
 #include "mqttx/options.hpp"
 #include "mqttx/properties.hpp"
@@ -13,4 +14,5 @@
 #include "mqttx/session.hpp"
 #include "mqttx/session_manager.hpp"
 #include "mqttx/session_state.hpp"
+#include "mqttx/subscribe_options.hpp"
 #include "mqttx/topic.hpp"

@@ -14,6 +14,7 @@
 #include "mqttx/properties.hpp"
 #include "mqttx/route.hpp"
 #include "mqttx/session_state.hpp"
+#include "mqttx/subscribe_options.hpp"
 
 namespace mqttx {
 
@@ -51,7 +52,8 @@ class Session {
     // broker's acknowledgement (Options::write_timeout) and throws Error (kind
     // subscription) if it refuses; when not connected, the subscription is made on
     // connect. Do not call it from a handler running inline on Paho's thread.
-    Route subscribe(std::string_view filter, int qos, MessageHandler handler);
+    Route subscribe(std::string_view filter, int qos, MessageHandler handler,
+                    const SubscribeOptions& options = {});
     // Stops every route of this session on exactly `filter` and unsubscribes.
     void unsubscribe(std::string_view filter);
 

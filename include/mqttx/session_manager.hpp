@@ -8,22 +8,33 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "mqttx/delivery_token.hpp"
 #include "mqttx/events.hpp"
+#include "mqttx/message_channel.hpp"
 #include "mqttx/options.hpp"
 #include "mqttx/route.hpp"
 #include "mqttx/session.hpp"
 #include "mqttx/session_state.hpp"
+#include "mqttx/subscribe_options.hpp"
 
 namespace mqttx {
 
 namespace detail {
 class Runtime;
-}
+class GlobalRoute;
+class GlobalRoutes;
+}  // namespace detail
+
+// What listen() returns: `auto [channel, route] = manager.listen("a/#");`
+struct Listener {
+    MessageChannel channel;
+    Route route;
+};
 
 struct ManagerOptions {
     std::size_t dispatcher_threads = 2;       // threads running message and event handlers
@@ -35,6 +46,9 @@ struct ManagerOptions {
     // Works around Paho C 1.3.12 delaying a connect by ~2 s while other sessions are
     // idle, by having a connected session draw broker replies (see src/paho_waker.hpp).
     bool wake_paho_on_connect = true;
+    // Run message handlers on Paho's receive thread: lowest latency, but a slow handler
+    // stalls every session of the process, and a handler may not subscribe.
+    bool inline_handlers = false;
 };
 
 class SessionManager {
@@ -72,6 +86,22 @@ class SessionManager {
     Route subscribe_to(std::string_view session, std::string_view filter, int qos,
                        MessageHandler handler);
 
+    // Routes matching messages of every session, present and future, to `handler`.
+    // Throws what Session::subscribe throws; on failure nothing stays registered.
+    Route handle(std::string_view filter, MessageHandler handler, int qos = 0,
+                 const SubscribeOptions& options = {});
+    // The same for one session.
+    Route handle_to(std::string_view session, std::string_view filter, MessageHandler handler,
+                    int qos = 0, const SubscribeOptions& options = {});
+    // Like handle(), into a bounded channel (default capacity ManagerOptions-wide 1000).
+    Listener listen(std::string_view filter, int qos = 0, ChannelOptions channel = {},
+                    const SubscribeOptions& options = {});
+    // Like handle_to(); the channel's capacity defaults to the session's
+    // Options::message_channel_size.
+    Listener listen_to(std::string_view session, std::string_view filter, int qos = 0,
+                       std::optional<ChannelOptions> channel = std::nullopt,
+                       const SubscribeOptions& options = {});
+
     // Disconnects every session; they stay registered and can connect again.
     void disconnect_all();
 
@@ -84,8 +114,12 @@ class SessionManager {
 
   private:
     std::shared_ptr<Session> find(std::string_view name) const;
+    std::shared_ptr<detail::GlobalRoute> add_global_route(std::string_view filter,
+                                                          MessageHandler handler, int qos,
+                                                          const SubscribeOptions& options);
 
     std::shared_ptr<detail::Runtime> runtime_;
+    std::shared_ptr<detail::GlobalRoutes> global_routes_;
     mutable std::mutex mutex_;
     std::map<std::string, std::shared_ptr<Session>, std::less<>> sessions_;
     std::size_t next_worker_ = 0;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "support/collector.hpp"
+#include "support/error_kind.hpp"
 #include "support/fault_proxy.hpp"
 #include "support/mosquitto.hpp"
 
@@ -15,18 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 using mqttx::ErrorKind;
 using mqttx::test::Collector;
-
-// Runs `f` and returns the kind of the mqttx::Error it throws (fails if it throws nothing).
-template <typename F>
-ErrorKind error_kind_of(F&& f) {
-    try {
-        f();
-    } catch (const mqttx::Error& e) {
-        return e.kind();
-    }
-    ADD_FAILURE() << "no mqttx::Error thrown";
-    return ErrorKind::internal;
-}
+using mqttx::test::error_kind_of;
 
 class SessionTest : public ::testing::Test {
   protected:
