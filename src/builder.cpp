@@ -133,8 +133,10 @@ SessionBuilder& SessionBuilder::will(std::string topic, std::string payload, int
     return *this;
 }
 
-SessionBuilder& SessionBuilder::subscribe(std::string filter, int qos, MessageHandler handler) {
-    options_.subscriptions.push_back({std::move(filter), qos, std::move(handler)});
+SessionBuilder& SessionBuilder::subscribe(std::string filter, int qos, MessageHandler handler,
+                                          SubscribeOptions options) {
+    options_.subscriptions.push_back(
+        {std::move(filter), qos, std::move(handler), std::move(options)});
     return *this;
 }
 

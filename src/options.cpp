@@ -165,9 +165,21 @@ void validate(const Options& options) {
     for (std::size_t i = 0; i < options.subscriptions.size(); ++i) {
         const auto& subscription = options.subscriptions[i];
         const std::string field = "subscriptions[" + std::to_string(i) + "]";
-        if (auto problem = topic::check_topic_filter(subscription.filter); !problem.empty()) {
+        const auto& group = subscription.options.share_group;
+        const std::string filter =
+            group.empty() ? subscription.filter : "$share/" + group + "/" + subscription.filter;
+        if (!group.empty() && !topic::check_share_group(group).empty()) {
             problems.add(field + ".filter",
-                         "'" + subscription.filter + "': " + std::string(problem));
+                         "'" + filter + "': " + std::string(topic::check_share_group(group)));
+        } else if (auto problem = topic::check_topic_filter(filter); !problem.empty()) {
+            problems.add(field + ".filter", "'" + filter + "': " + std::string(problem));
+        }
+        const auto& o = subscription.options;
+        if ((o.no_local || o.retain_as_published ||
+             o.retain_handling != RetainHandling::send_on_subscribe) &&
+            options.protocol != Protocol::v5) {
+            problems.add(field + ".options",
+                         "no_local, retain_as_published and retain_handling need Protocol::v5");
         }
         check_qos(problems, field + ".qos", subscription.qos);
         if (!subscription.handler) problems.add(field + ".handler", "must not be empty");

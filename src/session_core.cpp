@@ -96,7 +96,7 @@ SessionCore::~SessionCore() {
 
 void SessionCore::install_initial_subscriptions() {
     for (const auto& spec : options_.subscriptions) {
-        permanent_routes_.push_back(subscribe(spec.filter, spec.qos, spec.handler));
+        permanent_routes_.push_back(subscribe(spec.filter, spec.qos, spec.handler, spec.options));
     }
 }
 
@@ -522,7 +522,10 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
     const std::string filter = options.share_group.empty() ? std::string(filter_text)
                                                            : "$share/" + options.share_group + "/" +
                                                                  std::string(filter_text);
-    if (auto problem = topic::check_topic_filter(filter); !problem.empty()) {
+    auto problem = options.share_group.empty() ? std::string_view()
+                                               : topic::check_share_group(options.share_group);
+    if (problem.empty()) problem = topic::check_topic_filter(filter);
+    if (!problem.empty()) {
         throw Error::invalid_topic("invalid topic filter: " + std::string(problem), filter)
             .with_session(options_.name);
     }

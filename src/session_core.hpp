@@ -37,6 +37,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     const std::string& name() const noexcept { return options_.name; }
     const std::string& client_id() const noexcept { return client_id_; }
     const Options& options() const noexcept { return options_; }
+    std::size_t worker() const noexcept { return worker_; }
     SessionState state() const noexcept { return state_.load(std::memory_order_acquire); }
     // Connected and every subscription acknowledged.
     bool ready() const noexcept { return ready_.load(std::memory_order_acquire); }

@@ -75,8 +75,9 @@ void SessionManager::remove_session(std::string_view name) {
         sessions_.erase(it);
     }
     session->close();  // outside the lock: bounded by the session's disconnect timeout
+    // On the session's own dispatcher thread: after its last message and event.
     runtime_->emit(
-        0,
+        session->core().worker(),
         Event{EventType::session_removed, std::string(name), {}, std::chrono::system_clock::now()});
 }
 

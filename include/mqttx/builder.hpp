@@ -39,7 +39,8 @@ class SessionBuilder {
     SessionBuilder& redis_auth(std::string username, std::string password, int db = 0);
     SessionBuilder& will(std::string topic, std::string payload, int qos = 0,
                          bool retained = false);
-    SessionBuilder& subscribe(std::string filter, int qos, MessageHandler handler);
+    SessionBuilder& subscribe(std::string filter, int qos, MessageHandler handler,
+                              SubscribeOptions options = {});
     SessionBuilder& logger(std::shared_ptr<spdlog::logger> logger);
 
     // Throws Error (kind configuration) naming every problem.

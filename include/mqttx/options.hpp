@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mqttx/message.hpp"
+#include "mqttx/subscribe_options.hpp"
 
 namespace spdlog {
 class logger;
@@ -79,6 +80,7 @@ struct SubscriptionSpec {
     std::string filter;
     int qos = 0;
     MessageHandler handler;
+    SubscribeOptions options{};
 };
 
 struct Options {

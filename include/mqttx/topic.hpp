@@ -138,6 +138,16 @@ inline std::string_view check_topic_filter(std::string_view filter) noexcept {
 void validate_topic_name(std::string_view topic);
 void validate_topic_filter(std::string_view filter);
 
+// The group of a shared subscription ("$share/{group}/{filter}", MQTT 5.0 4.8.2):
+// non-empty, without '/', '+' or '#'. Returns "" when valid, else the problem.
+inline std::string_view check_share_group(std::string_view group) noexcept {
+    if (group.empty()) return "empty share group";
+    if (group.find_first_of("/+#") != std::string_view::npos) {
+        return "share group contains '/', '+' or '#'";
+    }
+    return detail::check_text(group, false);  // UTF-8, no U+0000
+}
+
 // True when `filter` contains '+' or '#' (in its inner filter, for a shared one).
 inline bool has_wildcards(std::string_view filter) noexcept {
     if (const auto shared = parse_shared(filter)) filter = shared->filter;

@@ -641,5 +641,21 @@ TEST(SessionBuilder, BrokerAddressWithAPasswordIsRefusedWithoutRepeatingIt) {
     EXPECT_EQ(std::string(error->what()).find("s3cret"), std::string::npos) << error->what();
 }
 
+TEST(SessionBuilder, SubscriptionOptionsAreChecked) {
+    SubscribeOptions no_local;
+    no_local.no_local = true;
+    auto ignore = [](const Message&) {};
+    auto error = build_error(base().subscribe("a/#", 1, ignore, no_local));
+    ASSERT_TRUE(error.has_value()) << "no_local accepted on an MQTT 3.1.1 session";
+    EXPECT_EQ(context_keys(*error), std::vector<std::string>{"subscriptions[0].options"});
+    EXPECT_FALSE(build_error(base().protocol(Protocol::v5).subscribe("a/#", 1, ignore, no_local)));
+
+    SubscribeOptions bad_group;
+    bad_group.share_group = "g/+";
+    error = build_error(base().subscribe("a/#", 1, ignore, bad_group));
+    ASSERT_TRUE(error.has_value()) << "a share group with a wildcard was accepted";
+    EXPECT_EQ(context_keys(*error), std::vector<std::string>{"subscriptions[0].filter"});
+}
+
 }  // namespace
 }  // namespace mqttx
