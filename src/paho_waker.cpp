@@ -20,7 +20,7 @@ void PahoWaker::connect_started(const SessionCore* session) {
         if (ticking_) return;
         ticking_ = true;
     }
-    if (!scheduler_.post([this] { tick(true); })) {
+    if (!scheduler_.post([this] { tick(); })) {
         std::lock_guard lock(mutex_);
         ticking_ = false;
     }
@@ -46,8 +46,9 @@ std::shared_ptr<SessionCore> PahoWaker::pick_waker() {
 }
 
 // Runs on the scheduler thread; calls Paho without holding mutex_.
-void PahoWaker::tick(bool burst) {
+void PahoWaker::tick() {
     std::shared_ptr<SessionCore> waker;
+    auto next = interval;
     {
         std::lock_guard lock(mutex_);
         const auto now = Clock::now();
@@ -57,13 +58,13 @@ void PahoWaker::tick(bool burst) {
             ticking_ = false;
             return;
         }
+        for (const auto& [session, started] : connecting_) {
+            if (now - started < fast_phase) next = fast_interval;
+        }
         waker = pick_waker();
     }
-    if (waker) {
-        waker->poke_broker();
-        if (burst) waker->poke_broker();
-    }
-    if (!scheduler_.post_after(interval, [this] { tick(false); })) {
+    if (waker) waker->poke_broker();
+    if (!scheduler_.post_after(next, [this] { tick(); })) {
         std::lock_guard lock(mutex_);
         ticking_ = false;
     }

@@ -4,8 +4,9 @@
 // twice (eclipse/paho.mqtt.c#1430, fixed upstream by PR #1642, in no Debian release).
 // Only data arriving on an already-polled socket ends the wait. So while a session
 // connects, another connected session draws quick broker replies: an UNSUBSCRIBE of a
-// topic it never subscribed to, twice at once, then every 5 ms until the connect ends
-// (for at most a few seconds per attempt). Measured in docs/performance.md.
+// topic it never subscribed to, every millisecond for the first 50 ms, then every 5 ms
+// until the connect ends (for at most a few seconds per attempt). Measured in
+// docs/performance.md.
 #pragma once
 
 #include <chrono>
@@ -23,6 +24,10 @@ class SessionCore;
 class PahoWaker {
   public:
     using Clock = std::chrono::steady_clock;
+    // A connect needs a few wake-ups in a row (socket added, connected, CONNECT sent):
+    // every millisecond at first, then every 5 ms, and none after a few seconds.
+    static constexpr std::chrono::milliseconds fast_interval{1};
+    static constexpr std::chrono::milliseconds fast_phase{50};
     static constexpr std::chrono::milliseconds interval{5};
     static constexpr std::chrono::milliseconds give_up_after{3000};
 
@@ -33,7 +38,7 @@ class PahoWaker {
     void connect_finished(const SessionCore* session);
 
   private:
-    void tick(bool burst);
+    void tick();
     std::shared_ptr<SessionCore> pick_waker();  // with mutex_ held
 
     Scheduler& scheduler_;

@@ -161,6 +161,7 @@ void SessionCore::attempt_connect() {
         connect_in_flight_ = true;
     }
     emit(EventType::session_connecting);
+    // Before connect(): its completion (which ends the waking) may come at once.
     runtime_->waker.connect_started(this);
     try {
         client_->connect(make_connect_options(), nullptr, connect_listener_);

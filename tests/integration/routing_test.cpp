@@ -366,9 +366,9 @@ TEST_F(TwoDispatchers, SlowHandlerOnOneSessionDoesNotStallAnother) {
 TEST_F(RoutingTest, EventHandlerMayReenterTheManager) {
     std::promise<void> child_ready;
     std::atomic<bool> spawned{false};
+    Collector child_inbox;  // declared before the route that feeds it, so it outlives it
     std::shared_ptr<mqttx::Session> child;
     mqttx::Route child_route;
-    Collector child_inbox;
     auto on_ready = manager.on_event(mqttx::EventType::session_ready, [&](const mqttx::Event& e) {
         if (e.session == "parent" && !spawned.exchange(true)) {
             child = manager.add_session(mqttx::quick_connect("child", broker.uri()).build());
