@@ -21,20 +21,6 @@ int default_port(Transport transport) {
     return 0;
 }
 
-const char* scheme_name(Transport transport) {
-    switch (transport) {
-        case Transport::tcp:
-            return "tcp";
-        case Transport::ssl:
-            return "ssl";
-        case Transport::ws:
-            return "ws";
-        case Transport::wss:
-            return "wss";
-    }
-    return "";
-}
-
 bool parse_scheme(std::string_view text, Transport& out) {
     std::string scheme(text);  // schemes are case-insensitive (RFC 3986 3.1)
     for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -53,6 +39,20 @@ bool parse_scheme(std::string_view text, Transport& out) {
 }
 
 }  // namespace
+
+const char* scheme_name(Transport transport) noexcept {
+    switch (transport) {
+        case Transport::tcp:
+            return "tcp";
+        case Transport::ssl:
+            return "ssl";
+        case Transport::ws:
+            return "ws";
+        case Transport::wss:
+            return "wss";
+    }
+    return "";
+}
 
 std::string BrokerUri::paho_uri() const {
     std::string uri = scheme_name(transport);

@@ -8,6 +8,9 @@ namespace mqttx::detail {
 
 enum class Transport { tcp, ssl, ws, wss };
 
+// "tcp", "ssl", "ws" or "wss": the scheme Paho understands.
+const char* scheme_name(Transport transport) noexcept;
+
 struct BrokerUri {
     Transport transport = Transport::tcp;
     std::string host;

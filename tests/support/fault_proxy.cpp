@@ -1,4 +1,5 @@
 #include "support/fault_proxy.hpp"
+#include "support/loopback.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -39,14 +40,6 @@ constexpr int kMaxAccepts = 1024;              // per call of accept_pending()
 
 std::string describe(const std::string& what, int error) {
     return what + ": " + std::generic_category().message(error);
-}
-
-sockaddr_in loopback(int port) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return addr;
 }
 
 void set_nodelay(int fd) {

@@ -1,4 +1,5 @@
 #include "support/mosquitto.hpp"
+#include "support/loopback.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -54,14 +55,6 @@ class Fd {
 
 [[noreturn]] void throw_errno(const std::string& what) {
     throw std::system_error(errno, std::generic_category(), what);
-}
-
-sockaddr_in loopback(int port) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return addr;
 }
 
 // Binds 127.0.0.1:port (port 0: any) without SO_REUSEADDR, so a port held by a

@@ -13,16 +13,6 @@ using namespace std::chrono_literals;
 namespace mqttx::detail {
 namespace {
 
-ReconnectPolicy policy(std::chrono::milliseconds initial, std::chrono::milliseconds max,
-                       double multiplier, double jitter) {
-    ReconnectPolicy p;
-    p.initial = initial;
-    p.max = max;
-    p.multiplier = multiplier;
-    p.jitter = jitter;
-    return p;
-}
-
 auto constant(double value) {
     return [value] { return value; };
 }
@@ -34,7 +24,7 @@ double nominal(const ReconnectPolicy& p, int n) {
 }
 
 TEST(Backoff, MidpointGivesTheExactSequence) {
-    Backoff backoff(policy(100ms, 10000ms, 2.0, 0.2), constant(0.5));
+    Backoff backoff(ReconnectPolicy{100ms, 10000ms, 2.0, 0.2}, constant(0.5));
     const std::vector<std::int64_t> expected = {100,  200,   400,   800,   1600, 3200,
                                                 6400, 10000, 10000, 10000, 10000};
     for (std::size_t i = 0; i < expected.size(); ++i) {
@@ -43,7 +33,7 @@ TEST(Backoff, MidpointGivesTheExactSequence) {
 }
 
 TEST(Backoff, MidpointWithFractionalMultiplier) {
-    const auto p = policy(1000ms, 5000ms, 1.5, 0.5);
+    const auto p = ReconnectPolicy{1000ms, 5000ms, 1.5, 0.5};
     Backoff backoff(p, constant(0.5));
     // 1000, 1500, 2250, 3375, 5062.5 -> capped 5000
     for (const std::int64_t expected : {1000, 1500, 2250, 3375, 5000, 5000}) {
@@ -52,18 +42,18 @@ TEST(Backoff, MidpointWithFractionalMultiplier) {
 }
 
 TEST(Backoff, MultiplierOneIsConstant) {
-    Backoff backoff(policy(250ms, 60000ms, 1.0, 0.3), constant(0.5));
+    Backoff backoff(ReconnectPolicy{250ms, 60000ms, 1.0, 0.3}, constant(0.5));
     for (int i = 0; i < 20; ++i) EXPECT_EQ(backoff.next(), 250ms);
 }
 
 TEST(Backoff, InitialEqualToMax) {
-    Backoff backoff(policy(700ms, 700ms, 3.0, 0.0), constant(0.9));
+    Backoff backoff(ReconnectPolicy{700ms, 700ms, 3.0, 0.0}, constant(0.9));
     for (int i = 0; i < 5; ++i) EXPECT_EQ(backoff.next(), 700ms);
 }
 
 TEST(Backoff, NoJitterIgnoresTheRandomSource) {
     for (const double u : {0.0, 0.25, 0.5, 0.999}) {
-        Backoff backoff(policy(10ms, 1000ms, 3.0, 0.0), constant(u));
+        Backoff backoff(ReconnectPolicy{10ms, 1000ms, 3.0, 0.0}, constant(u));
         for (const std::int64_t expected : {10, 30, 90, 270, 810, 1000, 1000}) {
             EXPECT_EQ(backoff.next().count(), expected) << "u=" << u;
         }
@@ -73,7 +63,7 @@ TEST(Backoff, NoJitterIgnoresTheRandomSource) {
 // With the lowest and (nearly) highest random value, each delay stays within
 // [1 - jitter, 1 + jitter] of the nominal delay and never exceeds max.
 void expect_within_jitter(double u) {
-    const auto p = policy(100ms, 5000ms, 2.0, 0.2);
+    const auto p = ReconnectPolicy{100ms, 5000ms, 2.0, 0.2};
     Backoff backoff(p, constant(u));
     for (int n = 0; n < 15; ++n) {
         const double base = nominal(p, n);
@@ -94,7 +84,7 @@ TEST(Backoff, HighestRandomStaysWithinJitterAndUnderMax) {
 }
 
 TEST(Backoff, LowestRandomIsExactlyTheLowerBound) {
-    const auto p = policy(100ms, 5000ms, 2.0, 0.2);
+    const auto p = ReconnectPolicy{100ms, 5000ms, 2.0, 0.2};
     Backoff backoff(p, constant(0.0));
     // 0.8 * (100, 200, 400, 800, 1600, 3200, 5000, 5000)
     for (const std::int64_t expected : {80, 160, 320, 640, 1280, 2560, 4000, 4000}) {
@@ -103,7 +93,7 @@ TEST(Backoff, LowestRandomIsExactlyTheLowerBound) {
 }
 
 TEST(Backoff, HighestRandomIsCappedAtMax) {
-    const auto p = policy(100ms, 5000ms, 2.0, 0.2);
+    const auto p = ReconnectPolicy{100ms, 5000ms, 2.0, 0.2};
     Backoff backoff(p, constant(0.999));
     for (int n = 0; n < 6; ++n) (void)backoff.next();  // up to 3200 nominal
     // 3200 nominal * ~1.2 = 3839; next nominals hit max and jitter cannot go above it.
@@ -111,7 +101,7 @@ TEST(Backoff, HighestRandomIsCappedAtMax) {
 }
 
 TEST(Backoff, RandomSourceStaysWithinBounds) {
-    const auto p = policy(50ms, 30000ms, 1.7, 0.35);
+    const auto p = ReconnectPolicy{50ms, 30000ms, 1.7, 0.35};
     std::mt19937 engine(12345);
     std::uniform_real_distribution<double> dist(0.0, 1.0);
     Backoff backoff(p, [&] { return dist(engine); });
@@ -128,7 +118,7 @@ TEST(Backoff, RandomSourceStaysWithinBounds) {
 }
 
 TEST(Backoff, ManyAttemptsDoNotOverflow) {
-    const auto p = policy(1000ms, 60000ms, 10.0, 0.1);
+    const auto p = ReconnectPolicy{1000ms, 60000ms, 10.0, 0.1};
     Backoff backoff(p, constant(0.5));
     for (int n = 0; n < 2000; ++n) {
         const auto delay = backoff.next();
@@ -139,12 +129,12 @@ TEST(Backoff, ManyAttemptsDoNotOverflow) {
 }
 
 TEST(Backoff, NeverBelowOneMillisecond) {
-    Backoff backoff(policy(1ms, 1ms, 1.0, 0.9), constant(0.0));  // 0.1 ms rounds to 0
+    Backoff backoff(ReconnectPolicy{1ms, 1ms, 1.0, 0.9}, constant(0.0));  // 0.1 ms rounds to 0
     EXPECT_EQ(backoff.next(), 1ms);
 }
 
 TEST(Backoff, ResetRestartsTheSequence) {
-    Backoff backoff(policy(100ms, 10000ms, 2.0, 0.2), constant(0.5));
+    Backoff backoff(ReconnectPolicy{100ms, 10000ms, 2.0, 0.2}, constant(0.5));
     EXPECT_EQ(backoff.next(), 100ms);
     EXPECT_EQ(backoff.next(), 200ms);
     EXPECT_EQ(backoff.next(), 400ms);
@@ -155,7 +145,7 @@ TEST(Backoff, ResetRestartsTheSequence) {
 }
 
 TEST(Backoff, AttemptCounts) {
-    Backoff backoff(policy(100ms, 200ms, 2.0, 0.2), constant(0.5));
+    Backoff backoff(ReconnectPolicy{100ms, 200ms, 2.0, 0.2}, constant(0.5));
     EXPECT_EQ(backoff.attempt(), 0);
     for (int i = 1; i <= 10; ++i) {
         (void)backoff.next();
@@ -169,7 +159,7 @@ TEST(Backoff, AttemptCounts) {
 
 TEST(Backoff, CallsTheRandomSourceOncePerDelay) {
     int calls = 0;
-    Backoff backoff(policy(100ms, 1000ms, 2.0, 0.2), [&calls] {
+    Backoff backoff(ReconnectPolicy{100ms, 1000ms, 2.0, 0.2}, [&calls] {
         ++calls;
         return 0.5;
     });

@@ -9,20 +9,6 @@
 namespace mqttx::detail {
 namespace {
 
-const char* name(Transport transport) {
-    switch (transport) {
-        case Transport::tcp:
-            return "tcp";
-        case Transport::ssl:
-            return "ssl";
-        case Transport::ws:
-            return "ws";
-        case Transport::wss:
-            return "wss";
-    }
-    return "?";
-}
-
 struct Valid {
     std::string_view input;
     bool tls_configured;
@@ -45,7 +31,7 @@ TEST_P(ValidUri, Parses) {
     std::string problem;
     ASSERT_TRUE(parse_broker_uri(v.input, v.tls_configured, uri, problem)) << problem;
     EXPECT_TRUE(problem.empty()) << problem;
-    EXPECT_EQ(name(uri.transport), std::string(name(v.transport)));
+    EXPECT_EQ(scheme_name(uri.transport), std::string(scheme_name(v.transport)));
     EXPECT_EQ(uri.host, v.host);
     EXPECT_EQ(uri.port, v.port);
     EXPECT_EQ(uri.path, v.path);

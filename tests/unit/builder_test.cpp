@@ -232,16 +232,6 @@ SessionBuilder base() {
     return quick_connect("s", "localhost:1883");  // bare: stays valid with TLS settings too
 }
 
-ReconnectPolicy policy(std::chrono::milliseconds initial, std::chrono::milliseconds max,
-                       double multiplier, double jitter) {
-    ReconnectPolicy p;
-    p.initial = initial;
-    p.max = max;
-    p.multiplier = multiplier;
-    p.jitter = jitter;
-    return p;
-}
-
 PerformanceOptions inflight(int max_inflight) {
     PerformanceOptions p;
     p.max_inflight = max_inflight;
@@ -271,23 +261,39 @@ std::vector<BadInput> bad_inputs() {
         {"ConnectTimeoutNegative", [] { return base().timeouts(-5ms, 1000ms); }, "connect_timeout"},
         {"WriteTimeoutZero", [] { return base().timeouts(1000ms, 0ms); }, "write_timeout"},
         {"ReconnectInitialZero",
-         [] { return base().auto_reconnect(policy(0ms, 1000ms, 2.0, 0.2)); }, "reconnect.initial"},
+         [] {
+             return base().auto_reconnect(ReconnectPolicy{0ms, 1000ms, 2.0, 0.2});
+         },
+         "reconnect.initial"},
         {"ReconnectMaxBelowInitial",
-         [] { return base().auto_reconnect(policy(1000ms, 999ms, 2.0, 0.2)); }, "reconnect.max"},
+         [] {
+             return base().auto_reconnect(ReconnectPolicy{1000ms, 999ms, 2.0, 0.2});
+         },
+         "reconnect.max"},
         {"ReconnectMultiplierBelowOne",
-         [] { return base().auto_reconnect(policy(1000ms, 2000ms, 0.5, 0.2)); },
+         [] {
+             return base().auto_reconnect(ReconnectPolicy{1000ms, 2000ms, 0.5, 0.2});
+         },
          "reconnect.multiplier"},
         {"ReconnectMultiplierNaN",
-         [] { return base().auto_reconnect(policy(1000ms, 2000ms, not_a_number, 0.2)); },
+         [] {
+             return base().auto_reconnect(ReconnectPolicy{1000ms, 2000ms, not_a_number, 0.2});
+         },
          "reconnect.multiplier"},
         {"ReconnectJitterOne",
-         [] { return base().auto_reconnect(policy(1000ms, 2000ms, 2.0, 1.0)); },
+         [] {
+             return base().auto_reconnect(ReconnectPolicy{1000ms, 2000ms, 2.0, 1.0});
+         },
          "reconnect.jitter"},
         {"ReconnectJitterNegative",
-         [] { return base().auto_reconnect(policy(1000ms, 2000ms, 2.0, -0.1)); },
+         [] {
+             return base().auto_reconnect(ReconnectPolicy{1000ms, 2000ms, 2.0, -0.1});
+         },
          "reconnect.jitter"},
         {"ReconnectJitterNaN",
-         [] { return base().auto_reconnect(policy(1000ms, 2000ms, 2.0, not_a_number)); },
+         [] {
+             return base().auto_reconnect(ReconnectPolicy{1000ms, 2000ms, 2.0, not_a_number});
+         },
          "reconnect.jitter"},
         {"TlsCaMissing", [] { return base().tls(missing_file()); }, "tls.ca_file"},
         {"TlsCertMissing",
@@ -541,7 +547,7 @@ TEST(SessionBuilder, BrokersReplacesTheList) {
 
 TEST(SessionBuilder, ReconnectSetters) {
     SessionBuilder builder("s");
-    const auto p = policy(250ms, 9000ms, 1.5, 0.1);
+    const auto p = ReconnectPolicy{250ms, 9000ms, 1.5, 0.1};
     builder.auto_reconnect(p);
     EXPECT_EQ(builder.options().reconnect.initial, 250ms);
     EXPECT_EQ(builder.options().reconnect.max, 9000ms);
