@@ -43,20 +43,32 @@ ErrorKind kind_of(int return_code, int reason_code, ErrorKind fallback) noexcept
     return fallback;
 }
 
+namespace {
+
+// Paho's words for its codes; a "reason code" outside 0..255 is one of Paho's return
+// codes copied over, not the broker's.
+Error make_error(int rc, int reason, ErrorKind fallback, std::string message) {
+    if (reason < 0 || reason > 255) reason = 0;
+    std::string text;
+    if (rc != 0) text = mqtt::exception::error_str(rc);
+    if (reason >= 0x80) {
+        if (!text.empty()) text += "; ";
+        text += "broker: " + mqtt::exception::reason_code_str(reason);
+    }
+    if (!text.empty()) message += ": " + text;
+    return Error(kind_of(rc, reason, fallback), std::move(message)).with_codes(rc, reason);
+}
+
+}  // namespace
+
 Error from_paho(const mqtt::exception& e, ErrorKind fallback, std::string message) {
-    const int rc = e.get_return_code();
-    const int reason = e.get_reason_code();
-    return Error(kind_of(rc, reason, fallback), std::move(message))
-        .with_codes(rc, reason)
+    return make_error(e.get_return_code(), e.get_reason_code(), fallback, std::move(message))
         .with_cause(std::make_exception_ptr(e));
 }
 
 Error from_token(const mqtt::token& token, ErrorKind fallback, std::string message) {
-    const int rc = token.get_return_code();
-    const int reason = token.get_reason_code();
-    std::string text = mqtt::exception::printable_error(rc, reason);
-    return Error(kind_of(rc, reason, fallback), std::move(message) + ": " + text)
-        .with_codes(rc, reason);
+    return make_error(token.get_return_code(), token.get_reason_code(), fallback,
+                      std::move(message));
 }
 
 }  // namespace mqttx::detail
