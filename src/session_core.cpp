@@ -34,11 +34,20 @@ mqtt::create_options make_create_options(const Options& options) {
     return create;
 }
 
+std::vector<BrokerUri> parse_brokers(const Options& options) {
+    std::vector<BrokerUri> brokers;
+    for (const auto& text : options.brokers) {
+        BrokerUri uri;
+        std::string problem;
+        parse_broker_uri(text, options.tls.has_value(), uri, problem);  // validated before
+        brokers.push_back(std::move(uri));
+    }
+    return brokers;
+}
+
 std::unique_ptr<mqtt::async_client> make_client(const Options& options,
                                                 const std::string& client_id) {
-    BrokerUri first;
-    std::string problem;
-    parse_broker_uri(options.brokers.front(), options.tls.has_value(), first, problem);
+    const auto first = parse_brokers(options).front();
     const auto create = make_create_options(options);
     if (options.persistent && options.storage && options.storage->type == StorageType::file) {
         return std::make_unique<mqtt::async_client>(first.paho_uri(), client_id, create,
@@ -72,6 +81,7 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
       stats_(std::make_shared<SessionStats>()),
       router_(std::make_shared<Router>(stats_, log_)),
       wake_topic_("mqttx/wake/" + client_id_),
+      brokers_(parse_brokers(options_)),
       backoff_(options_.reconnect,
                [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }),
       connect_listener_(*this, &SessionCore::on_connect_success, &SessionCore::on_connect_failure),
@@ -155,22 +165,27 @@ void SessionCore::start() {
 }
 
 void SessionCore::attempt_connect() {
+    BrokerUri broker;
     {
         std::lock_guard lock(mutex_);
         if (!want_connected_ || connect_in_flight_) return;
         connect_in_flight_ = true;
+        broker = brokers_[broker_index_];
+        attempt_broker_ = broker.paho_uri();
     }
     emit(EventType::session_connecting);
     // Before connect(): its completion (which ends the waking) may come at once.
     runtime_->waker.connect_started(this);
     try {
-        client_->connect(make_connect_options(), nullptr, connect_listener_);
+        client_->connect(make_connect_options(broker), nullptr, connect_listener_);
     } catch (const mqtt::exception& e) {
         connection_failed(from_paho(e, ErrorKind::connection, "connect failed"));
     }
 }
 
-mqtt::connect_options SessionCore::make_connect_options() const {
+// One broker per attempt (not Paho's server list): Paho reports the first URI of its
+// list as the one connected to even after it failed over, and we fail over ourselves.
+mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker) const {
     mqtt::connect_options opts;
     if (options_.protocol == Protocol::v5) {
         opts.set_mqtt_version(MQTTVERSION_5);
@@ -184,23 +199,19 @@ mqtt::connect_options SessionCore::make_connect_options() const {
         opts.set_mqtt_version(MQTTVERSION_3_1_1);
         opts.set_clean_session(options_.clean_session);
     }
-    opts.set_keep_alive_interval(static_cast<int>(options_.keep_alive.count()));
+    // Paho declares a connection dead only a full interval after an unanswered PINGREQ,
+    // which itself waits an interval: up to 3x keep-alive of silence. Half the interval
+    // keeps detection near 1.5x keep_alive (the broker is told the shorter interval).
+    const auto keep_alive = options_.keep_alive.count();
+    opts.set_keep_alive_interval(static_cast<int>(keep_alive == 0 ? 0 : (keep_alive + 1) / 2));
     const auto connect_seconds =
         std::chrono::ceil<std::chrono::seconds>(options_.connect_timeout).count();
     opts.set_connect_timeout(static_cast<int>(std::max<long long>(1, connect_seconds)));
     opts.set_automatic_reconnect(false);  // ours re-subscribes and backs off properly
     opts.set_max_inflight(options_.performance.max_inflight);
 
-    auto servers = std::make_shared<mqtt::string_collection>();
-    bool secure = false;
-    for (const auto& text : options_.brokers) {
-        BrokerUri uri;
-        std::string problem;
-        parse_broker_uri(text, options_.tls.has_value(), uri, problem);
-        secure = secure || uri.secure();
-        servers->push_back(uri.paho_uri());
-    }
-    opts.set_servers(servers);
+    opts.set_servers(
+        std::make_shared<mqtt::string_collection>(std::vector<std::string>{broker.paho_uri()}));
 
     if (options_.credentials) {
         opts.set_user_name(options_.credentials->username);
@@ -212,7 +223,7 @@ mqtt::connect_options SessionCore::make_connect_options() const {
         const auto& will = *options_.will;
         opts.set_will(mqtt::will_options(will.topic, will.payload, will.qos, will.retained));
     }
-    if (secure) {
+    if (broker.secure()) {
         const TlsConfig tls = options_.tls.value_or(TlsConfig{});
         mqtt::ssl_options ssl;
         if (!tls.ca_file.empty()) ssl.set_trust_store(tls.ca_file);
@@ -248,7 +259,8 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
         if (connected_before_) stats_->reconnects.fetch_add(1, std::memory_order_relaxed);
         connected_before_ = true;
         backoff_.reset();
-        broker_ = response.get_server_uri();
+        broker_ = attempt_broker_;
+        tried_in_round_ = 0;
         generation = ++generation_;
         old_state = set_state(SessionState::connected);
         if (!session_present) {
@@ -256,9 +268,10 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
             pending_unsubscribes_.clear();
         }
     }
-    log_->info("session '{}' connected to {} (session present: {})", options_.name,
-               response.get_server_uri(), session_present);
-    emit(EventType::session_connected, ConnectInfo{response.get_server_uri(), session_present});
+    const std::string broker = current_broker();
+    log_->info("session '{}' connected to {} (session present: {})", options_.name, broker,
+               session_present);
+    emit(EventType::session_connected, ConnectInfo{broker, session_present});
     announce_state(old_state, SessionState::connected);
     runtime_->scheduler.post([weak = weak_from_this(), generation] {
         if (auto self = weak.lock()) self->restore_subscriptions(generation);
@@ -279,20 +292,37 @@ void SessionCore::connection_failed(Error error) {
     {
         std::lock_guard lock(mutex_);
         connect_in_flight_ = false;
+        error.with_context("broker", attempt_broker_);
         if (!want_connected_) return;
-        if (options_.reconnect.enabled) {
+        broker_index_ = (broker_index_ + 1) % brokers_.size();
+        if (++tried_in_round_ < brokers_.size()) {
+            // Fail over to the next broker at once; back off only after a whole round.
+            old_state = set_state(SessionState::reconnecting);
+            new_state = SessionState::reconnecting;
+        } else if (options_.reconnect.enabled) {
+            tried_in_round_ = 0;
+            broker_index_ = 0;  // each round starts with the preferred broker
             delay = backoff_.next();
             attempt = backoff_.attempt();
             new_state = SessionState::reconnecting;
+            old_state = set_state(new_state);
         } else {
             want_connected_ = false;
             new_state = SessionState::disconnected;
+            old_state = set_state(new_state);
         }
-        old_state = set_state(new_state);
     }
     report(error);
     announce_state(old_state, new_state);
-    if (new_state == SessionState::reconnecting) schedule_reconnect(attempt, delay);
+    if (new_state != SessionState::reconnecting) return;
+    if (delay.count() == 0) {
+        // Not from Paho's callback thread: the scheduler makes the next attempt.
+        runtime_->scheduler.post([weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->attempt_connect();
+        });
+    } else {
+        schedule_reconnect(attempt, delay);
+    }
 }
 
 void SessionCore::on_connection_lost(const std::string& cause) noexcept {
@@ -305,6 +335,7 @@ void SessionCore::on_connection_lost(const std::string& cause) noexcept {
             std::lock_guard lock(mutex_);
             ready_.store(false, std::memory_order_release);
             if (!want_connected_ || state() != SessionState::connected) return;
+            tried_in_round_ = 0;  // retry the broker we were on first, then the others
             reconnect = options_.reconnect.enabled;
             if (reconnect) {
                 delay = backoff_.next();

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backoff.hpp"
+#include "broker_uri.hpp"
 #include "mqttx/delivery_token.hpp"
 #include "mqttx/events.hpp"
 #include "mqttx/options.hpp"
@@ -104,7 +105,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void report(const Error& error);
     void check_open() const;
     void unsubscribe_at_broker(const std::string& filter) noexcept;
-    mqtt::connect_options make_connect_options() const;
+    mqtt::connect_options make_connect_options(const BrokerUri& broker) const;
 
     const Options options_;
     const std::string client_id_;
@@ -115,6 +116,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     const std::shared_ptr<SessionStats> stats_;
     const std::shared_ptr<Router> router_;
     const std::string wake_topic_;
+    const std::vector<BrokerUri> brokers_;  // Options::brokers, parsed
 
     std::atomic<SessionState> state_{SessionState::disconnected};
     std::atomic<bool> ready_{false};
@@ -123,8 +125,11 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     bool want_connected_ = false;
     bool connected_before_ = false;
     bool connect_in_flight_ = false;
-    std::uint64_t generation_ = 0;  // bumped by each successful connect
-    std::string broker_;
+    std::uint64_t generation_ = 0;    // bumped by each successful connect
+    std::string broker_;              // connected to (Paho URI spelling)
+    std::string attempt_broker_;      // the current or last connect attempt's
+    std::size_t broker_index_ = 0;    // into brokers_: the next attempt's
+    std::size_t tried_in_round_ = 0;  // brokers failed since the last success or backoff
     std::map<std::string, BrokerFilter, std::less<>> filters_;  // broker subscriptions
     std::set<std::string, std::less<>> pending_unsubscribes_;   // made while offline
     std::vector<std::string> resubscribe_filters_;              // in flight after a connect

@@ -89,6 +89,8 @@ struct Options {
     std::string client_id;             // empty: derived from the name
     std::optional<Credentials> credentials;
     Protocol protocol = Protocol::v311;
+    // A dead connection is noticed within about 1.5x this: the session pings the broker
+    // at half of it (and tells the broker that half). 0 turns keep-alive off.
     std::chrono::seconds keep_alive{30};
     bool clean_session = true;
     bool persistent = false;  // keep the broker session and in-flight messages across restarts

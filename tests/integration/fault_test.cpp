@@ -1,0 +1,172 @@
+// Faults against real brokers: late brokers, failover, stalled connections, and
+// bounded shutdown in every state. Bounds are generous multiples of the configured
+// timeouts, never tight races.
+#include <gtest/gtest.h>
+#include <mqttx/mqttx.hpp>
+
+#include <chrono>
+#include <thread>
+
+#include "support/collector.hpp"
+#include "support/fault_proxy.hpp"
+#include "support/mosquitto.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using mqttx::SessionState;
+using mqttx::test::Collector;
+using mqttx::test::wait_until;
+
+const mqttx::ReconnectPolicy quick{50ms, 500ms, 2.0, 0.2};
+
+TEST(Fault, FirstConnectSucceedsWhenTheBrokerComesUpLater) {
+    const int port = mqttx::test::free_port();
+    mqttx::SessionManager manager;
+    auto session = manager.add_session(
+        mqttx::quick_connect("patient", "tcp://127.0.0.1:" + std::to_string(port))
+            .auto_reconnect(quick)
+            .build());
+    manager.connect_all();
+    ASSERT_TRUE(wait_until([&] { return session->state() == SessionState::reconnecting; }));
+
+    mqttx::test::BrokerOptions options;
+    options.port = port;
+    // Started only once the session has failed at least once.
+    ASSERT_TRUE(wait_until([&] { return session->metrics().errors >= 2; }));
+    mqttx::test::Mosquitto broker(options);
+    manager.wait_for_session("patient", 20s);
+    EXPECT_EQ(session->current_broker(), broker.uri());
+}
+
+TEST(Fault, FailsOverToTheSecondBrokerWhenTheFirstDies) {
+    mqttx::test::Mosquitto first;
+    mqttx::test::Mosquitto second;
+    mqttx::SessionManager manager;
+    std::mutex mutex;
+    std::vector<std::string> connected_to;
+    auto events = manager.on_event(mqttx::EventType::session_connected, [&](const mqttx::Event& e) {
+        std::lock_guard lock(mutex);
+        connected_to.push_back(std::get<mqttx::ConnectInfo>(e.data).broker);
+    });
+    auto session = manager.add_session(mqttx::SessionBuilder("roaming")
+                                           .brokers({first.uri(), second.uri()})
+                                           .auto_reconnect(quick)
+                                           .build());
+    Collector inbox;
+    auto route = session->subscribe("roam/#", 1, inbox.handler());
+    manager.connect_all();
+    manager.wait_for_session("roaming", 20s);
+    EXPECT_EQ(session->current_broker(), first.uri());
+
+    first.kill();
+    ASSERT_TRUE(wait_until([&] { return session->current_broker() == second.uri(); }));
+    manager.wait_for_session("roaming", 20s);
+    // The route's subscription was made again on the new broker.
+    mqttx::SessionManager other;
+    auto publisher = other.add_session(mqttx::quick_connect("pub", second.uri()).build());
+    other.connect_all();
+    other.wait_for_all_sessions(20s);
+    publisher->publish("roam/x", "on the second broker", 1).wait();
+    ASSERT_TRUE(inbox.wait_for(1));
+    std::lock_guard lock(mutex);
+    ASSERT_GE(connected_to.size(), 2u);
+    EXPECT_EQ(connected_to.front(), first.uri());
+    EXPECT_EQ(connected_to.back(), second.uri());
+}
+
+TEST(Fault, StalledConnectionIsDetectedThroughKeepAlive) {
+    mqttx::test::Mosquitto broker;
+    mqttx::test::FaultProxy proxy(broker.port());
+    mqttx::SessionManager manager;
+    auto session = manager.add_session(mqttx::quick_connect("stalled", proxy.uri())
+                                           .keep_alive(2s)
+                                           .auto_reconnect(quick)
+                                           .build());
+    manager.connect_all();
+    manager.wait_for_session("stalled", 20s);
+
+    proxy.set_stalled(true);  // the socket stays open; nothing gets through
+    const auto stalled_at = Clock::now();
+    ASSERT_TRUE(wait_until([&] { return !session->is_connected(); }, 20s));
+    const auto detected_after = Clock::now() - stalled_at;
+    // About 1.5x the keep-alive, with a second of slack for the machine.
+    EXPECT_LE(detected_after, 3s + 1s);
+    std::printf("stall detected after %lld ms with a 2 s keep-alive\n",
+                static_cast<long long>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(detected_after).count()));
+
+    proxy.set_stalled(false);
+    manager.wait_for_session("stalled", 20s);
+}
+
+// close() must return within the disconnect timeout (plus a generous margin for the
+// machine) whatever the session is doing.
+class BoundedClose : public ::testing::Test {
+protected:
+    static constexpr auto disconnect_timeout = 1000ms;
+    static constexpr auto bound = disconnect_timeout + 4s;
+
+    mqttx::Options options(const std::string& broker) {
+        auto o = mqttx::quick_connect("closing", broker).auto_reconnect(quick).build();
+        o.disconnect_timeout = disconnect_timeout;
+        o.connect_timeout = 30s;  // a connect that never finishes by itself
+        return o;
+    }
+    static Clock::duration timed(const std::function<void()>& f) {
+        const auto start = Clock::now();
+        f();
+        return Clock::now() - start;
+    }
+};
+
+TEST_F(BoundedClose, WhenConnected) {
+    mqttx::test::Mosquitto broker;
+    mqttx::SessionManager manager;
+    auto session = manager.add_session(options(broker.uri()));
+    manager.connect_all();
+    manager.wait_for_session("closing", 20s);
+    for (int i = 0; i < 100; ++i) session->publish("load", "x", 1);
+    EXPECT_LE(timed([&] { manager.remove_session("closing"); }), bound);
+    EXPECT_EQ(session->state(), SessionState::closed);
+}
+
+TEST_F(BoundedClose, WhileConnectingToAnAddressThatNeverAnswers) {
+    mqttx::test::Mosquitto broker;
+    mqttx::test::FaultProxy proxy(broker.port());
+    proxy.set_stalled(true);  // accepts the TCP connection, never passes CONNECT on
+    auto manager = std::make_unique<mqttx::SessionManager>();
+    auto session = manager->add_session(options(proxy.uri()));
+    manager->connect_all();
+    ASSERT_TRUE(wait_until([&] { return proxy.connection_count() == 1; }));
+    EXPECT_EQ(session->state(), SessionState::connecting);
+    EXPECT_LE(timed([&] { manager.reset(); }), bound);  // the destructor
+    EXPECT_EQ(session->state(), SessionState::closed);
+}
+
+TEST_F(BoundedClose, WhileWaitingInBackoff) {
+    const int nothing = mqttx::test::free_port();
+    mqttx::SessionManager manager;
+    auto o = options("tcp://127.0.0.1:" + std::to_string(nothing));
+    o.reconnect = {10s, 60s, 2.0, 0.0};  // the next attempt is far away
+    auto session = manager.add_session(o);
+    manager.connect_all();
+    ASSERT_TRUE(wait_until([&] { return session->state() == SessionState::reconnecting; }));
+    EXPECT_LE(timed([&] { manager.close(); }), bound);
+    EXPECT_EQ(session->state(), SessionState::closed);
+}
+
+TEST_F(BoundedClose, WithTheBrokerGone) {
+    auto broker = std::make_unique<mqttx::test::Mosquitto>();
+    mqttx::SessionManager manager;
+    auto session = manager.add_session(options(broker->uri()));
+    manager.connect_all();
+    manager.wait_for_session("closing", 20s);
+    broker->kill();
+    for (int i = 0; i < 100; ++i) session->publish("offline", "x", 1);  // buffered
+    EXPECT_LE(timed([&] { session->close(); }), bound);
+    EXPECT_EQ(session->state(), SessionState::closed);
+}
+
+}  // namespace
