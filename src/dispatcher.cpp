@@ -9,12 +9,13 @@ Dispatcher::Dispatcher(std::size_t threads, std::size_t queue_capacity) {
     if (queue_capacity == 0) queue_capacity = 1;
     workers_.reserve(threads);
     for (std::size_t i = 0; i < threads; ++i) {
-        auto worker = std::make_unique<Worker>();
+        auto worker = std::make_shared<Worker>();
         worker->ring.resize(queue_capacity);
         workers_.push_back(std::move(worker));
     }
     for (auto& worker : workers_) {
-        worker->thread = std::thread([w = worker.get()] { run(*w); });
+        worker->thread = std::thread([worker] { run(*worker); });
+        worker->thread_id = worker->thread.get_id();
     }
 }
 
@@ -39,7 +40,7 @@ bool Dispatcher::push(Worker& worker, Task&& task, std::chrono::milliseconds blo
     const auto capacity = worker.ring.size();
     if (worker.size == capacity) {
         // A handler running on this very worker must never wait for itself.
-        if (std::this_thread::get_id() == worker.thread.get_id()) return false;
+        if (std::this_thread::get_id() == worker.thread_id) return false;
         if (!worker.not_full.wait_for(lock, block_for,
                                       [&] { return worker.size < capacity || worker.stopping; })) {
             return false;
@@ -93,7 +94,7 @@ void Dispatcher::stop() noexcept {
     }
     for (auto& worker : workers_) {
         if (!worker->thread.joinable()) continue;
-        if (std::this_thread::get_id() == worker->thread.get_id()) {
+        if (std::this_thread::get_id() == worker->thread_id) {
             worker->thread.detach();  // stopped from one of its own handlers
         } else {
             worker->thread.join();
@@ -104,7 +105,7 @@ void Dispatcher::stop() noexcept {
 bool Dispatcher::on_dispatcher_thread() const noexcept {
     const auto self = std::this_thread::get_id();
     for (const auto& worker : workers_) {
-        if (worker->thread.get_id() == self) return true;
+        if (worker->thread_id == self) return true;
     }
     return false;
 }

@@ -53,11 +53,14 @@ class Dispatcher {
         std::size_t size = 0;
         bool stopping = false;
         std::thread thread;
+        std::thread::id thread_id;  // kept apart: join() and detach() reset thread's
     };
     bool push(Worker& worker, Task&& task, std::chrono::milliseconds block_for);
     static void run(Worker& worker);
 
-    std::vector<std::unique_ptr<Worker>> workers_;
+    // Shared with each worker's thread, so a thread detached by a stop() from one of
+    // its own tasks never touches a destroyed Worker.
+    std::vector<std::shared_ptr<Worker>> workers_;
     std::mutex stop_mutex_;
     bool stopped_ = false;
 };

@@ -15,6 +15,7 @@ GlobalRoute::GlobalRoute(std::string filter, int qos, MessageHandler handler,
       owner_(std::move(owner)) {}
 
 void GlobalRoute::apply_to(const std::shared_ptr<SessionCore>& session) {
+    std::lock_guard applying(apply_mutex_);
     {
         std::lock_guard lock(mutex_);
         if (stopped_ || !applied_.insert(session.get()).second) return;
@@ -27,21 +28,21 @@ void GlobalRoute::apply_to(const std::shared_ptr<SessionCore>& session) {
         applied_.erase(session.get());
         throw;
     }
-    std::unique_lock lock(mutex_);
-    if (stopped_) {  // stop() ran while we subscribed
-        lock.unlock();
-        entry->stop();
-        return;
-    }
+    std::lock_guard lock(mutex_);
     entries_.push_back(std::move(entry));
 }
 
 void GlobalRoute::stop() noexcept {
+    {
+        std::lock_guard lock(mutex_);
+        stopped_ = true;
+    }
+    // Waits for an apply_to() in progress, so no entry appears after this; then every
+    // caller waits for running handlers (RouteEntry::stop does).
+    std::lock_guard applying(apply_mutex_);
     std::vector<std::shared_ptr<RouteEntry>> entries;
     {
         std::lock_guard lock(mutex_);
-        if (stopped_) return;
-        stopped_ = true;
         entries = entries_;  // kept for stats()
     }
     if (auto owner = owner_.lock()) owner->remove(this);

@@ -38,6 +38,7 @@ class GlobalRoute final : public RouteHandle {
     const MessageHandler handler_;
     const SubscribeOptions options_;
     const std::weak_ptr<GlobalRoutes> owner_;
+    std::mutex apply_mutex_;  // held through apply_to(); stop() waits for it
     mutable std::mutex mutex_;
     std::set<const SessionCore*> applied_;
     std::vector<std::shared_ptr<RouteEntry>> entries_;

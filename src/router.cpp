@@ -40,8 +40,9 @@ RouteEntry::RouteEntry(std::string filter, int qos, MessageHandler handler,
       owner_(std::move(owner)) {}
 
 void RouteEntry::stop() noexcept {
-    if (stop_requested_.exchange(true)) return;
-    deactivate();
+    const bool first = !stop_requested_.exchange(true);
+    deactivate();  // every caller waits for a running handler, not only the first
+    if (!first) return;
     if (auto owner = owner_.lock()) owner->remove_route(*this);
 }
 

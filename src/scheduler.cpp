@@ -2,7 +2,10 @@
 
 namespace mqttx::detail {
 
-Scheduler::Scheduler() : thread_([this] { run(); }) {}
+Scheduler::Scheduler()
+    : state_(std::make_shared<State>()), thread_([state = state_] { run(*state); }) {
+    thread_id_ = thread_.get_id();
+}
 
 Scheduler::~Scheduler() {
     stop();
@@ -10,21 +13,23 @@ Scheduler::~Scheduler() {
 
 bool Scheduler::post_at(Clock::time_point when, Task task) {
     {
-        std::lock_guard lock(mutex_);
-        if (stopping_) return false;
-        queue_.push({when, sequence_++, std::move(task)});
+        std::lock_guard lock(state_->mutex);
+        if (state_->stopping) return false;
+        state_->queue.push({when, state_->sequence++, std::move(task)});
     }
-    wake_.notify_one();
+    state_->wake.notify_one();
     return true;
 }
 
 void Scheduler::stop() noexcept {
+    decltype(State::queue) dropped;  // destroyed outside the lock
     {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-        queue_ = {};
+        std::lock_guard lock(state_->mutex);
+        state_->stopping = true;
+        dropped.swap(state_->queue);
     }
-    wake_.notify_all();
+    state_->wake.notify_all();
+    std::lock_guard lock(stop_mutex_);
     if (!thread_.joinable()) return;
     if (on_scheduler_thread()) {
         thread_.detach();
@@ -33,21 +38,21 @@ void Scheduler::stop() noexcept {
     }
 }
 
-void Scheduler::run() {
-    std::unique_lock lock(mutex_);
-    while (!stopping_) {
-        if (queue_.empty()) {
-            wake_.wait(lock);
+void Scheduler::run(State& state) {
+    std::unique_lock lock(state.mutex);
+    while (!state.stopping) {
+        if (state.queue.empty()) {
+            state.wake.wait(lock);
             continue;
         }
-        const auto when = queue_.top().when;
+        const auto when = state.queue.top().when;
         if (Clock::now() < when) {
-            wake_.wait_until(lock, when);
+            state.wake.wait_until(lock, when);
             continue;
         }
         // priority_queue::top() is const; the task is moved out before pop().
-        Task task = std::move(const_cast<Item&>(queue_.top()).task);
-        queue_.pop();
+        Task task = std::move(const_cast<Item&>(state.queue.top()).task);
+        state.queue.pop();
         lock.unlock();
         try {
             task();

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <queue>
 #include <thread>
@@ -30,12 +31,10 @@ class Scheduler {
     }
     bool post_at(Clock::time_point when, Task task);
 
-    // Drops pending tasks, waits for a running one, joins (unless called from the
-    // scheduler thread itself, which then exits after its current task).
+    // Drops pending tasks, waits for a running one and joins. Called from a task (the
+    // scheduler's own thread), it returns at once and the thread ends after that task.
     void stop() noexcept;
-    bool on_scheduler_thread() const noexcept {
-        return std::this_thread::get_id() == thread_.get_id();
-    }
+    bool on_scheduler_thread() const noexcept { return std::this_thread::get_id() == thread_id_; }
 
   private:
     struct Item {
@@ -46,14 +45,21 @@ class Scheduler {
             return when != other.when ? when > other.when : sequence > other.sequence;
         }
     };
-    void run();
+    // Shared with the thread, so a thread detached by a stop() from inside a task
+    // never touches a destroyed Scheduler.
+    struct State {
+        std::mutex mutex;
+        std::condition_variable wake;
+        std::priority_queue<Item, std::vector<Item>, std::greater<>> queue;
+        std::uint64_t sequence = 0;
+        bool stopping = false;
+    };
+    static void run(State& state);
 
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::priority_queue<Item, std::vector<Item>, std::greater<>> queue_;
-    std::uint64_t sequence_ = 0;
-    bool stopping_ = false;
+    const std::shared_ptr<State> state_;
+    std::mutex stop_mutex_;
     std::thread thread_;
+    std::thread::id thread_id_;
 };
 
 }  // namespace mqttx::detail

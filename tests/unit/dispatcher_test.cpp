@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -405,4 +407,22 @@ TEST_F(DispatcherRouterTest, ThrowingHandlerIsCountedAndDeliveryGoesOn) {
 }
 
 }  // namespace
+// The last owner of a dispatcher may be one of its own tasks: the worker thread, detached
+// by that stop(), must not touch the freed dispatcher (the asan preset checks).
+TEST(DispatcherTest, DestroyedByItsOwnTask) {
+    auto dispatcher = std::make_shared<Dispatcher>(2, 8);
+    std::weak_ptr<Dispatcher> weak = dispatcher;
+    std::promise<void> last_dropped;
+    auto* raw = dispatcher.get();
+    ASSERT_TRUE(raw->post(
+        1,
+        [&last_dropped, keep = std::move(dispatcher)]() mutable {
+            keep.reset();  // ~Dispatcher runs on worker 1 itself
+            last_dropped.set_value();
+        },
+        1s));
+    ASSERT_EQ(last_dropped.get_future().wait_for(20s), std::future_status::ready);
+    EXPECT_TRUE(weak.expired());
+}
+
 }  // namespace mqttx::detail
