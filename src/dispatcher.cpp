@@ -49,7 +49,8 @@ bool Dispatcher::push(Worker& worker, Task&& task, std::chrono::milliseconds blo
     if (worker.stopping) return false;
     worker.ring[(worker.head + worker.size) % capacity] = std::move(task);
     ++worker.size;
-    lock.unlock();
+    // Notified under the lock: a worker that stops the dispatcher from this very task
+    // could otherwise be gone before notify_one() touches its condition variable.
     worker.not_empty.notify_one();
     return true;
 }

@@ -7,8 +7,16 @@
 namespace mqttx {
 
 Message::Message(std::shared_ptr<const mqtt::message> message,
-                 std::shared_ptr<const std::string> session, Clock::time_point received_at) noexcept
-    : message_(std::move(message)), session_(std::move(session)), received_at_(received_at) {}
+                 std::shared_ptr<const std::string> session, Clock::time_point received_at)
+    : message_(std::move(message)), session_(std::move(session)), received_at_(received_at) {
+    // Decoded once, on the receiving thread, and only when there are any: readers on other
+    // threads then never touch Paho's property list, whose last owner may be Paho's own
+    // thread. Messages without properties (all of MQTT 3.1.1) allocate nothing here.
+    if (message_ && !message_->get_properties().empty()) {
+        properties_ = std::make_shared<const PublishProperties>(
+            detail::from_paho(message_->get_properties()));
+    }
+}
 
 Message Message::make(std::string_view topic, std::string_view payload, int qos, bool retained,
                       const PublishProperties& properties) {
@@ -44,8 +52,9 @@ std::string_view Message::session() const noexcept {
     return session_ ? std::string_view(*session_) : std::string_view();
 }
 
-PublishProperties Message::properties() const {
-    return message_ ? detail::from_paho(message_->get_properties()) : PublishProperties{};
+const PublishProperties& Message::properties() const noexcept {
+    static const PublishProperties none;
+    return properties_ ? *properties_ : none;
 }
 
 }  // namespace mqttx

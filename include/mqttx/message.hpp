@@ -24,7 +24,7 @@ class Message {
     // Wraps a message received from Paho; `session` names the receiving session.
     Message(std::shared_ptr<const mqtt::message> message,
             std::shared_ptr<const std::string> session,
-            Clock::time_point received_at = Clock::now()) noexcept;
+            Clock::time_point received_at = Clock::now());
     // Builds a standalone message (tests, forwarder transforms).
     static Message make(std::string_view topic, std::string_view payload, int qos = 0,
                         bool retained = false, const PublishProperties& properties = {});
@@ -38,9 +38,9 @@ class Message {
     // Name of the session that received it ("" for a standalone message).
     std::string_view session() const noexcept;
     Clock::time_point received_at() const noexcept { return received_at_; }
-    // MQTT 5 properties, decoded on each call (allocates; the hot path does not call it).
-    PublishProperties properties() const;
-    UserProperties user_properties() const { return properties().user_properties; }
+    // MQTT 5 properties (empty for MQTT 3.1.1).
+    const PublishProperties& properties() const noexcept;
+    const UserProperties& user_properties() const noexcept { return properties().user_properties; }
 
     explicit operator bool() const noexcept { return message_ != nullptr; }
     const std::shared_ptr<const mqtt::message>& paho_message() const noexcept { return message_; }
@@ -48,6 +48,7 @@ class Message {
   private:
     std::shared_ptr<const mqtt::message> message_;
     std::shared_ptr<const std::string> session_;
+    std::shared_ptr<const PublishProperties> properties_;  // null when there are none
     Clock::time_point received_at_{};
 };
 
