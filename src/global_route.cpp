@@ -29,7 +29,7 @@ void GlobalRoute::apply_to(const std::shared_ptr<SessionCore>& session) {
         throw;
     }
     std::lock_guard lock(mutex_);
-    entries_.push_back(std::move(entry));
+    entries_.emplace_back(session.get(), std::move(entry));
 }
 
 void GlobalRoute::stop() noexcept {
@@ -37,16 +37,22 @@ void GlobalRoute::stop() noexcept {
         std::lock_guard lock(mutex_);
         stopped_ = true;
     }
-    // Waits for an apply_to() in progress, so no entry appears after this; then every
-    // caller waits for running handlers (RouteEntry::stop does).
-    std::lock_guard applying(apply_mutex_);
+    // Waits for an apply_to() in progress, so no entry appears after this, but is not
+    // held while the entries stop (their handlers may call stop() too).
+    { std::lock_guard applying(apply_mutex_); }
     std::vector<std::shared_ptr<RouteEntry>> entries;
     {
         std::lock_guard lock(mutex_);
-        entries = entries_;  // kept for stats()
+        for (const auto& [session, entry] : entries_) entries.push_back(entry);
     }
     if (auto owner = owner_.lock()) owner->remove(this);
     for (auto& entry : entries) entry->stop();
+}
+
+void GlobalRoute::forget(const SessionCore* session) noexcept {
+    std::lock_guard lock(mutex_);
+    applied_.erase(session);
+    std::erase_if(entries_, [session](const auto& applied) { return applied.first == session; });
 }
 
 bool GlobalRoute::active() const noexcept {
@@ -57,7 +63,7 @@ bool GlobalRoute::active() const noexcept {
 RouteStats GlobalRoute::stats() const noexcept {
     RouteStats total;
     std::lock_guard lock(mutex_);
-    for (const auto& entry : entries_) {
+    for (const auto& [session, entry] : entries_) {
         const auto s = entry->stats();
         total.received += s.received;
         total.dropped += s.dropped;
@@ -76,6 +82,10 @@ void GlobalRoutes::add(const std::shared_ptr<GlobalRoute>& route) {
 void GlobalRoutes::remove(const GlobalRoute* route) noexcept {
     std::lock_guard lock(mutex_);
     std::erase_if(routes_, [route](const auto& r) { return r.get() == route; });
+}
+
+void GlobalRoutes::forget(const SessionCore* session) noexcept {
+    for (const auto& route : snapshot()) route->forget(session);
 }
 
 std::vector<std::shared_ptr<GlobalRoute>> GlobalRoutes::snapshot() const {

@@ -27,6 +27,9 @@ class GlobalRoute final : public RouteHandle {
     // SessionCore::subscribe throws.
     void apply_to(const std::shared_ptr<SessionCore>& session);
 
+    // Drops what belongs to a removed session (its routes stopped with it).
+    void forget(const SessionCore* session) noexcept;
+
     void stop() noexcept override;
     bool active() const noexcept override;
     RouteStats stats() const noexcept override;
@@ -41,7 +44,8 @@ class GlobalRoute final : public RouteHandle {
     std::mutex apply_mutex_;  // held through apply_to(); stop() waits for it
     mutable std::mutex mutex_;
     std::set<const SessionCore*> applied_;
-    std::vector<std::shared_ptr<RouteEntry>> entries_;
+    // Per session; a removed session's are forgotten (their stats with them).
+    std::vector<std::pair<const SessionCore*, std::shared_ptr<RouteEntry>>> entries_;
     bool stopped_ = false;
 };
 
@@ -50,6 +54,7 @@ class GlobalRoutes {
   public:
     void add(const std::shared_ptr<GlobalRoute>& route);
     void remove(const GlobalRoute* route) noexcept;
+    void forget(const SessionCore* session) noexcept;
     std::vector<std::shared_ptr<GlobalRoute>> snapshot() const;
 
   private:

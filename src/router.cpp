@@ -65,6 +65,9 @@ thread_local const RouteEntry* running_here = nullptr;
 void RouteEntry::deactivate() noexcept {
     // seq_cst pairs with deliver(): either it sees the route inactive, or we see it running.
     active_.store(false);
+    // Inside a handler (of any route) we do not wait for other threads: two handlers
+    // stopping each other's routes would wait for each other forever.
+    if (running_here != nullptr && running_here != this) return;
     const int self = running_here == this ? 1 : 0;
     for (int running = running_.load(); running > self; running = running_.load()) {
         running_.wait(running);

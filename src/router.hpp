@@ -45,8 +45,9 @@ class RouteEntry final : public RouteHandle {
     bool deliver(const Message& message, spdlog::logger& log) noexcept;
     // Marks the route stopped without telling the owner (the owner is removing it) and
     // waits until no thread runs its handler any more, so whatever the handler uses
-    // may be destroyed once this returns. A handler stopping its own route does not
-    // wait for itself.
+    // may be destroyed once this returns. Called from inside a handler it does not wait
+    // (a handler stopping its own route, or two handlers stopping each other's, would
+    // wait forever): the route is inactive, a handler already running elsewhere ends.
     void deactivate() noexcept;
 
   private:

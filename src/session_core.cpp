@@ -67,6 +67,10 @@ thread_local bool inline_delivery_thread = false;
 
 }  // namespace
 
+bool on_inline_handler_thread() noexcept {
+    return inline_delivery_thread;
+}
+
 SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std::size_t worker)
     : options_(std::move(options)),
       client_id_([this] {
@@ -93,8 +97,12 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
     client_->set_connection_lost_handler(
         [this](const std::string& cause) { on_connection_lost(cause); });
     client_->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode reason) {
-        on_connection_lost("broker sent DISCONNECT, reason code " +
-                           std::to_string(static_cast<int>(reason)));
+        try {
+            on_connection_lost("broker sent DISCONNECT, reason code " +
+                               std::to_string(static_cast<int>(reason)));
+        } catch (...) {
+            // Nothing may unwind into Paho's C code.
+        }
     });
 }
 
@@ -152,34 +160,45 @@ void SessionCore::check_open() const {
 
 void SessionCore::start() {
     SessionState old_state;
+    std::uint64_t epoch;
     {
         std::lock_guard lock(mutex_);
         check_open();
         if (want_connected_) return;
         want_connected_ = true;
+        epoch = ++epoch_;
         backoff_.reset();
+        broker_index_ = 0;
+        tried_in_round_ = 0;
         old_state = set_state(SessionState::connecting);
     }
     announce_state(old_state, SessionState::connecting);
-    attempt_connect();
+    attempt_connect(epoch);
 }
 
-void SessionCore::attempt_connect() {
+void SessionCore::attempt_connect(std::uint64_t epoch) {
     BrokerUri broker;
     {
         std::lock_guard lock(mutex_);
-        if (!want_connected_ || connect_in_flight_) return;
+        // A timer from before the last start()/disconnect() is stale; and a connect on a
+        // connected client is dropped by Paho without any callback.
+        if (epoch != epoch_ || !want_connected_ || connect_in_flight_ ||
+            state() == SessionState::connected) {
+            return;
+        }
         connect_in_flight_ = true;
         broker = brokers_[broker_index_];
         attempt_broker_ = broker.paho_uri();
     }
-    emit(EventType::session_connecting);
-    // Before connect(): its completion (which ends the waking) may come at once.
-    runtime_->waker.connect_started(this);
     try {
+        emit(EventType::session_connecting);
+        // Before connect(): its completion (which ends the waking) may come at once.
+        runtime_->waker.connect_started(this);
         client_->connect(make_connect_options(broker), nullptr, connect_listener_);
     } catch (const mqtt::exception& e) {
         connection_failed(from_paho(e, ErrorKind::connection, "connect failed"));
+    } catch (const std::exception& e) {
+        connection_failed(Error(ErrorKind::internal, std::string("connect failed: ") + e.what()));
     }
 }
 
@@ -241,25 +260,33 @@ mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker)
 }
 
 void SessionCore::on_connect_success(const mqtt::token& token) {
-    const auto response = token.get_connect_response();
-    const bool session_present = response.is_session_present();
+    const bool session_present = token.get_connect_response().is_session_present();
     runtime_->waker.connect_finished(this);
     SessionState old_state;
     std::uint64_t generation;
+    std::string broker;
     {
         std::lock_guard lock(mutex_);
         connect_in_flight_ = false;
         if (!want_connected_) {
-            // disconnect() or close() came while this connect was in flight.
+            // disconnect() or close() came while this connect was in flight; a start()
+            // may come before the task runs, so it checks again.
             runtime_->scheduler.post([weak = weak_from_this()] {
-                if (auto self = weak.lock()) self->disconnect_client();
+                auto self = weak.lock();
+                if (!self) return;
+                {
+                    std::lock_guard lock(self->mutex_);
+                    if (self->want_connected_) return;
+                }
+                self->send_disconnect();  // not waited for: the scheduler serves everyone
             });
             return;
         }
         if (connected_before_) stats_->reconnects.fetch_add(1, std::memory_order_relaxed);
         connected_before_ = true;
-        backoff_.reset();
+        connected_at_ = std::chrono::steady_clock::now();
         broker_ = attempt_broker_;
+        broker = broker_;
         tried_in_round_ = 0;
         generation = ++generation_;
         old_state = set_state(SessionState::connected);
@@ -268,7 +295,6 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
             pending_unsubscribes_.clear();
         }
     }
-    const std::string broker = current_broker();
     log_->info("session '{}' connected to {} (session present: {})", options_.name, broker,
                session_present);
     emit(EventType::session_connected, ConnectInfo{broker, session_present});
@@ -289,9 +315,11 @@ void SessionCore::connection_failed(Error error) {
     SessionState new_state;
     std::chrono::milliseconds delay{0};
     int attempt = 0;
+    std::uint64_t epoch;
     {
         std::lock_guard lock(mutex_);
         connect_in_flight_ = false;
+        epoch = epoch_;
         error.with_context("broker", attempt_broker_);
         if (!want_connected_) return;
         broker_index_ = (broker_index_ + 1) % brokers_.size();
@@ -317,25 +345,33 @@ void SessionCore::connection_failed(Error error) {
     if (new_state != SessionState::reconnecting) return;
     if (delay.count() == 0) {
         // Not from Paho's callback thread: the scheduler makes the next attempt.
-        runtime_->scheduler.post([weak = weak_from_this()] {
-            if (auto self = weak.lock()) self->attempt_connect();
+        runtime_->scheduler.post([weak = weak_from_this(), epoch] {
+            if (auto self = weak.lock()) self->attempt_connect(epoch);
         });
     } else {
-        schedule_reconnect(attempt, delay);
+        schedule_reconnect(attempt, delay, epoch);
     }
 }
 
 void SessionCore::on_connection_lost(const std::string& cause) noexcept {
     try {
         SessionState old_state;
+        SessionState new_state;
         std::chrono::milliseconds delay{0};
         int attempt = 0;
         bool reconnect = false;
+        std::uint64_t epoch;
         {
             std::lock_guard lock(mutex_);
             ready_.store(false, std::memory_order_release);
             if (!want_connected_ || state() != SessionState::connected) return;
+            epoch = epoch_;
             tried_in_round_ = 0;  // retry the broker we were on first, then the others
+            // A connection that held for a while starts the backoff afresh; one that
+            // drops at once keeps growing it, so a flapping broker is not hammered.
+            if (std::chrono::steady_clock::now() - connected_at_ >= stable_connection) {
+                backoff_.reset();
+            }
             reconnect = options_.reconnect.enabled;
             if (reconnect) {
                 delay = backoff_.next();
@@ -343,26 +379,28 @@ void SessionCore::on_connection_lost(const std::string& cause) noexcept {
             } else {
                 want_connected_ = false;
             }
-            old_state =
-                set_state(reconnect ? SessionState::reconnecting : SessionState::disconnected);
+            new_state = reconnect ? SessionState::reconnecting : SessionState::disconnected;
+            old_state = set_state(new_state);
         }
         log_->warn("session '{}' lost its connection: {}", options_.name, cause);
         emit(EventType::session_disconnected, DisconnectInfo{cause});
-        announce_state(old_state, state());
-        if (reconnect) schedule_reconnect(attempt, delay);
+        announce_state(old_state, new_state);
+        if (reconnect) schedule_reconnect(attempt, delay, epoch);
     } catch (...) {
         // Nothing may unwind into Paho's C code.
     }
 }
 
-void SessionCore::schedule_reconnect(int attempt, std::chrono::milliseconds delay) {
+void SessionCore::schedule_reconnect(int attempt, std::chrono::milliseconds delay,
+                                     std::uint64_t epoch) {
     emit(EventType::session_reconnecting, ReconnectInfo{attempt, delay});
-    runtime_->scheduler.post_after(delay, [weak = weak_from_this()] {
-        if (auto self = weak.lock()) self->attempt_connect();
+    runtime_->scheduler.post_after(delay, [weak = weak_from_this(), epoch] {
+        if (auto self = weak.lock()) self->attempt_connect(epoch);
     });
 }
 
 void SessionCore::restore_subscriptions(std::uint64_t generation) {
+    std::lock_guard ops(broker_ops_mutex_);
     std::vector<std::string> unsubscribes;
     {
         std::lock_guard lock(mutex_);
@@ -432,8 +470,17 @@ void SessionCore::on_resubscribe_success(const mqtt::token& token) {
 }
 
 void SessionCore::on_resubscribe_failure(const mqtt::token& token) {
+    std::uint64_t generation;
+    {
+        std::lock_guard lock(mutex_);
+        generation = resubscribe_generation_;
+    }
+    // Paho reports a refused single-filter SUBACK here: the error says so, and the
+    // session is as ready as it can be (several filters with one refused arrive in
+    // on_resubscribe_success and end the same way).
     report(from_token(token, ErrorKind::subscription, "restoring subscriptions failed")
                .with_session(options_.name));
+    mark_ready(generation, {});
 }
 
 void SessionCore::mark_ready(std::uint64_t generation, const std::vector<std::string>& granted) {
@@ -450,14 +497,33 @@ void SessionCore::mark_ready(std::uint64_t generation, const std::vector<std::st
     runtime_->notify_state_change();
 }
 
-void SessionCore::disconnect_client() noexcept {
+std::shared_ptr<mqtt::token> SessionCore::send_disconnect() noexcept {
     try {
-        if (!client_->is_connected()) return;
-        auto token = client_->disconnect(static_cast<int>(options_.disconnect_timeout.count()));
-        token->wait_for(options_.disconnect_timeout + std::chrono::seconds(1));
+        if (client_->is_connected()) {
+            return client_->disconnect(static_cast<int>(options_.disconnect_timeout.count()));
+        }
     } catch (const std::exception& e) {
         log_->debug("session '{}': disconnect: {}", options_.name, e.what());
     }
+    return nullptr;
+}
+
+void SessionCore::await_disconnect(const std::shared_ptr<mqtt::token>& token,
+                                   std::chrono::steady_clock::time_point deadline) noexcept {
+    // Never on Paho's own thread (an inline handler): it delivers the acknowledgement.
+    if (!token || inline_delivery_thread) return;
+    try {
+        const auto left = deadline - std::chrono::steady_clock::now();
+        if (left > left.zero()) {
+            token->wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+        }
+    } catch (const std::exception& e) {
+        log_->debug("session '{}': disconnect: {}", options_.name, e.what());
+    }
+}
+
+std::chrono::steady_clock::time_point SessionCore::disconnect_deadline() const noexcept {
+    return std::chrono::steady_clock::now() + options_.disconnect_timeout + std::chrono::seconds(1);
 }
 
 void SessionCore::disconnect() noexcept {
@@ -466,34 +532,52 @@ void SessionCore::disconnect() noexcept {
         std::lock_guard lock(mutex_);
         if (state() == SessionState::closed) return;
         want_connected_ = false;
+        ++epoch_;  // pending reconnect timers are void now
         ready_.store(false, std::memory_order_release);
         old_state = set_state(SessionState::disconnected);
     }
-    disconnect_client();
+    await_disconnect(send_disconnect(), disconnect_deadline());
     if (old_state == SessionState::connected) {
         emit(EventType::session_disconnected, DisconnectInfo{"disconnected by the application"});
     }
     announce_state(old_state, SessionState::disconnected);
 }
 
-void SessionCore::close() noexcept {
-    SessionState old_state;
+std::shared_ptr<mqtt::token> SessionCore::begin_close(SessionState& old_state) noexcept {
     {
         std::lock_guard lock(mutex_);
-        if (state() == SessionState::closed) return;
+        old_state = state();
+        if (old_state == SessionState::closed) return nullptr;
         want_connected_ = false;
+        ++epoch_;
         ready_.store(false, std::memory_order_release);
-        old_state = set_state(SessionState::closed);
+        set_state(SessionState::closed);
+    }
+    return send_disconnect();
+}
+
+void SessionCore::finish_close(SessionState old_state, const std::shared_ptr<mqtt::token>& token,
+                               std::chrono::steady_clock::time_point deadline) noexcept {
+    if (old_state == SessionState::closed) return;
+    await_disconnect(token, deadline);
+    {
+        std::lock_guard ops(broker_ops_mutex_);
+        std::lock_guard lock(mutex_);
         filters_.clear();
         pending_unsubscribes_.clear();
     }
-    disconnect_client();
     for (auto& entry : router_->take_all()) entry->deactivate();
     permanent_routes_.clear();
     if (old_state == SessionState::connected) {
         emit(EventType::session_disconnected, DisconnectInfo{"session closed"});
     }
     announce_state(old_state, SessionState::closed);
+}
+
+void SessionCore::close() noexcept {
+    SessionState old_state;
+    auto token = begin_close(old_state);
+    finish_close(old_state, token, disconnect_deadline());
 }
 
 // ---- publish ----------------------------------------------------------------------
@@ -581,38 +665,52 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
     mqtt::subscribe_options paho_options;
     bool send = false;
     int broker_qos = qos;
+    mqtt::token_ptr token;
+    std::optional<Error> failure;
     {
-        std::lock_guard lock(mutex_);
-        auto& state = filters_[entry->filter()];
-        ++state.routes;
-        if (state.routes == 1) state.options = options;
-        paho_options = to_paho(state.options);
-        if (state.routes == 1 || qos > state.qos) {
-            state.qos = std::max(state.qos, qos);
-            state.acknowledged = false;
-            send = state_.load() == SessionState::connected;
+        // The bookkeeping and the SUBSCRIBE go out together, so a concurrent last-route
+        // UNSUBSCRIBE on the same filter cannot overtake it at the broker.
+        std::lock_guard ops(broker_ops_mutex_);
+        {
+            std::lock_guard lock(mutex_);
+            auto& state = filters_[entry->filter()];
+            ++state.routes;
+            if (state.routes == 1) state.options = options;
+            paho_options = to_paho(state.options);
+            if (state.routes == 1 || qos > state.qos) {
+                state.qos = std::max(state.qos, qos);
+                state.acknowledged = false;
+                send = state_.load() == SessionState::connected;
+            }
+            broker_qos = state.qos;
+            pending_unsubscribes_.erase(entry->filter());
         }
-        broker_qos = state.qos;
-        pending_unsubscribes_.erase(entry->filter());
+        router_->insert(entry);
+        if (!send) return entry;  // made on connect, by restore_subscriptions()
+        try {
+            token = options_.protocol == Protocol::v5
+                        ? client_->subscribe(entry->filter(), broker_qos, paho_options)
+                        : client_->subscribe(entry->filter(), broker_qos);
+        } catch (const mqtt::exception& e) {
+            drop_route(*entry, false);
+            failure = from_paho(e, ErrorKind::subscription, "subscribe failed")
+                          .with_session(options_.name)
+                          .with_topic(entry->filter());
+        }
     }
-    router_->insert(entry);
-    if (!send) return entry;  // made on connect, by restore_subscriptions()
-
-    auto undo = [&] {
+    if (failure) {
+        entry->deactivate();  // outside the lock: a running handler may subscribe
+        throw *failure;
+    }
+    // The broker's answer is awaited without the lock.
+    auto undo = [&](bool unsubscribe_if_last) {
         entry->deactivate();
-        router_->erase(*entry);
-        std::lock_guard lock(mutex_);
-        if (auto it = filters_.find(entry->filter());
-            it != filters_.end() && --it->second.routes == 0) {
-            filters_.erase(it);
-        }
+        std::lock_guard ops(broker_ops_mutex_);
+        drop_route(*entry, unsubscribe_if_last);
     };
     try {
-        auto token = options_.protocol == Protocol::v5
-                         ? client_->subscribe(entry->filter(), broker_qos, paho_options)
-                         : client_->subscribe(entry->filter(), broker_qos);
         if (!token->wait_for(options_.write_timeout)) {
-            undo();
+            undo(true);  // it may still be granted later: take it back
             throw Error::timeout("no subscribe acknowledgement in time")
                 .with_session(options_.name)
                 .with_topic(entry->filter())
@@ -625,25 +723,26 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
             // No SUBACK details: Paho reported success.
         }
         if (!codes.empty() && static_cast<int>(codes.front()) >= 0x80) {
-            undo();
+            undo(false);
             throw Error(ErrorKind::subscription, "broker refused the subscription")
                 .with_session(options_.name)
                 .with_topic(entry->filter())
                 .with_codes(0, static_cast<int>(codes.front()));
         }
     } catch (const mqtt::exception& e) {
-        undo();
+        undo(false);
         throw from_paho(e, ErrorKind::subscription, "subscribe failed")
             .with_session(options_.name)
             .with_topic(entry->filter());
     }
     std::lock_guard lock(mutex_);
-    if (auto it = filters_.find(entry->filter()); it != filters_.end())
+    if (auto it = filters_.find(entry->filter()); it != filters_.end()) {
         it->second.acknowledged = true;
+    }
     return entry;
 }
 
-void SessionCore::remove_route(RouteEntry& entry) noexcept {
+void SessionCore::drop_route(RouteEntry& entry, bool unsubscribe_if_last) noexcept {
     if (!router_->erase(entry)) return;
     bool last = false;
     {
@@ -654,7 +753,12 @@ void SessionCore::remove_route(RouteEntry& entry) noexcept {
             last = true;
         }
     }
-    if (last) unsubscribe_at_broker(entry.filter());
+    if (last && unsubscribe_if_last) unsubscribe_at_broker(entry.filter());
+}
+
+void SessionCore::remove_route(RouteEntry& entry) noexcept {
+    std::lock_guard ops(broker_ops_mutex_);
+    drop_route(entry, true);
 }
 
 void SessionCore::unsubscribe(std::string_view filter) {
@@ -664,12 +768,21 @@ void SessionCore::unsubscribe(std::string_view filter) {
                                    std::string(filter))
             .with_session(options_.name);
     }
-    for (auto& entry : router_->take_filter(filter)) entry->deactivate();
+    // Stopped outside broker_ops_mutex_: a handler being waited for may subscribe.
+    auto taken = router_->take_filter(filter);
+    for (auto& entry : taken) entry->deactivate();
+    std::lock_guard ops(broker_ops_mutex_);
+    bool last = true;
     {
         std::lock_guard lock(mutex_);
-        if (auto it = filters_.find(filter); it != filters_.end()) filters_.erase(it);
+        if (auto it = filters_.find(filter); it != filters_.end()) {
+            // Only the routes taken here: one added meanwhile keeps the subscription.
+            it->second.routes -= static_cast<int>(taken.size());
+            last = it->second.routes <= 0;
+            if (last) filters_.erase(it);
+        }
     }
-    unsubscribe_at_broker(std::string(filter));
+    if (last) unsubscribe_at_broker(std::string(filter));
 }
 
 void SessionCore::unsubscribe_at_broker(const std::string& filter) noexcept {
@@ -678,15 +791,15 @@ void SessionCore::unsubscribe_at_broker(const std::string& filter) noexcept {
             client_->unsubscribe(filter);
             return;
         }
-        if (!options_.clean_session) {
-            // The broker keeps our session: tell it once we are back.
-            std::lock_guard lock(mutex_);
-            pending_unsubscribes_.insert(filter);
-        }
     } catch (const std::exception& e) {
         stats_->count_error();
         log_->warn("session '{}': unsubscribe from '{}' failed: {}", options_.name, filter,
                    e.what());
+    }
+    if (!options_.clean_session) {
+        // The broker keeps our session: tell it once we are back.
+        std::lock_guard lock(mutex_);
+        pending_unsubscribes_.insert(filter);
     }
 }
 
@@ -715,8 +828,12 @@ void SessionCore::on_message(mqtt::const_message_ptr message) noexcept {
         }
         if (!runtime_->dispatcher.post(worker_, router_, std::move(wrapped),
                                        runtime_->options.dispatch_block_timeout)) {
-            stats_->dropped.fetch_add(1, std::memory_order_relaxed);
-            log_->warn("session '{}': dispatch queue full, message dropped", options_.name);
+            // Counted always, logged sparingly: this is Paho's receive thread.
+            const auto dropped = stats_->dropped.fetch_add(1, std::memory_order_relaxed) + 1;
+            if (dropped == 1 || dropped % 1000 == 0) {
+                log_->warn("session '{}': dispatch queue full, {} message(s) dropped so far",
+                           options_.name, dropped);
+            }
         }
     } catch (...) {
         // Nothing may unwind into Paho's C code.

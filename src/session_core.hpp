@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -29,8 +30,15 @@ namespace mqttx::detail {
 
 class Runtime;
 
+// True inside a message handler running inline on Paho's receive thread, where waiting
+// for the broker (subscribe, remove, close) would wait forever.
+bool on_inline_handler_thread() noexcept;
+
 class SessionCore final : public RouteOwner, public std::enable_shared_from_this<SessionCore> {
   public:
+    // A connection that lasted this long resets the reconnect backoff when it drops.
+    static constexpr std::chrono::seconds stable_connection{10};
+
     // `options` must have passed validate().
     SessionCore(Options options, std::shared_ptr<Runtime> runtime, std::size_t worker);
     ~SessionCore() override;
@@ -50,6 +58,12 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void start();
     void disconnect() noexcept;
     void close() noexcept;
+    // close() in two steps, so a manager can close many sessions in parallel: refuse
+    // further calls and send DISCONNECT, then wait (until `deadline`) and release routes.
+    std::shared_ptr<mqtt::token> begin_close(SessionState& old_state) noexcept;
+    void finish_close(SessionState old_state, const std::shared_ptr<mqtt::token>& token,
+                      std::chrono::steady_clock::time_point deadline) noexcept;
+    std::chrono::steady_clock::time_point disconnect_deadline() const noexcept;
 
     DeliveryToken publish(std::string_view topic, std::string_view payload, int qos, bool retained,
                           const PublishProperties* properties);
@@ -61,16 +75,24 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void poke_broker() noexcept;
 
   private:
-    // Forwards Paho's action callbacks to member functions.
-    class Listener final : public mqtt::iaction_listener {
+    // Forwards Paho's action callbacks to member functions; nothing unwinds into Paho.
+    class ActionForwarder final : public mqtt::iaction_listener {
       public:
         using Callback = void (SessionCore::*)(const mqtt::token&);
-        Listener(SessionCore& core, Callback success, Callback failure)
+        ActionForwarder(SessionCore& core, Callback success, Callback failure)
             : core_(core), success_(success), failure_(failure) {}
-        void on_success(const mqtt::token& token) override { (core_.*success_)(token); }
-        void on_failure(const mqtt::token& token) override { (core_.*failure_)(token); }
+        void on_success(const mqtt::token& token) override { call(success_, token); }
+        void on_failure(const mqtt::token& token) override { call(failure_, token); }
 
       private:
+        void call(Callback callback, const mqtt::token& token) noexcept {
+            try {
+                (core_.*callback)(token);
+            } catch (...) {
+                core_.stats_->count_error();
+            }
+        }
+
         SessionCore& core_;
         Callback success_;
         Callback failure_;
@@ -92,12 +114,18 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void on_resubscribe_failure(const mqtt::token& token);
 
     // Scheduler thread (or the caller of start()).
-    void attempt_connect();
+    // `epoch` is the start()/disconnect() era the attempt belongs to; attempts of an
+    // earlier era are dropped.
+    void attempt_connect(std::uint64_t epoch);
     void restore_subscriptions(std::uint64_t generation);
     void connection_failed(Error error);
-    void schedule_reconnect(int attempt, std::chrono::milliseconds delay);
+    void schedule_reconnect(int attempt, std::chrono::milliseconds delay, std::uint64_t epoch);
     void mark_ready(std::uint64_t generation, const std::vector<std::string>& granted);
-    void disconnect_client() noexcept;
+    // DISCONNECT, returning its token (null when not connected); waiting is separate so
+    // that a manager can close many sessions in parallel.
+    std::shared_ptr<mqtt::token> send_disconnect() noexcept;
+    void await_disconnect(const std::shared_ptr<mqtt::token>& token,
+                          std::chrono::steady_clock::time_point deadline) noexcept;
 
     SessionState set_state(SessionState next);  // returns the old state
     void announce_state(SessionState old_state, SessionState new_state);
@@ -105,6 +133,9 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void report(const Error& error);
     void check_open() const;
     void unsubscribe_at_broker(const std::string& filter) noexcept;
+    // With broker_ops_mutex_ held: removes a route, and the broker subscription with
+    // the last route on its filter when `unsubscribe_if_last`.
+    void drop_route(RouteEntry& entry, bool unsubscribe_if_last) noexcept;
     mqtt::connect_options make_connect_options(const BrokerUri& broker) const;
 
     const Options options_;
@@ -121,10 +152,16 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::atomic<SessionState> state_{SessionState::disconnected};
     std::atomic<bool> ready_{false};
 
+    // Held while broker subscriptions change and their SUBSCRIBE/UNSUBSCRIBE is queued,
+    // so those reach the broker in the order of the bookkeeping. Taken before mutex_;
+    // never by Paho's callbacks, never while waiting for a broker or a handler.
+    std::mutex broker_ops_mutex_;
     mutable std::mutex mutex_;  // guards everything below
     bool want_connected_ = false;
     bool connected_before_ = false;
     bool connect_in_flight_ = false;
+    std::uint64_t epoch_ = 0;  // bumped by start(), disconnect() and close()
+    std::chrono::steady_clock::time_point connected_at_{};
     std::uint64_t generation_ = 0;    // bumped by each successful connect
     std::string broker_;              // connected to (Paho URI spelling)
     std::string attempt_broker_;      // the current or last connect attempt's
@@ -140,8 +177,8 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::mt19937_64 random_;
     Backoff backoff_;
 
-    Listener connect_listener_;
-    Listener resubscribe_listener_;
+    ActionForwarder connect_listener_;
+    ActionForwarder resubscribe_listener_;
     std::unique_ptr<mqtt::async_client> client_;  // last: destroyed first
 };
 

@@ -9,8 +9,34 @@
 
 namespace mqttx {
 
+namespace {
+
+const ManagerOptions& checked(const ManagerOptions& options) {
+    std::string problems;
+    if (options.dispatcher_threads == 0) problems += "dispatcher_threads: must be at least 1; ";
+    if (options.dispatch_queue_size == 0) problems += "dispatch_queue_size: must be at least 1; ";
+    if (options.dispatch_block_timeout.count() < 0) {
+        problems += "dispatch_block_timeout: must not be negative; ";
+    }
+    if (!problems.empty()) {
+        problems.resize(problems.size() - 2);
+        throw Error(ErrorKind::configuration, "invalid manager options: " + problems);
+    }
+    return options;
+}
+
+// Waiting for the broker on Paho's own thread would wait forever.
+void refuse_on_inline_thread(const char* what) {
+    if (detail::on_inline_handler_thread()) {
+        throw Error(ErrorKind::configuration,
+                    std::string(what) + " from an inline handler would deadlock");
+    }
+}
+
+}  // namespace
+
 SessionManager::SessionManager(ManagerOptions options)
-    : runtime_(std::make_shared<detail::Runtime>(options)),
+    : runtime_(std::make_shared<detail::Runtime>(checked(options))),
       global_routes_(std::make_shared<detail::GlobalRoutes>()) {}
 
 SessionManager::~SessionManager() {
@@ -66,6 +92,7 @@ std::shared_ptr<Session> SessionManager::add_session(Options options) {
 }
 
 void SessionManager::remove_session(std::string_view name) {
+    refuse_on_inline_thread("remove_session()");
     std::shared_ptr<Session> session;
     {
         std::lock_guard lock(mutex_);
@@ -75,6 +102,7 @@ void SessionManager::remove_session(std::string_view name) {
         sessions_.erase(it);
     }
     session->close();  // outside the lock: bounded by the session's disconnect timeout
+    global_routes_->forget(&session->core());
     // On the session's own dispatcher thread: after its last message and event.
     runtime_->emit(
         session->core().worker(),
@@ -211,6 +239,15 @@ class ChannelRoute final : public detail::RouteHandle {
     std::shared_ptr<detail::ChannelQueue> queue_;
 };
 
+void check_channel(const ChannelOptions& options) {
+    if (options.capacity == 0) {
+        throw Error(ErrorKind::configuration, "ChannelOptions::capacity must be at least 1");
+    }
+    if (options.block_timeout.count() < 0) {
+        throw Error(ErrorKind::configuration, "ChannelOptions::block_timeout must not be negative");
+    }
+}
+
 std::pair<std::shared_ptr<detail::ChannelQueue>, MessageHandler> make_channel(
     const ChannelOptions& options) {
     auto queue = std::make_shared<detail::ChannelQueue>(options);
@@ -251,6 +288,7 @@ Route SessionManager::handle_to(std::string_view session, std::string_view filte
 
 Listener SessionManager::listen(std::string_view filter, int qos, ChannelOptions channel,
                                 const SubscribeOptions& options) {
+    check_channel(channel);
     auto [queue, handler] = make_channel(channel);
     auto inner = add_global_route(filter, std::move(handler), qos, options);
     return {MessageChannel(queue), Route(std::make_shared<ChannelRoute>(inner, queue))};
@@ -264,12 +302,14 @@ Listener SessionManager::listen_to(std::string_view session, std::string_view fi
         channel.emplace();
         channel->capacity = target->options().message_channel_size;
     }
+    check_channel(*channel);
     auto [queue, handler] = make_channel(*channel);
     auto inner = target->core().subscribe(filter, qos, std::move(handler), options);
     return {MessageChannel(queue), Route(std::make_shared<ChannelRoute>(inner, queue))};
 }
 
 void SessionManager::disconnect_all() {
+    refuse_on_inline_thread("disconnect_all()");
     std::vector<std::shared_ptr<Session>> sessions;
     {
         std::lock_guard lock(mutex_);
@@ -290,6 +330,7 @@ void SessionManager::close() {
     if (runtime_->dispatcher.on_dispatcher_thread()) {
         throw Error(ErrorKind::configuration, "close() called from a message or event handler");
     }
+    refuse_on_inline_thread("close()");
     std::map<std::string, std::shared_ptr<Session>, std::less<>> sessions;
     {
         std::lock_guard lock(mutex_);
@@ -297,7 +338,22 @@ void SessionManager::close() {
         closed_ = true;
         sessions.swap(sessions_);
     }
-    for (const auto& [name, session] : sessions) session->close();
+    // All sessions disconnect at once: the whole close takes one disconnect timeout,
+    // not one per session.
+    std::vector<std::pair<SessionState, std::shared_ptr<mqtt::token>>> closing;
+    closing.reserve(sessions.size());
+    auto deadline = std::chrono::steady_clock::time_point::min();
+    for (const auto& [name, session] : sessions) {
+        SessionState old_state;
+        auto token = session->core().begin_close(old_state);
+        closing.emplace_back(old_state, std::move(token));
+        deadline = std::max(deadline, session->core().disconnect_deadline());
+    }
+    std::size_t i = 0;
+    for (const auto& [name, session] : sessions) {
+        session->core().finish_close(closing[i].first, closing[i].second, deadline);
+        ++i;
+    }
     runtime_->stop();
 }
 

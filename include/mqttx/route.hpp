@@ -49,8 +49,9 @@ class Route {
     ~Route() { stop(); }
 
     // Removes the route. When it returns the handler is not running and never runs
-    // again (a handler stopping its own route is the exception: it finishes itself), so
-    // what the handler uses may be destroyed. Later calls do nothing; stats() stay
+    // again, so what the handler uses may be destroyed. Called from inside a message
+    // handler it does not wait (that could deadlock): the route gets no new message, and
+    // a call already running elsewhere finishes. Later calls do nothing; stats() stay
     // readable. Never throws: a failed unsubscribe at the broker is logged and counted.
     void stop() noexcept {
         if (handle_) handle_->stop();
