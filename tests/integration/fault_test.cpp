@@ -80,10 +80,8 @@ TEST(Fault, StalledConnectionIsDetectedThroughKeepAlive) {
     mqttx::test::Mosquitto broker;
     mqttx::test::FaultProxy proxy(broker.port());
     mqttx::SessionManager manager;
-    auto session = manager.add_session(mqttx::quick_connect("stalled", proxy.uri())
-                                           .keep_alive(2s)
-                                           .auto_reconnect(quick)
-                                           .build());
+    auto session = manager.add_session(
+        mqttx::quick_connect("stalled", proxy.uri()).keep_alive(2s).auto_reconnect(quick).build());
     manager.connect_all();
     manager.wait_for_session("stalled", 20s);
 
@@ -104,7 +102,7 @@ TEST(Fault, StalledConnectionIsDetectedThroughKeepAlive) {
 // close() must return within the disconnect timeout (plus a generous margin for the
 // machine) whatever the session is doing.
 class BoundedClose : public ::testing::Test {
-protected:
+  protected:
     static constexpr auto disconnect_timeout = 1000ms;
     static constexpr auto bound = disconnect_timeout + 4s;
 

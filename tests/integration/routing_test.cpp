@@ -187,6 +187,47 @@ TEST_F(RoutingTest, HandlerThatThrowsIsCountedAndDeliveryGoesOn) {
     EXPECT_EQ(sub->metrics().errors, 2u);
 }
 
+TEST_F(RoutingTest, HandlersMayStopTheirOwnAndEachOthersRoutes) {
+    auto a = add("a");
+    auto b = add("b");
+    auto pub = add("pub");
+    // A manager-wide route stopped by its own handler, on whichever session runs first.
+    std::promise<void> self_stopped;
+    std::atomic<bool> once{false};
+    mqttx::Route self;
+    self = manager.handle(
+        "self/#",
+        [&](const mqttx::Message&) {
+            if (!once.exchange(true)) {
+                self.stop();
+                self_stopped.set_value();
+            }
+        },
+        1);
+    // Two routes (on two dispatcher threads) whose handlers, both running, stop each
+    // other's route: neither may wait for the other.
+    mqttx::Route on_a;
+    mqttx::Route on_b;
+    std::atomic<int> entered{0};
+    std::atomic<int> crossed{0};
+    auto stop_other = [&](mqttx::Route& other) {
+        ++entered;
+        wait_until([&] { return entered == 2; });  // both handlers are running now
+        other.stop();
+        ++crossed;
+    };
+    on_a = a->subscribe("cross", 1, [&](const mqttx::Message&) { stop_other(on_b); });
+    on_b = b->subscribe("cross", 1, [&](const mqttx::Message&) { stop_other(on_a); });
+    connect_all();
+    pub->publish("self/x", "1", 1).wait();
+    ASSERT_EQ(self_stopped.get_future().wait_for(20s), std::future_status::ready);
+    pub->publish("cross", "1", 1).wait();
+    ASSERT_TRUE(wait_until([&] { return crossed == 2; })) << "the handlers deadlocked";
+    EXPECT_FALSE(on_a.active());
+    EXPECT_FALSE(on_b.active());
+    EXPECT_FALSE(self.active());
+}
+
 class SysTopicTest : public RoutingTest {
   protected:
     SysTopicTest() : RoutingTest(mqttx::test::BrokerOptions{false, "sys_interval 1\n", 0}) {}
@@ -443,6 +484,22 @@ TEST_F(AclTest, RefusedSubscriptionFailsAndLeavesNothingBehind) {
     EXPECT_EQ(manager.get_session("v5")->metrics().active_subscriptions, 1u);
 }
 
+TEST_F(AclTest, RefusedSubscriptionRestoredAtConnectStillEndsReady) {
+    auto session = add("late");
+    Collector inbox;
+    std::atomic<int> subscription_errors{0};
+    auto errors = manager.on_event(mqttx::EventType::error, [&](const mqttx::Event& e) {
+        if (std::get<mqttx::ErrorInfo>(e.data).kind == ErrorKind::subscription) {
+            ++subscription_errors;
+        }
+    });
+    // Registered while offline: made (and refused) at connect.
+    auto denied = session->subscribe("denied/#", 1, inbox.handler());
+    manager.connect("late");
+    manager.wait_for_session("late", 20s);  // ready although the broker refused it
+    ASSERT_TRUE(wait_until([&] { return subscription_errors > 0; }));
+}
+
 class InlineHandlers : public RoutingTest {
   protected:
     static mqttx::ManagerOptions inline_options() {
@@ -452,6 +509,26 @@ class InlineHandlers : public RoutingTest {
     }
     InlineHandlers() : RoutingTest({}, inline_options()) {}
 };
+
+TEST_F(InlineHandlers, ManagerCallsThatWaitForTheBrokerAreRefusedInline) {
+    auto sub = add("sub");
+    auto pub = add("pub");
+    std::promise<ErrorKind> refused;
+    auto route = sub->subscribe("inline/#", 1, [&](const mqttx::Message&) {
+        try {
+            manager.remove_session("pub");
+            refused.set_value(ErrorKind::internal);
+        } catch (const mqttx::Error& e) {
+            refused.set_value(e.kind());
+        }
+    });
+    connect_all();
+    pub->publish("inline/x", "1", 1).wait();
+    auto result = refused.get_future();
+    ASSERT_EQ(result.wait_for(20s), std::future_status::ready);
+    EXPECT_EQ(result.get(), ErrorKind::configuration);
+    EXPECT_EQ(manager.list_sessions().size(), 2u);
+}
 
 TEST_F(InlineHandlers, HandlersRunOnPahosThreadAndMayNotSubscribe) {
     auto sub = add("sub");
