@@ -288,6 +288,44 @@ TEST_F(RoutingTest, NoLocalKeepsOwnPublishesAway) {
     EXPECT_EQ(payloads(inbox.messages()), std::vector<std::string>{"theirs"});
 }
 
+TEST_F(RoutingTest, RetainHandlingDoNotSendSkipsRetainedMessages) {
+    auto pub = add("pub", mqttx::Protocol::v5);
+    auto sub = add("sub", mqttx::Protocol::v5);
+    connect_all();
+    pub->publish("kept/state", "old", 1, true).wait();
+
+    Collector plain;
+    Collector skipping;
+    mqttx::SubscribeOptions skip;
+    skip.retain_handling = mqttx::RetainHandling::do_not_send;
+    auto without = sub->subscribe("kept/#", 1, skipping.handler(), skip);
+    auto with = pub->subscribe("kept/#", 1, plain.handler());
+    ASSERT_TRUE(plain.wait_for(1));  // the retained message exists and is sent normally
+    EXPECT_TRUE(plain.messages().front().retained);
+    pub->publish("kept/state", "new", 1, false).wait();
+    ASSERT_TRUE(skipping.wait_for(1));
+    EXPECT_EQ(payloads(skipping.messages()), std::vector<std::string>{"new"});
+}
+
+TEST_F(RoutingTest, RetainAsPublishedKeepsTheRetainFlag) {
+    auto pub = add("pub", mqttx::Protocol::v5);
+    auto sub = add("sub", mqttx::Protocol::v5);
+    Collector normal;
+    Collector as_published;
+    mqttx::SubscribeOptions keep;
+    keep.retain_as_published = true;
+    auto a = sub->subscribe("flag/#", 1, normal.handler());
+    auto b = pub->subscribe("flag/#", 1, as_published.handler(), keep);
+    connect_all();
+    pub->publish("flag/x", "live", 1, true).wait();
+    ASSERT_TRUE(normal.wait_for(1));
+    ASSERT_TRUE(as_published.wait_for(1));
+    // MQTT 5 3.3.1.3: a live message to an existing subscription goes out with retain 0
+    // unless the subscription asked for retain as published.
+    EXPECT_FALSE(normal.messages().front().retained);
+    EXPECT_TRUE(as_published.messages().front().retained);
+}
+
 TEST_F(RoutingTest, Mqtt5OnlyOptionsOnAnMqtt311SessionAreRefused) {
     auto old = add("old");
     auto modern = add("modern", mqttx::Protocol::v5);
