@@ -64,7 +64,10 @@ namespace detail {
 class EventBus;
 }
 
-// RAII registration of an event handler: destruction or unsubscribe() removes it.
+// RAII registration of an event handler: destruction or unsubscribe() removes it. Unlike
+// Route::stop(), it does not wait for a call already running on a dispatcher thread:
+// keep what the handler uses alive until the manager is closed, or until the event that
+// is being handled can no longer come.
 class EventSubscription {
   public:
     EventSubscription() = default;
