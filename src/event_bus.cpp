@@ -37,34 +37,58 @@ void EventSubscription::unsubscribe() noexcept {
 
 namespace detail {
 
+namespace {
+thread_local bool in_event_handler = false;
+}  // namespace
+
 std::uint64_t EventBus::add(std::optional<EventType> type, EventHandler handler) {
     std::lock_guard lock(mutex_);
     const auto id = next_id_++;
-    entries_.push_back({id, type, std::make_shared<EventHandler>(std::move(handler))});
+    entries_.push_back({id, type, std::make_shared<Slot>(std::move(handler))});
     return id;
 }
 
 void EventBus::remove(std::uint64_t id) noexcept {
-    std::lock_guard lock(mutex_);
-    std::erase_if(entries_, [id](const Entry& entry) { return entry.id == id; });
+    std::shared_ptr<Slot> slot;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = std::find_if(entries_.begin(), entries_.end(),
+                               [id](const Entry& entry) { return entry.id == id; });
+        if (it == entries_.end()) return;
+        slot = std::move(it->slot);
+        entries_.erase(it);
+    }
+    slot->active.store(false);  // seq_cst pairs with deliver(), as for routes
+    if (in_event_handler) return;
+    for (int running = slot->running.load(); running > 0; running = slot->running.load()) {
+        slot->running.wait(running);
+    }
 }
 
 int EventBus::deliver(const Event& event) {
-    std::vector<std::shared_ptr<EventHandler>> handlers;
+    std::vector<std::shared_ptr<Slot>> slots;
     {
         std::lock_guard lock(mutex_);
         for (const auto& entry : entries_) {
-            if (!entry.type || *entry.type == event.type) handlers.push_back(entry.handler);
+            if (!entry.type || *entry.type == event.type) slots.push_back(entry.slot);
         }
     }
     int failures = 0;
-    for (const auto& handler : handlers) {
-        try {
-            (*handler)(event);
-        } catch (...) {
-            ++failures;
+    const bool outer = !in_event_handler;
+    in_event_handler = true;
+    for (const auto& slot : slots) {
+        slot->running.fetch_add(1);
+        if (slot->active.load()) {
+            try {
+                slot->handler(event);
+            } catch (...) {
+                ++failures;
+            }
         }
+        slot->running.fetch_sub(1);
+        slot->running.notify_all();
     }
+    if (outer) in_event_handler = false;
     return failures;
 }
 

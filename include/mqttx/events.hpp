@@ -64,10 +64,9 @@ namespace detail {
 class EventBus;
 }
 
-// RAII registration of an event handler: destruction or unsubscribe() removes it. Unlike
-// Route::stop(), it does not wait for a call already running on a dispatcher thread:
-// keep what the handler uses alive until the manager is closed, or until the event that
-// is being handled can no longer come.
+// RAII registration of an event handler: destruction or unsubscribe() removes it. As with
+// Route::stop(), once that returns the handler is not running and never runs again
+// (called inside an event handler it does not wait, which could deadlock).
 class EventSubscription {
   public:
     EventSubscription() = default;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -228,6 +229,28 @@ TEST_F(EventBusTest, SubscriptionOutlivingBusIsSafe) {
     other = std::move(replacement);
     // `sub`, `other` and `replacement` are destroyed after this with no bus left.
     SUCCEED();
+}
+
+// Like Route::stop(): once unsubscribe() returns, the handler is not running.
+TEST_F(EventBusTest, UnsubscribeWaitsForARunningHandler) {
+    std::promise<void> entered;
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    std::atomic<bool> finished{false};
+    auto subscription = subscribe(std::nullopt, [&, released](const Event&) {
+        entered.set_value();
+        released.wait();
+        finished = true;
+    });
+    std::thread deliverer([&] { bus_->deliver(make_event(EventType::error)); });
+    entered.get_future().wait();
+    auto unsubscribed = std::async(std::launch::async, [&] { subscription.unsubscribe(); });
+    // Still running, so unsubscribe() must still be waiting.
+    EXPECT_EQ(unsubscribed.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+    release.set_value();
+    EXPECT_EQ(unsubscribed.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    EXPECT_TRUE(finished.load());
+    deliverer.join();
 }
 
 TEST(EventSubscriptionTest, DefaultIsInert) {
