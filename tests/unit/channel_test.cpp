@@ -1,4 +1,5 @@
 #include "channel_queue.hpp"
+#include "support/sync.hpp"
 
 #include <gtest/gtest.h>
 
@@ -24,20 +25,13 @@
 namespace mqttx::detail {
 namespace {
 
+using mqttx::test::eventually;
+using mqttx::test::Gate;
+
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kDeadline = 20s;
-
-// Polls `done` until it holds or the deadline passes; returns its last value.
-bool eventually(const std::function<bool()>& done, Clock::duration deadline = kDeadline) {
-    const auto until = Clock::now() + deadline;
-    while (!done()) {
-        if (Clock::now() >= until) return done();
-        std::this_thread::yield();
-    }
-    return true;
-}
 
 Message numbered(int i) {
     return Message::make("chan/" + std::to_string(i), "payload-" + std::to_string(i));

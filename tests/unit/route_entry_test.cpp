@@ -1,6 +1,7 @@
 // RouteEntry's stop()/deactivate() guarantee: once stop() returns, the handler is not
 // running and never runs again (a handler stopping its own route excepted: it finishes).
 #include <gtest/gtest.h>
+#include "support/sync.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -20,46 +21,15 @@
 namespace mqttx::detail {
 namespace {
 
+using mqttx::test::eventually;
+using mqttx::test::Gate;
+
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kDeadline = 20s;
 // How long a call that must stay blocked is watched before we conclude it is blocked.
 constexpr auto kStaysBlocked = 200ms;
-
-// A one-shot signal: open() releases every wait(), now and later.
-class Gate {
-  public:
-    // Notifies under the lock: once a waiter sees the gate open, open() no longer touches it.
-    void open() {
-        std::lock_guard lock(mutex_);
-        open_ = true;
-        cv_.notify_all();
-    }
-    // True when opened before the deadline.
-    bool wait(Clock::duration deadline = kDeadline) {
-        std::unique_lock lock(mutex_);
-        return cv_.wait_for(lock, deadline, [this] { return open_; });
-    }
-    bool is_open() {
-        std::lock_guard lock(mutex_);
-        return open_;
-    }
-
-  private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool open_ = false;
-};
-
-bool eventually(const std::function<bool()>& done, Clock::duration deadline = kDeadline) {
-    const auto until = Clock::now() + deadline;
-    while (!done()) {
-        if (Clock::now() >= until) return done();
-        std::this_thread::yield();
-    }
-    return true;
-}
 
 // Runs `fn` on its own thread; false when it did not finish within the deadline (the thread
 // is then detached so that the failure is reported instead of hanging the run).

@@ -1,4 +1,5 @@
 #include "scheduler.hpp"
+#include "support/sync.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,31 +16,13 @@
 namespace mqttx::detail {
 namespace {
 
+using mqttx::test::eventually;
+using mqttx::test::Gate;
+
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kDeadline = 20s;
-
-// A one-shot signal: open() releases every wait(), now and later.
-class Gate {
-  public:
-    // Notifies under the lock: once a waiter sees the gate open, open() no longer touches it,
-    // so the waiter may destroy the gate at once.
-    void open() {
-        std::lock_guard lock(mutex_);
-        open_ = true;
-        cv_.notify_all();
-    }
-    bool wait(Clock::duration deadline = kDeadline) {
-        std::unique_lock lock(mutex_);
-        return cv_.wait_for(lock, deadline, [this] { return open_; });
-    }
-
-  private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool open_ = false;
-};
 
 // Records the order in which tasks ran.
 class Order {
