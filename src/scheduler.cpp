@@ -12,11 +12,11 @@ Scheduler::~Scheduler() {
 }
 
 bool Scheduler::post_at(Clock::time_point when, Task task) {
-    {
-        std::lock_guard lock(state_->mutex);
-        if (state_->stopping) return false;
-        state_->queue.push({when, state_->sequence++, std::move(task)});
-    }
+    std::lock_guard lock(state_->mutex);
+    if (state_->stopping) return false;
+    state_->queue.push({when, state_->sequence++, std::move(task)});
+    // Notified under the lock: a task that destroys this scheduler could otherwise
+    // free the condition variable before notify_one() touches it.
     state_->wake.notify_one();
     return true;
 }
