@@ -81,7 +81,7 @@ TEST(Fault, StalledConnectionIsDetectedThroughKeepAlive) {
     mqttx::test::FaultProxy proxy(broker.port());
     mqttx::SessionManager manager;
     auto session = manager.add_session(
-        mqttx::quick_connect("stalled", proxy.uri()).keep_alive(2s).auto_reconnect(quick).build());
+        mqttx::quick_connect("stalled", proxy.uri()).keep_alive(4s).auto_reconnect(quick).build());
     manager.connect_all();
     manager.wait_for_session("stalled", 20s);
 
@@ -89,9 +89,10 @@ TEST(Fault, StalledConnectionIsDetectedThroughKeepAlive) {
     const auto stalled_at = Clock::now();
     ASSERT_TRUE(wait_until([&] { return !session->is_connected(); }, 20s));
     const auto detected_after = Clock::now() - stalled_at;
-    // About 1.5x the keep-alive, with a second of slack for the machine.
-    EXPECT_LE(detected_after, 3s + 1s);
-    std::printf("stall detected after %lld ms with a 2 s keep-alive\n",
+    // About 1.5x the keep-alive, with two seconds of slack for a loaded machine (Paho's
+    // own timing alone took 2.75x, 11 s, before the session pinged at half the interval).
+    EXPECT_LE(detected_after, 6s + 2s);
+    std::printf("stall detected after %lld ms with a 4 s keep-alive\n",
                 static_cast<long long>(
                     std::chrono::duration_cast<std::chrono::milliseconds>(detected_after).count()));
 
