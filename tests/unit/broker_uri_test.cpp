@@ -44,8 +44,8 @@ INSTANTIATE_TEST_SUITE_P(BrokerUri, ValidUri, ::testing::Values(
     // Explicit schemes.
     Valid{"tcp://h:1", false, Transport::tcp, "h", 1, "", "tcp://h:1"},
     Valid{"mqtt://h:1", false, Transport::tcp, "h", 1, "", "tcp://h:1"},
-    Valid{"tcp://broker.example.com:65535", false, Transport::tcp, "broker.example.com", 65535, "",
-          "tcp://broker.example.com:65535"},
+    Valid{"tcp://mqtt.example.net:65535", false, Transport::tcp, "mqtt.example.net", 65535, "",
+          "tcp://mqtt.example.net:65535"},
     Valid{"ssl://h:8884", false, Transport::ssl, "h", 8884, "", "ssl://h:8884"},
     Valid{"ssl://h:8884", true, Transport::ssl, "h", 8884, "", "ssl://h:8884"},
     Valid{"mqtts://h:8884", true, Transport::ssl, "h", 8884, "", "ssl://h:8884"},

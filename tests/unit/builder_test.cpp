@@ -115,7 +115,7 @@ TEST(SessionBuilder, BareHostPortIsAcceptedWithoutTls) {
 
 TEST(SessionBuilder, SecureConnectWithBareHostPortAndReadableCaBuilds) {
     TempFile ca("ca.pem");
-    const auto builder = secure_connect("s", "broker.example:8883", ca.path());
+    const auto builder = secure_connect("s", "gateway.example:8883", ca.path());
     Options options;
     ASSERT_NO_THROW(options = builder.build());
     ASSERT_TRUE(options.tls.has_value());
@@ -124,7 +124,7 @@ TEST(SessionBuilder, SecureConnectWithBareHostPortAndReadableCaBuilds) {
     EXPECT_TRUE(options.tls->key_file.empty());
     EXPECT_FALSE(options.tls->skip_verify);
     ASSERT_EQ(options.brokers.size(), 1u);
-    EXPECT_EQ(options.brokers[0], "broker.example:8883");
+    EXPECT_EQ(options.brokers[0], "gateway.example:8883");
 }
 
 TEST(SessionBuilder, SecureConnectAcceptsSecureSchemes) {
