@@ -818,8 +818,11 @@ void SessionCore::on_message(mqtt::const_message_ptr message) noexcept {
         const auto bytes = message->get_payload_ref().size();
         stats_->messages_received.fetch_add(1, std::memory_order_relaxed);
         stats_->bytes_received.fetch_add(bytes, std::memory_order_relaxed);
-        stats_->last_message_ns.store(now_ns(), std::memory_order_relaxed);
-        Message wrapped(std::move(message), shared_name_);
+        const auto now = Message::Clock::now();  // one clock read for both
+        stats_->last_message_ns.store(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count(),
+            std::memory_order_relaxed);
+        Message wrapped(std::move(message), shared_name_, now);
         if (runtime_->options.inline_handlers) {
             inline_delivery_thread = true;
             router_->deliver(wrapped);
