@@ -36,8 +36,8 @@ int main(int argc, char** argv) {
         for (int qos = 0; qos <= 2; ++qos) {
             const std::string topic = "demo/qos" + std::to_string(qos);
             const std::string payload = "hello at QoS " + std::to_string(qos);
-            publisher->publish(topic, payload, qos).wait();
-            std::printf("sent     on %s: %s\n", topic.c_str(), payload.c_str());
+            std::printf("sending  on %s: %s\n", topic.c_str(), payload.c_str());
+            publisher->publish(topic, payload, qos).wait();  // until the broker has it
         }
 
         std::unique_lock lock(mutex);
