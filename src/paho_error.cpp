@@ -45,10 +45,11 @@ ErrorKind kind_of(int return_code, int reason_code, ErrorKind fallback) noexcept
 
 namespace {
 
-// Paho's words for its codes; a "reason code" outside 0..255 is one of Paho's return
-// codes copied over, not the broker's.
+// Paho's words for its codes; a "reason code" outside 0..254 is one of Paho's return
+// codes copied over or a filler, not the broker's.
 Error make_error(int rc, int reason, ErrorKind fallback, std::string message) {
-    if (reason < 0 || reason > 255) reason = 0;
+    // Paho fills in 255 (no MQTT reason code has that value) when no packet said why.
+    if (reason < 0 || reason >= 255) reason = 0;
     std::string text;
     if (rc != 0) text = mqtt::exception::error_str(rc);
     if (reason >= 0x80) {

@@ -5,6 +5,7 @@
 #include <mqttx/mqttx.hpp>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "support/collector.hpp"
@@ -99,6 +100,58 @@ TEST(Fault, StalledConnectionIsDetectedThroughKeepAlive) {
     proxy.set_stalled(false);
     manager.wait_for_session("stalled", 20s);
 }
+
+// Publishing while the broker is away: the offline buffer keeps what it accepted, in
+// order, and applies its overflow policy to the rest.
+class OfflineBuffer : public ::testing::TestWithParam<mqttx::BufferOverflow> {};
+
+TEST_P(OfflineBuffer, KeepsWhatItAcceptedUntilTheBrokerIsBack) {
+    const auto overflow = GetParam();
+    mqttx::test::Mosquitto broker;
+    mqttx::test::FaultProxy proxy(broker.port());
+    proxy.set_refusing(true);  // the publisher's broker is "away"; the watcher's is not
+    mqttx::SessionManager manager;
+    auto watcher = manager.add_session(mqttx::quick_connect("watcher", broker.uri()).build());
+    Collector inbox;
+    auto route = watcher->subscribe("buffered", 1, inbox.handler());
+    mqttx::PerformanceOptions performance;
+    performance.max_pending = 5;
+    performance.overflow = overflow;
+    auto publisher = manager.add_session(mqttx::quick_connect("offline", proxy.uri())
+                                             .performance(performance)
+                                             .auto_reconnect(quick)
+                                             .build());
+    manager.connect_all();
+    manager.wait_for_session("watcher", 20s);
+    ASSERT_TRUE(wait_until([&] { return publisher->state() == SessionState::reconnecting; }));
+
+    int refused = 0;
+    for (int i = 0; i < 8; ++i) {
+        try {
+            publisher->publish("buffered", std::to_string(i), 1);
+        } catch (const mqttx::Error& e) {
+            EXPECT_EQ(e.kind(), mqttx::ErrorKind::buffer_full) << e.what();
+            EXPECT_TRUE(mqttx::is_temporary(e));
+            ++refused;
+        }
+    }
+    EXPECT_EQ(refused, overflow == mqttx::BufferOverflow::reject ? 3 : 0);
+
+    proxy.set_refusing(false);
+    manager.wait_for_session("offline", 20s);  // the buffer goes out after this connect
+    ASSERT_TRUE(inbox.wait_for(5)) << "got " << inbox.size();
+    std::vector<std::string> got;
+    for (const auto& m : inbox.messages()) got.push_back(m.payload);
+    const std::vector<std::string> expected =
+        overflow == mqttx::BufferOverflow::reject
+            ? std::vector<std::string>{"0", "1", "2", "3", "4"}   // the first five
+            : std::vector<std::string>{"3", "4", "5", "6", "7"};  // the last five
+    EXPECT_EQ(got, expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, OfflineBuffer,
+                         ::testing::Values(mqttx::BufferOverflow::reject,
+                                           mqttx::BufferOverflow::drop_oldest));
 
 // close() must return within the disconnect timeout (plus a generous margin for the
 // machine) whatever the session is doing.
