@@ -1,43 +1,67 @@
 #include "mqttx/delivery_token.hpp"
 
-#include <mqtt/delivery_token.h>
-
-#include "paho_error.hpp"
+#include "delivery.hpp"
 
 namespace mqttx {
 
-DeliveryToken::DeliveryToken(std::shared_ptr<mqtt::delivery_token> token, std::string session,
-                             std::string topic)
-    : token_(std::move(token)), session_(std::move(session)), topic_(std::move(topic)) {}
+namespace detail {
+
+void Delivery::complete() noexcept {
+    {
+        std::lock_guard lock(mutex_);
+        if (finished_) return;
+        finished_ = true;
+    }
+    done_.notify_all();
+}
+
+void Delivery::fail(Error error) noexcept {
+    {
+        std::lock_guard lock(mutex_);
+        if (finished_) return;
+        finished_ = true;
+        error_ = std::move(error);
+    }
+    done_.notify_all();
+}
+
+bool Delivery::wait_for(std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(mutex_);
+    if (timeout.count() < 0) {
+        done_.wait(lock, [this] { return finished_; });
+    } else if (!done_.wait_for(lock, timeout, [this] { return finished_; })) {
+        return false;
+    }
+    if (error_) throw *error_;
+    return true;
+}
+
+bool Delivery::is_complete() const noexcept {
+    std::lock_guard lock(mutex_);
+    return finished_;
+}
+
+}  // namespace detail
+
+DeliveryToken::DeliveryToken(std::shared_ptr<detail::Delivery> delivery) noexcept
+    : delivery_(std::move(delivery)) {}
 
 void DeliveryToken::wait() const {
-    if (!token_) throw Error(ErrorKind::internal, "wait() on an empty DeliveryToken");
-    try {
-        token_->wait();
-    } catch (const mqtt::exception& e) {
-        throw detail::from_paho(e, ErrorKind::publish, "delivery failed")
-            .with_session(session_)
-            .with_topic(topic_);
-    }
+    if (!delivery_) throw Error(ErrorKind::internal, "wait() on an empty DeliveryToken");
+    delivery_->wait_for(std::chrono::milliseconds(-1));
 }
 
 bool DeliveryToken::wait_for(std::chrono::milliseconds timeout) const {
-    if (!token_) throw Error(ErrorKind::internal, "wait_for() on an empty DeliveryToken");
-    try {
-        return token_->wait_for(timeout);
-    } catch (const mqtt::exception& e) {
-        throw detail::from_paho(e, ErrorKind::publish, "delivery failed")
-            .with_session(session_)
-            .with_topic(topic_);
-    }
+    if (!delivery_) throw Error(ErrorKind::internal, "wait_for() on an empty DeliveryToken");
+    return delivery_->wait_for(std::max(timeout, std::chrono::milliseconds(0)));
 }
 
 bool DeliveryToken::is_complete() const noexcept {
-    return token_ && token_->is_complete();
+    return delivery_ && delivery_->is_complete();
 }
 
 int DeliveryToken::message_id() const noexcept {
-    return token_ ? token_->get_message_id() : 0;
+    return delivery_ ? delivery_->message_id.load(std::memory_order_relaxed) : 0;
 }
 
 }  // namespace mqttx

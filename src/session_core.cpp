@@ -6,6 +6,7 @@
 #include <cinttypes>
 
 #include "broker_uri.hpp"
+#include "delivery.hpp"
 #include "mqttx/topic.hpp"
 #include "paho_error.hpp"
 #include "paho_properties.hpp"
@@ -91,6 +92,7 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
       connect_listener_(*this, &SessionCore::on_connect_success, &SessionCore::on_connect_failure),
       resubscribe_listener_(*this, &SessionCore::on_resubscribe_success,
                             &SessionCore::on_resubscribe_failure),
+      publish_listener_(*this, &SessionCore::on_publish_success, &SessionCore::on_publish_failure),
       client_(make_client(options_, client_id_)) {
     client_->set_message_callback(
         [this](mqtt::const_message_ptr message) { on_message(std::move(message)); });
@@ -493,6 +495,12 @@ void SessionCore::mark_ready(std::uint64_t generation, const std::vector<std::st
         }
         ready_.store(true, std::memory_order_release);
     }
+    bool resend_waiting;
+    {
+        std::lock_guard lock(deliveries_mutex_);
+        resend_waiting = !resend_.empty();
+    }
+    if (resend_waiting) post_resend();
     emit(EventType::session_ready);
     runtime_->notify_state_change();
 }
@@ -568,6 +576,7 @@ void SessionCore::finish_close(SessionState old_state, const std::shared_ptr<mqt
     }
     for (auto& entry : router_->take_all()) entry->deactivate();
     permanent_routes_.clear();
+    fail_undelivered();  // what the broker did not confirm by now never will be
     if (old_state == SessionState::connected) {
         emit(EventType::session_disconnected, DisconnectInfo{"session closed"});
     }
@@ -609,17 +618,119 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
     auto message =
         mqtt::message::create(std::string(topic), payload.data(), payload.size(), qos, retained);
     if (has_properties) message->set_properties(to_paho(*properties));
+    auto delivery = std::make_shared<Delivery>(
+        std::move(message), next_sequence_.fetch_add(1, std::memory_order_relaxed));
+    {
+        std::lock_guard lock(deliveries_mutex_);
+        in_flight_.emplace(delivery.get(), delivery);  // before Paho may report on it
+    }
     try {
-        auto token = client_->publish(std::move(message));
+        auto token = client_->publish(delivery->message(), delivery.get(), publish_listener_);
+        delivery->message_id.store(token->get_message_id(), std::memory_order_relaxed);
         stats_->messages_sent.fetch_add(1, std::memory_order_relaxed);
         stats_->bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
-        return DeliveryToken(std::move(token), options_.name, std::string(topic));
+        return DeliveryToken(std::move(delivery));
     } catch (const mqtt::exception& e) {
+        {
+            std::lock_guard lock(deliveries_mutex_);
+            in_flight_.erase(delivery.get());
+        }
         stats_->count_error();
         if (state() == SessionState::closed) throw Error::session_closed(options_.name);
         throw from_paho(e, ErrorKind::publish, "publish failed")
             .with_session(options_.name)
             .with_topic(std::string(topic));
+    }
+}
+
+std::shared_ptr<Delivery> SessionCore::take_delivery(const mqtt::token& token) {
+    std::lock_guard lock(deliveries_mutex_);
+    auto it = in_flight_.find(static_cast<const Delivery*>(token.get_user_context()));
+    if (it == in_flight_.end()) return nullptr;
+    auto delivery = std::move(it->second);
+    in_flight_.erase(it);
+    return delivery;
+}
+
+void SessionCore::on_publish_success(const mqtt::token& token) {
+    if (auto delivery = take_delivery(token)) delivery->complete();
+}
+
+void SessionCore::on_publish_failure(const mqtt::token& token) {
+    auto delivery = take_delivery(token);
+    if (!delivery) return;
+    const auto& message = *delivery->message();
+    // A QoS 1/2 message lost with its connection (Paho discards what is in flight when a
+    // clean session reconnects, or fails what it was writing) goes out again once the new
+    // connection is ready, and its token completes then. A broker's refusal (a reason code
+    // of 0x80 or more; Paho fills in 255 when there was none) is final.
+    const int reason = static_cast<int>(token.get_reason_code());
+    const bool refused = reason >= 0x80 && reason < 255;
+    if (message.get_qos() > 0 && !refused && state() != SessionState::closed) {
+        bool ready_now;
+        {
+            std::lock_guard lock(deliveries_mutex_);
+            resend_.push_back(std::move(delivery));
+            ready_now = ready();
+        }
+        if (ready_now) post_resend();
+        return;
+    }
+    stats_->count_error();
+    if (state() == SessionState::closed) {
+        delivery->fail(Error::session_closed(options_.name).with_topic(message.get_topic()));
+        return;
+    }
+    delivery->fail(from_token(token, ErrorKind::publish, "delivery failed")
+                       .with_session(options_.name)
+                       .with_topic(message.get_topic()));
+}
+
+void SessionCore::post_resend() {
+    runtime_->scheduler.post([weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->resend();
+    });
+}
+
+// Scheduler thread: publishes again, in their original order, what Paho discarded.
+void SessionCore::resend() noexcept {
+    std::vector<std::shared_ptr<Delivery>> again;
+    {
+        std::lock_guard lock(deliveries_mutex_);
+        if (!ready()) return;  // the next mark_ready() comes back here
+        again.swap(resend_);
+        for (const auto& delivery : again) in_flight_.emplace(delivery.get(), delivery);
+    }
+    std::sort(again.begin(), again.end(),
+              [](const auto& a, const auto& b) { return a->sequence() < b->sequence(); });
+    for (const auto& delivery : again) {
+        try {
+            client_->publish(delivery->message(), delivery.get(), publish_listener_);
+        } catch (const mqtt::exception& e) {
+            {
+                std::lock_guard lock(deliveries_mutex_);
+                in_flight_.erase(delivery.get());
+            }
+            delivery->fail(from_paho(e, ErrorKind::publish, "publishing again failed")
+                               .with_session(options_.name)
+                               .with_topic(delivery->message()->get_topic()));
+        }
+    }
+}
+
+void SessionCore::fail_undelivered() noexcept {
+    std::vector<std::shared_ptr<Delivery>> pending;
+    {
+        std::lock_guard lock(deliveries_mutex_);
+        for (auto& [key, delivery] : in_flight_) pending.push_back(std::move(delivery));
+        in_flight_.clear();
+        for (auto& delivery : resend_) pending.push_back(std::move(delivery));
+        resend_.clear();
+    }
+    for (const auto& delivery : pending) {
+        delivery->fail(Error::session_closed(options_.name)
+                           .with_topic(delivery->message()->get_topic())
+                           .with_context("detail", "closed before the broker confirmed it"));
     }
 }
 

@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "backoff.hpp"
@@ -29,6 +30,7 @@
 namespace mqttx::detail {
 
 class Runtime;
+class Delivery;
 
 // True inside a message handler running inline on Paho's receive thread, where waiting
 // for the broker (subscribe, remove, close) would wait forever.
@@ -112,6 +114,12 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void on_connection_lost(const std::string& cause) noexcept;
     void on_resubscribe_success(const mqtt::token& token);
     void on_resubscribe_failure(const mqtt::token& token);
+    void on_publish_success(const mqtt::token& token);
+    void on_publish_failure(const mqtt::token& token);
+    std::shared_ptr<Delivery> take_delivery(const mqtt::token& token);
+    void post_resend();
+    void resend() noexcept;
+    void fail_undelivered() noexcept;
 
     // Scheduler thread (or the caller of start()).
     // `epoch` is the start()/disconnect() era the attempt belongs to; attempts of an
@@ -177,8 +185,16 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::mt19937_64 random_;
     Backoff backoff_;
 
+    // Publishes not yet confirmed, by the user context Paho hands back; and QoS 1/2
+    // messages Paho discarded at a clean-session reconnect, sent again once ready.
+    std::mutex deliveries_mutex_;
+    std::unordered_map<const Delivery*, std::shared_ptr<Delivery>> in_flight_;
+    std::vector<std::shared_ptr<Delivery>> resend_;
+    std::atomic<std::uint64_t> next_sequence_{0};
+
     ActionForwarder connect_listener_;
     ActionForwarder resubscribe_listener_;
+    ActionForwarder publish_listener_;
     std::unique_ptr<mqtt::async_client> client_;  // last: destroyed first
 };
 

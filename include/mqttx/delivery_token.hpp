@@ -1,26 +1,26 @@
 // DeliveryToken: the completion of one publish. QoS 0 completes when the message is
 // written, QoS 1 on PUBACK, QoS 2 on PUBCOMP. A message buffered while offline
-// completes once it is sent after the reconnect.
+// completes once it is sent after the reconnect; a QoS 1/2 message in flight when the
+// connection drops is sent again after the reconnect and completes then.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <string>
 
-namespace mqtt {
-class delivery_token;
-}
-
 namespace mqttx {
+
+namespace detail {
+class Delivery;
+}
 
 class DeliveryToken {
   public:
     DeliveryToken() = default;
-    DeliveryToken(std::shared_ptr<mqtt::delivery_token> token, std::string session,
-                  std::string topic);
+    explicit DeliveryToken(std::shared_ptr<detail::Delivery> delivery) noexcept;
 
-    // Blocks until complete. Throws Error (kind publish, connection or session_closed)
-    // carrying Paho's return and reason codes when the delivery failed.
+    // Blocks until complete. Throws Error (kind publish or session_closed, naming the
+    // session and topic, with Paho's return and reason codes) when the delivery failed.
     void wait() const;
     // Waits at most `timeout`: true when delivered, false when still pending; throws as wait().
     bool wait_for(std::chrono::milliseconds timeout) const;
@@ -28,14 +28,10 @@ class DeliveryToken {
     // Packet identifier (0 for QoS 0 or before Paho assigned one).
     int message_id() const noexcept;
 
-    explicit operator bool() const noexcept { return token_ != nullptr; }
+    explicit operator bool() const noexcept { return delivery_ != nullptr; }
 
   private:
-    void throw_if_failed() const;
-
-    std::shared_ptr<mqtt::delivery_token> token_;
-    std::string session_;
-    std::string topic_;
+    std::shared_ptr<detail::Delivery> delivery_;
 };
 
 }  // namespace mqttx

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "support/collector.hpp"
@@ -152,6 +153,48 @@ TEST_P(OfflineBuffer, KeepsWhatItAcceptedUntilTheBrokerIsBack) {
 INSTANTIATE_TEST_SUITE_P(Policies, OfflineBuffer,
                          ::testing::Values(mqttx::BufferOverflow::reject,
                                            mqttx::BufferOverflow::drop_oldest));
+
+// A QoS 1 message accepted by publish() survives connection resets of a clean session:
+// Paho discards what was in flight at the reconnect; the session sends it again.
+TEST(Fault, ResetsMidStreamLoseNoAcceptedQos1Message) {
+    mqttx::test::Mosquitto broker;
+    mqttx::test::FaultProxy proxy(broker.port());
+    mqttx::SessionManager manager;
+    auto watcher = manager.add_session(mqttx::quick_connect("watcher", broker.uri()).build());
+    Collector inbox;
+    auto route = watcher->subscribe("stream", 1, inbox.handler());
+    auto publisher = manager.add_session(
+        mqttx::quick_connect("publisher", proxy.uri()).auto_reconnect(quick).build());
+    manager.connect_all();
+    manager.wait_for_all_sessions(20s);
+
+    constexpr int count = 300;
+    std::vector<mqttx::DeliveryToken> tokens;
+    for (int i = 0; i < count; ++i) {
+        if (i == 100 || i == 200) {
+            // Back from the first reset before the second, so both cut a live connection.
+            ASSERT_TRUE(wait_until([&] { return publisher->is_connected(); }));
+            proxy.set_stalled(true);  // some messages are surely in flight now
+            tokens.push_back(publisher->publish("stream", std::to_string(i), 1));
+            proxy.reset_all();
+            proxy.set_stalled(false);
+            continue;
+        }
+        tokens.push_back(publisher->publish("stream", std::to_string(i), 1));
+    }
+    for (int i = 0; i < count; ++i) {
+        ASSERT_TRUE(tokens[i].wait_for(30s)) << "message " << i << " never confirmed";
+    }
+    ASSERT_TRUE(wait_until(
+        [&] {
+            std::set<std::string> seen;
+            for (const auto& m : inbox.messages()) seen.insert(m.payload);
+            return seen.size() == count;
+        },
+        30s))
+        << "received " << inbox.size() << " (with duplicates) of " << count;
+    EXPECT_GE(publisher->metrics().reconnects, 2u);
+}
 
 // close() must return within the disconnect timeout (plus a generous margin for the
 // machine) whatever the session is doing.

@@ -1,0 +1,46 @@
+// Delivery: the outcome of one publish, owned by the library rather than by a Paho
+// token, so that a QoS 1/2 message Paho discards at a clean-session reconnect can be
+// published again without its DeliveryToken failing.
+#pragma once
+
+#include <mqtt/message.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+
+#include "mqttx/error.hpp"
+
+namespace mqttx::detail {
+
+class Delivery {
+  public:
+    Delivery(mqtt::const_message_ptr message, std::uint64_t sequence)
+        : message_(std::move(message)), sequence_(sequence) {}
+
+    // The first outcome wins; later ones are ignored.
+    void complete() noexcept;
+    void fail(Error error) noexcept;
+
+    // True when delivered within `timeout`, false when still pending; throws the
+    // failure's Error. A negative timeout waits without limit.
+    bool wait_for(std::chrono::milliseconds timeout) const;
+    bool is_complete() const noexcept;
+
+    const mqtt::const_message_ptr& message() const noexcept { return message_; }
+    std::uint64_t sequence() const noexcept { return sequence_; }  // publish order
+    std::atomic<int> message_id{0};
+
+  private:
+    const mqtt::const_message_ptr message_;
+    const std::uint64_t sequence_;
+    mutable std::mutex mutex_;
+    mutable std::condition_variable done_;
+    bool finished_ = false;
+    std::optional<Error> error_;
+};
+
+}  // namespace mqttx::detail
