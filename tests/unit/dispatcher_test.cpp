@@ -35,6 +35,18 @@ constexpr auto kDeadline = 20s;
 constexpr std::chrono::milliseconds kBlock =
     std::chrono::duration_cast<std::chrono::milliseconds>(kDeadline);
 
+// Posts a task that keeps `worker` busy until `release` opens; `blocking` opens once
+// the worker has taken it.
+bool occupy(Dispatcher& dispatcher, std::size_t worker, Gate& blocking, Gate& release) {
+    return dispatcher.post(
+        worker,
+        [&] {
+            blocking.open();
+            release.wait();
+        },
+        kBlock);
+}
+
 TEST(DispatcherTest, WorkerCountAtLeastOne) {
     Dispatcher none(0, 0);
     EXPECT_EQ(none.worker_count(), 1u);
@@ -113,13 +125,7 @@ TEST(DispatcherTest, WorkersRunConcurrently) {
     Gate release;
     Gate blocking;
     Gate other_ran;
-    ASSERT_TRUE(dispatcher.post(
-        0,
-        [&] {
-            blocking.open();
-            release.wait();
-        },
-        kBlock));
+    ASSERT_TRUE(occupy(dispatcher, 0, blocking, release));
     ASSERT_TRUE(blocking.wait());
     ASSERT_TRUE(dispatcher.post(
         1, [&] { other_ran.open(); }, kBlock));
@@ -134,13 +140,7 @@ TEST(DispatcherTest, FullQueueMakesPostReturnFalseAfterBlockFor) {
     Gate release;
     Gate blocking;
     std::atomic<int> ran{0};
-    ASSERT_TRUE(dispatcher.post(
-        0,
-        [&] {
-            blocking.open();
-            release.wait();
-        },
-        kBlock));
+    ASSERT_TRUE(occupy(dispatcher, 0, blocking, release));
     ASSERT_TRUE(blocking.wait());  // dequeued: the ring is empty again
     ASSERT_TRUE(dispatcher.post(
         0, [&] { ran.fetch_add(1); }, 0ms));
@@ -170,13 +170,7 @@ TEST(DispatcherTest, FullQueueAcceptsOnceWorkerFreesRoom) {
     Gate release;
     Gate blocking;
     Gate last_ran;
-    ASSERT_TRUE(dispatcher.post(
-        0,
-        [&] {
-            blocking.open();
-            release.wait();
-        },
-        kBlock));
+    ASSERT_TRUE(occupy(dispatcher, 0, blocking, release));
     ASSERT_TRUE(blocking.wait());
     ASSERT_TRUE(dispatcher.post(
         0, [] {}, 0ms));  // fills the ring
@@ -229,13 +223,7 @@ TEST(DispatcherTest, StopRunsQueuedTasksThenRefusesPosts) {
     Gate release;
     Gate blocking;
     std::atomic<int> ran{0};
-    ASSERT_TRUE(dispatcher.post(
-        0,
-        [&] {
-            blocking.open();
-            release.wait();
-        },
-        kBlock));
+    ASSERT_TRUE(occupy(dispatcher, 0, blocking, release));
     ASSERT_TRUE(blocking.wait());
     for (int i = 0; i < 50; ++i)
         ASSERT_TRUE(dispatcher.post(
@@ -268,13 +256,7 @@ TEST(DispatcherTest, StopWakesPosterWaitingForRoom) {
     Dispatcher dispatcher(1, 1);
     Gate release;
     Gate blocking;
-    ASSERT_TRUE(dispatcher.post(
-        0,
-        [&] {
-            blocking.open();
-            release.wait();
-        },
-        kBlock));
+    ASSERT_TRUE(occupy(dispatcher, 0, blocking, release));
     ASSERT_TRUE(blocking.wait());
     ASSERT_TRUE(dispatcher.post(
         0, [] {}, 0ms));  // full

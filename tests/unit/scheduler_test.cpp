@@ -41,6 +41,12 @@ class Order {
     std::vector<int> values_;
 };
 
+// The values are 0, 1, ..., count - 1, in that order.
+void expect_sequence(const std::vector<int>& values, int count) {
+    ASSERT_EQ(values.size(), static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) EXPECT_EQ(values[i], i);
+}
+
 TEST(SchedulerTest, PostRuns) {
     Scheduler scheduler;
     Gate done;
@@ -89,9 +95,7 @@ TEST(SchedulerTest, SameDueTimeRunsInPostingOrder) {
         }));
     }
     ASSERT_TRUE(done.wait());
-    const auto values = order.values();
-    ASSERT_EQ(values.size(), static_cast<std::size_t>(kCount));
-    for (int i = 0; i < kCount; ++i) EXPECT_EQ(values[i], i);
+    expect_sequence(order.values(), kCount);
 }
 
 TEST(SchedulerTest, ImmediatePostsRunInPostingOrder) {
@@ -106,9 +110,7 @@ TEST(SchedulerTest, ImmediatePostsRunInPostingOrder) {
         }));
     }
     ASSERT_TRUE(done.wait());
-    const auto values = order.values();
-    ASSERT_EQ(values.size(), static_cast<std::size_t>(kCount));
-    for (int i = 0; i < kCount; ++i) EXPECT_EQ(values[i], i);
+    expect_sequence(order.values(), kCount);
 }
 
 TEST(SchedulerTest, EarlierDueTaskPostedLaterRunsFirst) {
