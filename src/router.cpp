@@ -89,7 +89,11 @@ bool RouteEntry::deliver(const Message& message, spdlog::logger& log) noexcept {
     running_here = this;
     received_.fetch_add(1, std::memory_order_relaxed);
     bytes_.fetch_add(message.payload().size(), std::memory_order_relaxed);
-    last_message_ns_.store(now_ns(), std::memory_order_relaxed);
+    last_message_ns_.store(  // the arrival time the message carries: no clock read here
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            message.received_at().time_since_epoch())
+            .count(),
+        std::memory_order_relaxed);
     try {
         handler_(message);
         return true;
