@@ -624,6 +624,17 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
         std::lock_guard lock(deliveries_mutex_);
         in_flight_.emplace(delivery.get(), delivery);  // before Paho may report on it
     }
+    const bool drop_oldest = options_.performance.overflow == BufferOverflow::drop_oldest;
+    std::unique_lock offline_lock(offline_mutex_, std::defer_lock);
+    if (drop_oldest) {
+        offline_lock.lock();
+        if (client_->is_connected()) {
+            offline_.clear();  // Paho sends its buffer now; it drops nothing more
+        } else {
+            drop_oldest_if_full();
+            offline_.push_back(delivery);
+        }
+    }
     try {
         auto token = client_->publish(delivery->message(), delivery.get(), publish_listener_);
         delivery->message_id.store(token->get_message_id(), std::memory_order_relaxed);
@@ -635,12 +646,37 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
             std::lock_guard lock(deliveries_mutex_);
             in_flight_.erase(delivery.get());
         }
+        if (drop_oldest && !offline_.empty() && offline_.back().lock() == delivery) {
+            offline_.pop_back();
+        }
         stats_->count_error();
         if (state() == SessionState::closed) throw Error::session_closed(options_.name);
         throw from_paho(e, ErrorKind::publish, "publish failed")
             .with_session(options_.name)
             .with_topic(std::string(topic));
     }
+}
+
+void SessionCore::drop_oldest_if_full() {
+    // Paho's buffer holds the offline publishes that have not finished (a failed one left it).
+    auto finished = [](const std::weak_ptr<Delivery>& weak) {
+        auto delivery = weak.lock();
+        return !delivery || delivery->is_complete();
+    };
+    std::erase_if(offline_, finished);
+    if (offline_.size() < static_cast<std::size_t>(options_.performance.max_pending)) return;
+    auto oldest = offline_.front().lock();
+    offline_.pop_front();
+    {
+        std::lock_guard lock(deliveries_mutex_);
+        in_flight_.erase(oldest.get());
+    }
+    stats_->offline_dropped.fetch_add(1, std::memory_order_relaxed);
+    oldest->fail(Error(ErrorKind::buffer_full,
+                       "dropped from the offline buffer to make room (overflow drop_oldest)")
+                     .with_session(options_.name)
+                     .with_topic(oldest->message()->get_topic())
+                     .with_context("max_pending", options_.performance.max_pending));
 }
 
 std::shared_ptr<Delivery> SessionCore::take_delivery(const mqtt::token& token) {

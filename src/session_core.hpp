@@ -6,6 +6,7 @@
 #include <mqtt/async_client.h>
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -120,6 +121,8 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void post_resend();
     void resend() noexcept;
     void fail_undelivered() noexcept;
+    // drop_oldest bookkeeping before a publish while offline; offline_mutex_ held.
+    void drop_oldest_if_full();
 
     // Scheduler thread (or the caller of start()).
     // `epoch` is the start()/disconnect() era the attempt belongs to; attempts of an
@@ -191,6 +194,13 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::unordered_map<const Delivery*, std::shared_ptr<Delivery>> in_flight_;
     std::vector<std::shared_ptr<Delivery>> resend_;
     std::atomic<std::uint64_t> next_sequence_{0};
+
+    // With BufferOverflow::drop_oldest, the publishes accepted while Paho is offline, in
+    // order: Paho drops the oldest of its buffer without a word, so the session fails
+    // that one's token and counts it. Taken only by publish(), never by Paho's callbacks
+    // (publish() holds it across Paho's publish call).
+    std::mutex offline_mutex_;
+    std::deque<std::weak_ptr<Delivery>> offline_;
 
     ActionForwarder connect_listener_;
     ActionForwarder resubscribe_listener_;

@@ -27,6 +27,7 @@ struct SessionStats {
     alignas(64) std::atomic<std::uint64_t> errors{0};
     std::atomic<std::uint64_t> reconnects{0};
     std::atomic<std::uint64_t> dropped{0};
+    std::atomic<std::uint64_t> offline_dropped{0};
     std::atomic<std::uint64_t> unrouted{0};  // arrived with no route to take them
     std::atomic<std::int64_t> last_error_ns{0};
 
@@ -50,6 +51,7 @@ struct SessionStats {
         m.errors = errors.load(memory_order_relaxed);
         m.reconnects = reconnects.load(memory_order_relaxed);
         m.dropped = dropped.load(memory_order_relaxed);
+        m.offline_dropped = offline_dropped.load(memory_order_relaxed);
         m.last_message = time(last_message_ns.load(memory_order_relaxed));
         m.last_error = time(last_error_ns.load(memory_order_relaxed));
         return m;

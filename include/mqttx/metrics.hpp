@@ -15,6 +15,7 @@ struct SessionMetrics {
     std::uint64_t errors = 0;             // failed operations and handler exceptions
     std::uint64_t reconnects = 0;         // successful connects after the first
     std::uint64_t dropped = 0;            // messages dropped by a full queue
+    std::uint64_t offline_dropped = 0;    // publishes dropped from the offline buffer (drop_oldest)
     std::uint64_t active_subscriptions = 0;
     std::chrono::system_clock::time_point last_message{};
     std::chrono::system_clock::time_point last_error{};

@@ -127,9 +127,10 @@ TEST_P(OfflineBuffer, KeepsWhatItAcceptedUntilTheBrokerIsBack) {
     ASSERT_TRUE(wait_until([&] { return publisher->state() == SessionState::reconnecting; }));
 
     int refused = 0;
+    std::vector<mqttx::DeliveryToken> tokens;
     for (int i = 0; i < 8; ++i) {
         try {
-            publisher->publish("buffered", std::to_string(i), 1);
+            tokens.push_back(publisher->publish("buffered", std::to_string(i), 1));
         } catch (const mqttx::Error& e) {
             EXPECT_EQ(e.kind(), mqttx::ErrorKind::buffer_full) << e.what();
             EXPECT_TRUE(mqttx::is_temporary(e));
@@ -148,6 +149,20 @@ TEST_P(OfflineBuffer, KeepsWhatItAcceptedUntilTheBrokerIsBack) {
             ? std::vector<std::string>{"0", "1", "2", "3", "4"}   // the first five
             : std::vector<std::string>{"3", "4", "5", "6", "7"};  // the last five
     EXPECT_EQ(got, expected);
+    // Every accepted publish has an outcome: the kept ones are delivered, the dropped
+    // ones fail (Paho drops them silently; the session tells and counts).
+    ASSERT_EQ(tokens.size(), 8u - refused);
+    std::size_t delivered = 0;
+    for (const auto& token : tokens) {
+        try {
+            delivered += token.wait_for(20s) ? 1 : 0;
+        } catch (const mqttx::Error& e) {
+            EXPECT_EQ(e.kind(), mqttx::ErrorKind::buffer_full) << e.what();
+        }
+    }
+    EXPECT_EQ(delivered, 5u);
+    EXPECT_EQ(publisher->metrics().offline_dropped,
+              overflow == mqttx::BufferOverflow::drop_oldest ? 3u : 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, OfflineBuffer,
