@@ -27,11 +27,13 @@ std::string make_client_id(const Options& options, std::mt19937_64& random) {
 mqtt::create_options make_create_options(const Options& options) {
     mqtt::create_options create(
         options.protocol == Protocol::v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1,
-        options.performance.max_pending);
+        options.performance.max_inflight);
     // Accept publishes while offline (also before the first connect): they wait in
     // Paho's buffer and go out once connected.
     create.set_send_while_disconnected(true, true);
-    create.set_delete_oldest_messages(options.performance.overflow == BufferOverflow::drop_oldest);
+    // Paho holds only what the outbox handed it (at most the in-flight window); the
+    // overflow policy applies to the outbox.
+    create.set_max_buffered_messages(options.performance.max_inflight);
     return create;
 }
 
@@ -89,6 +91,7 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
       brokers_(parse_brokers(options_)),
       backoff_(options_.reconnect,
                [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }),
+      window_(static_cast<std::size_t>(options_.performance.max_inflight)),
       connect_listener_(*this, &SessionCore::on_connect_success, &SessionCore::on_connect_failure),
       resubscribe_listener_(*this, &SessionCore::on_resubscribe_success,
                             &SessionCore::on_resubscribe_failure),
@@ -495,12 +498,7 @@ void SessionCore::mark_ready(std::uint64_t generation, const std::vector<std::st
         }
         ready_.store(true, std::memory_order_release);
     }
-    bool resend_waiting;
-    {
-        std::lock_guard lock(deliveries_mutex_);
-        resend_waiting = !resend_.empty();
-    }
-    if (resend_waiting) post_resend();
+    if (outbox_waiting()) post_pump();
     emit(EventType::session_ready);
     runtime_->notify_state_change();
 }
@@ -590,6 +588,15 @@ void SessionCore::close() noexcept {
 }
 
 // ---- publish ----------------------------------------------------------------------
+//
+// Accepted messages wait in the session's outbox (waiting_, bounded by max_pending: the
+// offline buffer) and go to Paho while the session is ready, at most max_inflight at a
+// time. Two facts about Paho make the session do this itself: past a full in-flight
+// window Paho's send thread sleeps up to a second before it looks again (2,000 QoS 2
+// messages with a window of 20 took 75 s), and over MQTT 3.1.1 a broker acknowledges
+// but drops what comes past its own in-flight limit (mosquitto: 20), so a large window
+// silently loses QoS 2 bursts. Paho also drops the oldest of its own buffer without a
+// word; here the overflow policy applies to the outbox, where it can be counted.
 
 DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payload, int qos,
                                    bool retained, const PublishProperties* properties) {
@@ -620,63 +627,118 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
     if (has_properties) message->set_properties(to_paho(*properties));
     auto delivery = std::make_shared<Delivery>(
         std::move(message), next_sequence_.fetch_add(1, std::memory_order_relaxed));
+    DeliveryToken result(delivery);
+
+    // On Paho's own thread (an inline handler, a forwarder) never wait for the hand-off
+    // lock: its holder may be inside Paho waiting for this very thread.
+    std::unique_lock handoff(handoff_mutex_, std::defer_lock);
+    if (inline_delivery_thread) {
+        (void)handoff.try_lock();
+    } else {
+        handoff.lock();
+    }
+    std::shared_ptr<Delivery> dropped;
     {
         std::lock_guard lock(deliveries_mutex_);
-        in_flight_.emplace(delivery.get(), delivery);  // before Paho may report on it
-    }
-    const bool drop_oldest = options_.performance.overflow == BufferOverflow::drop_oldest;
-    std::unique_lock offline_lock(offline_mutex_, std::defer_lock);
-    if (drop_oldest) {
-        offline_lock.lock();
-        if (client_->is_connected()) {
-            offline_.clear();  // Paho sends its buffer now; it drops nothing more
+        const bool direct =
+            handoff.owns_lock() && waiting_.empty() && ready() && in_flight_.size() < window_;
+        if (direct) {
+            in_flight_.emplace(delivery.get(), delivery);  // before Paho may report on it
         } else {
-            drop_oldest_if_full();
-            offline_.push_back(delivery);
+            if (waiting_.size() >= static_cast<std::size_t>(options_.performance.max_pending)) {
+                if (options_.performance.overflow == BufferOverflow::reject) {
+                    stats_->count_error();
+                    throw Error(ErrorKind::buffer_full, "publish buffer full")
+                        .with_session(options_.name)
+                        .with_topic(std::string(topic))
+                        .with_context("max_pending", options_.performance.max_pending);
+                }
+                dropped = std::move(waiting_.front());
+                waiting_.pop_front();
+            }
+            waiting_.push_back(delivery);
+            delivery = nullptr;
         }
     }
+    if (dropped) {
+        stats_->offline_dropped.fetch_add(1, std::memory_order_relaxed);
+        dropped->fail(Error(ErrorKind::buffer_full,
+                            "dropped from the publish buffer to make room (overflow drop_oldest)")
+                          .with_session(options_.name)
+                          .with_topic(dropped->message()->get_topic())
+                          .with_context("max_pending", options_.performance.max_pending));
+    }
+    stats_->messages_sent.fetch_add(1, std::memory_order_relaxed);
+    stats_->bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
+    if (!delivery) {
+        if (!handoff.owns_lock()) post_pump();
+        return result;
+    }
+    if (!hand_to_paho(delivery)) {
+        handoff.unlock();
+        post_pump();
+    }
+    return result;
+}
+
+bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexcept {
     try {
         auto token = client_->publish(delivery->message(), delivery.get(), publish_listener_);
         delivery->message_id.store(token->get_message_id(), std::memory_order_relaxed);
-        stats_->messages_sent.fetch_add(1, std::memory_order_relaxed);
-        stats_->bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
-        return DeliveryToken(std::move(delivery));
+        return true;
     } catch (const mqtt::exception& e) {
         {
             std::lock_guard lock(deliveries_mutex_);
             in_flight_.erase(delivery.get());
-        }
-        if (drop_oldest && !offline_.empty() && offline_.back().lock() == delivery) {
-            offline_.pop_back();
+            // Disconnected between the check and the call: it waits for the next connect.
+            const int rc = e.get_return_code();
+            if ((rc == MQTTASYNC_DISCONNECTED || rc == MQTTASYNC_MAX_BUFFERED_MESSAGES) &&
+                state() != SessionState::closed) {
+                waiting_.push_front(delivery);
+                return false;
+            }
         }
         stats_->count_error();
-        if (state() == SessionState::closed) throw Error::session_closed(options_.name);
-        throw from_paho(e, ErrorKind::publish, "publish failed")
-            .with_session(options_.name)
-            .with_topic(std::string(topic));
+        delivery->fail(from_paho(e, ErrorKind::publish, "publish failed")
+                           .with_session(options_.name)
+                           .with_topic(delivery->message()->get_topic()));
+        return true;
+    } catch (...) {
+        {
+            std::lock_guard lock(deliveries_mutex_);
+            in_flight_.erase(delivery.get());
+        }
+        stats_->count_error();
+        delivery->fail(Error(ErrorKind::publish, "publish failed").with_session(options_.name));
+        return true;
     }
 }
 
-void SessionCore::drop_oldest_if_full() {
-    // Paho's buffer holds the offline publishes that have not finished (a failed one left it).
-    auto finished = [](const std::weak_ptr<Delivery>& weak) {
-        auto delivery = weak.lock();
-        return !delivery || delivery->is_complete();
-    };
-    std::erase_if(offline_, finished);
-    if (offline_.size() < static_cast<std::size_t>(options_.performance.max_pending)) return;
-    auto oldest = offline_.front().lock();
-    offline_.pop_front();
-    {
-        std::lock_guard lock(deliveries_mutex_);
-        in_flight_.erase(oldest.get());
+void SessionCore::post_pump() {
+    if (pump_posted_.exchange(true, std::memory_order_acq_rel)) return;
+    runtime_->scheduler.post([weak = weak_from_this()] {
+        auto self = weak.lock();
+        if (!self) return;
+        self->pump_posted_.store(false, std::memory_order_release);
+        self->pump();
+    });
+}
+
+// Scheduler thread (or a publisher): hands waiting messages to Paho, in order, while the
+// session is ready and the window has room.
+void SessionCore::pump() noexcept {
+    std::lock_guard handoff(handoff_mutex_);
+    for (;;) {
+        std::shared_ptr<Delivery> next;
+        {
+            std::lock_guard lock(deliveries_mutex_);
+            if (waiting_.empty() || !ready() || in_flight_.size() >= window_) return;
+            next = std::move(waiting_.front());
+            waiting_.pop_front();
+            in_flight_.emplace(next.get(), next);
+        }
+        if (!hand_to_paho(next)) return;
     }
-    stats_->offline_dropped.fetch_add(1, std::memory_order_relaxed);
-    oldest->fail(Error(ErrorKind::buffer_full,
-                       "dropped from the offline buffer to make room (overflow drop_oldest)")
-                     .with_session(options_.name)
-                     .with_topic(oldest->message()->get_topic())
-                     .with_context("max_pending", options_.performance.max_pending));
 }
 
 std::shared_ptr<Delivery> SessionCore::take_delivery(const mqtt::token& token) {
@@ -688,8 +750,14 @@ std::shared_ptr<Delivery> SessionCore::take_delivery(const mqtt::token& token) {
     return delivery;
 }
 
+bool SessionCore::outbox_waiting() {
+    std::lock_guard lock(deliveries_mutex_);
+    return !waiting_.empty() && ready();
+}
+
 void SessionCore::on_publish_success(const mqtt::token& token) {
     if (auto delivery = take_delivery(token)) delivery->complete();
+    if (outbox_waiting()) post_pump();
 }
 
 void SessionCore::on_publish_failure(const mqtt::token& token) {
@@ -697,19 +765,21 @@ void SessionCore::on_publish_failure(const mqtt::token& token) {
     if (!delivery) return;
     const auto& message = *delivery->message();
     // A QoS 1/2 message lost with its connection (Paho discards what is in flight when a
-    // clean session reconnects, or fails what it was writing) goes out again once the new
-    // connection is ready, and its token completes then. A broker's refusal (a reason code
-    // of 0x80 or more; Paho fills in 255 when there was none) is final.
+    // clean session reconnects, or fails what it was writing) goes back into the outbox in
+    // its place and out again once the new connection is ready; its token completes then.
+    // A broker's refusal (a reason code of 0x80 or more; Paho fills in 255 when there was
+    // none) is final.
     const int reason = static_cast<int>(token.get_reason_code());
     const bool refused = reason >= 0x80 && reason < 255;
     if (message.get_qos() > 0 && !refused && state() != SessionState::closed) {
-        bool ready_now;
         {
             std::lock_guard lock(deliveries_mutex_);
-            resend_.push_back(std::move(delivery));
-            ready_now = ready();
+            auto later = std::upper_bound(
+                waiting_.begin(), waiting_.end(), delivery->sequence(),
+                [](std::uint64_t sequence, const auto& d) { return sequence < d->sequence(); });
+            waiting_.insert(later, std::move(delivery));
         }
-        if (ready_now) post_resend();
+        if (outbox_waiting()) post_pump();
         return;
     }
     stats_->count_error();
@@ -722,46 +792,14 @@ void SessionCore::on_publish_failure(const mqtt::token& token) {
                        .with_topic(message.get_topic()));
 }
 
-void SessionCore::post_resend() {
-    runtime_->scheduler.post([weak = weak_from_this()] {
-        if (auto self = weak.lock()) self->resend();
-    });
-}
-
-// Scheduler thread: publishes again, in their original order, what Paho discarded.
-void SessionCore::resend() noexcept {
-    std::vector<std::shared_ptr<Delivery>> again;
-    {
-        std::lock_guard lock(deliveries_mutex_);
-        if (!ready()) return;  // the next mark_ready() comes back here
-        again.swap(resend_);
-        for (const auto& delivery : again) in_flight_.emplace(delivery.get(), delivery);
-    }
-    std::sort(again.begin(), again.end(),
-              [](const auto& a, const auto& b) { return a->sequence() < b->sequence(); });
-    for (const auto& delivery : again) {
-        try {
-            client_->publish(delivery->message(), delivery.get(), publish_listener_);
-        } catch (const mqtt::exception& e) {
-            {
-                std::lock_guard lock(deliveries_mutex_);
-                in_flight_.erase(delivery.get());
-            }
-            delivery->fail(from_paho(e, ErrorKind::publish, "publishing again failed")
-                               .with_session(options_.name)
-                               .with_topic(delivery->message()->get_topic()));
-        }
-    }
-}
-
 void SessionCore::fail_undelivered() noexcept {
     std::vector<std::shared_ptr<Delivery>> pending;
     {
         std::lock_guard lock(deliveries_mutex_);
         for (auto& [key, delivery] : in_flight_) pending.push_back(std::move(delivery));
         in_flight_.clear();
-        for (auto& delivery : resend_) pending.push_back(std::move(delivery));
-        resend_.clear();
+        for (auto& delivery : waiting_) pending.push_back(std::move(delivery));
+        waiting_.clear();
     }
     for (const auto& delivery : pending) {
         delivery->fail(Error::session_closed(options_.name)

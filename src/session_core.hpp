@@ -118,11 +118,13 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void on_publish_success(const mqtt::token& token);
     void on_publish_failure(const mqtt::token& token);
     std::shared_ptr<Delivery> take_delivery(const mqtt::token& token);
-    void post_resend();
-    void resend() noexcept;
+    bool outbox_waiting();  // messages wait and the session is ready
+    void post_pump();
+    void pump() noexcept;
+    // Calls Paho's publish; false when Paho is disconnected (the message is back first in
+    // the outbox). Other failures fail the delivery.
+    bool hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexcept;
     void fail_undelivered() noexcept;
-    // drop_oldest bookkeeping before a publish while offline; offline_mutex_ held.
-    void drop_oldest_if_full();
 
     // Scheduler thread (or the caller of start()).
     // `epoch` is the start()/disconnect() era the attempt belongs to; attempts of an
@@ -188,19 +190,17 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::mt19937_64 random_;
     Backoff backoff_;
 
-    // Publishes not yet confirmed, by the user context Paho hands back; and QoS 1/2
-    // messages Paho discarded at a clean-session reconnect, sent again once ready.
+    // The outbox (see publish() in the .cpp): messages accepted and not yet handed to
+    // Paho, in order, and those handed to Paho and not yet confirmed, by the user context
+    // Paho hands back. handoff_mutex_ keeps hand-offs in order; it is held across Paho's
+    // publish call, so Paho's threads never wait for it. Taken before deliveries_mutex_.
+    const std::size_t window_;  // PerformanceOptions::max_inflight
+    std::mutex handoff_mutex_;
     std::mutex deliveries_mutex_;
+    std::deque<std::shared_ptr<Delivery>> waiting_;
     std::unordered_map<const Delivery*, std::shared_ptr<Delivery>> in_flight_;
-    std::vector<std::shared_ptr<Delivery>> resend_;
     std::atomic<std::uint64_t> next_sequence_{0};
-
-    // With BufferOverflow::drop_oldest, the publishes accepted while Paho is offline, in
-    // order: Paho drops the oldest of its buffer without a word, so the session fails
-    // that one's token and counts it. Taken only by publish(), never by Paho's callbacks
-    // (publish() holds it across Paho's publish call).
-    std::mutex offline_mutex_;
-    std::deque<std::weak_ptr<Delivery>> offline_;
+    std::atomic<bool> pump_posted_{false};
 
     ActionForwarder connect_listener_;
     ActionForwarder resubscribe_listener_;

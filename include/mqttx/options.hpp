@@ -47,7 +47,11 @@ enum class BufferOverflow { reject, drop_oldest };
 struct PerformanceOptions {
     std::size_t buffer_kb = 256 * 1024;  // largest payload accepted by publish(), in KiB
     int max_pending = 10000;             // messages accepted but not yet sent (Paho's buffer)
-    int max_inflight = 1000;             // QoS 1/2 messages awaiting acknowledgement
+    // QoS 1/2 messages awaiting acknowledgement. MQTT 3.1.1 has no flow control, and
+    // mosquitto (20 by default) acknowledges but drops what comes past its limit, so
+    // keep this at or below the broker's. An MQTT 5 session also keeps to the broker's
+    // Receive Maximum.
+    int max_inflight = 20;
     BufferOverflow overflow = BufferOverflow::reject;
 };
 

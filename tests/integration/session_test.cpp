@@ -160,6 +160,24 @@ TEST_F(SessionTest, NoWillAfterAnOrderlyClose) {
     EXPECT_EQ(inbox.messages().front().topic, "status/sentinel");
 }
 
+// mosquitto lets a client have 20 QoS 2 messages awaiting PUBREL and, over MQTT 3.1.1,
+// acknowledges but drops the rest; Paho alone would send the whole burst at once.
+TEST_F(SessionTest, Qos2BurstLargerThanTheBrokersInFlightLimitArrivesWhole) {
+    auto sub = add("sub");
+    auto pub = add("pub");
+    Collector inbox;
+    auto route = sub->subscribe("burst", 2, inbox.handler());
+    connect_all();
+    constexpr int count = 2000;
+    std::vector<mqttx::DeliveryToken> tokens;
+    for (int i = 0; i < count; ++i) tokens.push_back(pub->publish("burst", std::to_string(i), 2));
+    for (auto& token : tokens) ASSERT_TRUE(token.wait_for(60s));
+    ASSERT_TRUE(inbox.wait_for(count, 60s)) << "received " << inbox.size() << " of " << count;
+    std::set<std::string> seen;
+    for (const auto& m : inbox.messages()) seen.insert(m.payload);
+    EXPECT_EQ(seen.size(), static_cast<std::size_t>(count));
+}
+
 TEST_F(SessionTest, HundredSessionsConnectAtOnceAndAllPublish) {
     auto collector_session = add("collector");
     Collector inbox;

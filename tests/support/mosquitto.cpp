@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -392,6 +394,47 @@ void Mosquitto::kill() noexcept {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);
     reap(true);
+}
+
+namespace {
+
+// The system call the process sleeps in (from /proc/<pid>/syscall), or -1 when running.
+long current_syscall(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
+    std::string first;
+    if (!(in >> first) || first == "running") return -1;
+    try {
+        return std::stol(first);
+    } catch (const std::exception&) {
+        return -1;
+    }
+}
+
+// Inode and modification time: a rename over the file changes the inode.
+std::pair<ino_t, std::int64_t> file_identity(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return {0, 0};
+    return {st.st_ino, st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
+}
+
+}  // namespace
+
+void Mosquitto::save_when_idle() {
+    if (!options_.persistence) {
+        throw std::runtime_error("mqttx::test::Mosquitto::save_when_idle needs persistence");
+    }
+    if (!running()) throw std::runtime_error("mqttx::test::Mosquitto::save_when_idle: not running");
+    const bool idle = wait_until([&] {
+        const long call = current_syscall(pid_);
+        return call == SYS_epoll_wait || call == SYS_epoll_pwait;
+    });
+    if (!idle) throw std::runtime_error("mosquitto never went idle in epoll_wait");
+    const std::string db = dir_ + "/mosquitto.db";
+    const auto before = file_identity(db);
+    ::kill(pid_, SIGUSR1);
+    if (!wait_until([&] { return file_identity(db) != before; })) {
+        throw std::runtime_error("mosquitto did not save " + db + "\n" + log());
+    }
 }
 
 bool Mosquitto::running() const {

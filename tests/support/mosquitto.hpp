@@ -69,6 +69,13 @@ class Mosquitto {
     void stop() noexcept;
     // SIGKILL now and reap (for crash tests). Never throws.
     void kill() noexcept;
+    // Once the broker has handled everything it has read (it sleeps in epoll_wait),
+    // makes it write its persistence file (SIGUSR1) and waits until the file is
+    // replaced. Mosquitto saves only now and then, and a state change such as a
+    // PUBREC does not count as a change to save: a kill() right after this loses none
+    // of the broker's state, as if its storage were durable. Needs
+    // BrokerOptions::persistence; throws std::runtime_error after 20 s.
+    void save_when_idle();
     bool running() const;
     // The log file (appended across restarts), then anything mosquitto wrote to
     // stdout/stderr (config errors, exec failure).
