@@ -64,9 +64,10 @@ struct Fixture {
 void BM_RouterDeliver(benchmark::State& state) {
     Fixture fixture(static_cast<int>(state.range(0)));
     const auto message = mqttx::Message::make("site/7/device/value", "21.5");
-    fixture.router.deliver(message);  // warm the per-thread match buffer
+    fixture.router.deliver(
+        message, mqttx::detail::Router::Pass::dispatcher);  // warm the per-thread match buffer
     const auto before = allocations.load();
-    for (auto _ : state) fixture.router.deliver(message);
+    for (auto _ : state) fixture.router.deliver(message, mqttx::detail::Router::Pass::dispatcher);
     state.counters["allocs_per_msg"] = benchmark::Counter(
         static_cast<double>(allocations.load() - before) / static_cast<double>(state.iterations()));
     state.counters["handlers_per_msg"] =

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
     g++ make cmake ninja-build ccache pkg-config
-    libpaho-mqttpp-dev libpaho-mqtt-dev libspdlog-dev libfmt-dev libssl-dev openssl
+    libpaho-mqttpp-dev libpaho-mqtt-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libssl-dev openssl
     libgtest-dev libgmock-dev libbenchmark-dev
     mosquitto mosquitto-clients procps
 )

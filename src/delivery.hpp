@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -18,8 +19,11 @@ namespace mqttx::detail {
 
 class Delivery {
   public:
-    Delivery(mqtt::const_message_ptr message, std::uint64_t sequence)
-        : message_(std::move(message)), sequence_(sequence) {}
+    // Called once with the outcome (null: delivered), on the thread that settles it.
+    using Listener = std::function<void(const Error*)>;
+
+    Delivery(mqtt::const_message_ptr message, std::uint64_t sequence, Listener listener = {})
+        : message_(std::move(message)), sequence_(sequence), listener_(std::move(listener)) {}
 
     // The first outcome wins; later ones are ignored.
     void complete() noexcept;
@@ -37,6 +41,7 @@ class Delivery {
   private:
     const mqtt::const_message_ptr message_;
     const std::uint64_t sequence_;
+    const Listener listener_;
     mutable std::mutex mutex_;
     mutable std::condition_variable done_;
     bool finished_ = false;

@@ -13,6 +13,7 @@ void Delivery::complete() noexcept {
         finished_ = true;
     }
     done_.notify_all();
+    if (listener_) listener_(nullptr);
 }
 
 void Delivery::fail(Error error) noexcept {
@@ -23,6 +24,7 @@ void Delivery::fail(Error error) noexcept {
         error_ = std::move(error);
     }
     done_.notify_all();
+    if (listener_) listener_(&*error_);
 }
 
 bool Delivery::wait_for(std::chrono::milliseconds timeout) const {

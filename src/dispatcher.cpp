@@ -72,7 +72,7 @@ void Dispatcher::run(Worker& worker) {
                 // Event tasks catch and log themselves; this thread must survive anything.
             }
         } else if (task.router) {
-            task.router->deliver(task.message);
+            task.router->deliver(task.message, Router::Pass::dispatcher);
         }
         task = Task{};  // release the message and router before waiting again
         lock.lock();

@@ -36,6 +36,10 @@ const char* to_string(ErrorKind kind) noexcept {
             return "tls";
         case ErrorKind::internal:
             return "internal";
+        case ErrorKind::forwarder_not_found:
+            return "forwarder_not_found";
+        case ErrorKind::duplicate_forwarder:
+            return "duplicate_forwarder";
     }
     return "unknown";
 }

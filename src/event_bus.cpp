@@ -22,6 +22,8 @@ const char* to_string(EventType type) noexcept {
             return "session_removed";
         case EventType::session_state_changed:
             return "session_state_changed";
+        case EventType::forwarder_stopped:
+            return "forwarder_stopped";
         case EventType::error:
             return "error";
     }

@@ -7,35 +7,15 @@
 #include "mqttx/error.hpp"
 #include "mqttx/options.hpp"
 #include "mqttx/topic.hpp"
+#include "problems.hpp"
 
 namespace mqttx {
+
+using detail::Problems;
 
 namespace {
 
 constexpr std::size_t max_payload_kb = 256 * 1024;  // MQTT's limit is 256 MiB - 1 per packet
-
-class Problems {
-  public:
-    void add(std::string field, std::string problem) {
-        items_.emplace_back(std::move(field), std::move(problem));
-    }
-    bool empty() const { return items_.empty(); }
-
-    [[noreturn]] void raise(const std::string& session) const {
-        std::string message = "invalid options for session '" + session + "': ";
-        for (std::size_t i = 0; i < items_.size(); ++i) {
-            if (i > 0) message += "; ";
-            message += items_[i].first + ": " + items_[i].second;
-        }
-        Error error(ErrorKind::configuration, std::move(message));
-        for (const auto& [field, problem] : items_) error.with_context(field, problem);
-        if (!session.empty()) error.with_session(session);
-        throw error;
-    }
-
-  private:
-    std::vector<std::pair<std::string, std::string>> items_;
-};
 
 void check_readable_file(Problems& problems, const std::string& field, const std::string& path) {
     if (path.empty()) return;
@@ -187,7 +167,9 @@ void validate(const Options& options) {
     if (options.message_channel_size == 0) {
         problems.add("message_channel_size", "must be at least 1");
     }
-    if (!problems.empty()) problems.raise(options.name);
+    if (!problems.empty()) {
+        problems.raise("invalid options for session '" + options.name + "'", options.name);
+    }
 }
 
 }  // namespace mqttx

@@ -33,11 +33,12 @@ std::string_view matching_filter(std::string_view filter) noexcept {
 }  // namespace
 
 RouteEntry::RouteEntry(std::string filter, int qos, MessageHandler handler,
-                       std::weak_ptr<RouteOwner> owner)
+                       std::weak_ptr<RouteOwner> owner, bool on_receive_thread)
     : filter_(std::move(filter)),
       qos_(qos),
       handler_(std::move(handler)),
-      owner_(std::move(owner)) {}
+      owner_(std::move(owner)),
+      on_receive_thread_(on_receive_thread) {}
 
 void RouteEntry::stop() noexcept {
     const bool first = !stop_requested_.exchange(true);
@@ -116,6 +117,7 @@ Router::~Router() = default;
 
 void Router::insert(const std::shared_ptr<RouteEntry>& entry) {
     std::unique_lock lock(mutex_);
+    if (entry->on_receive_thread()) receive_thread_routes_.fetch_add(1);
     Node* node = &root_;
     std::string_view rest = matching_filter(entry->filter());
     bool at_end = false;
@@ -175,7 +177,9 @@ bool Router::erase_path(Node& node, std::string_view rest, const RouteEntry& ent
 
 bool Router::erase(const RouteEntry& entry) {
     std::unique_lock lock(mutex_);
-    return erase_path(root_, matching_filter(entry.filter()), entry);
+    const bool erased = erase_path(root_, matching_filter(entry.filter()), entry);
+    if (erased && entry.on_receive_thread()) receive_thread_routes_.fetch_sub(1);
+    return erased;
 }
 
 std::vector<std::shared_ptr<RouteEntry>> Router::take_filter(std::string_view filter) {
@@ -203,6 +207,7 @@ std::vector<std::shared_ptr<RouteEntry>> Router::take_all() {
     };
     walk(walk, root_);
     root_ = Node{};
+    receive_thread_routes_.store(0);
     return taken;
 }
 
@@ -229,7 +234,7 @@ void Router::match(std::string_view topic, std::vector<std::shared_ptr<RouteEntr
     collect(root_, topic, false, true, dollar, out);
 }
 
-void Router::deliver(const Message& message) noexcept {
+void Router::deliver(const Message& message, Pass pass) noexcept {
     // Reused per thread so steady-state delivery allocates nothing; a handler that
     // delivers again on the same thread (nested) gets a fresh vector instead.
     thread_local std::vector<std::shared_ptr<RouteEntry>> reused;
@@ -240,8 +245,13 @@ void Router::deliver(const Message& message) noexcept {
     in_use = true;
     matched.clear();
     match(message.topic(), matched);
-    if (matched.empty()) stats_->unrouted.fetch_add(1, std::memory_order_relaxed);
+    if (matched.empty() && pass != Pass::receive_thread) {
+        stats_->unrouted.fetch_add(1, std::memory_order_relaxed);
+    }
     for (const auto& entry : matched) {
+        if (pass != Pass::all && entry->on_receive_thread() != (pass == Pass::receive_thread)) {
+            continue;
+        }
         if (!entry->deliver(message, *log_)) stats_->count_error();
     }
     matched.clear();  // drop the references now, not at the next message

@@ -32,14 +32,17 @@ class RouteOwner {
 
 class RouteEntry final : public RouteHandle {
   public:
-    RouteEntry(std::string filter, int qos, MessageHandler handler,
-               std::weak_ptr<RouteOwner> owner);
+    // `on_receive_thread`: the handler runs on Paho's receive thread, before Paho
+    // acknowledges the message to the broker (forwarders in at-least-once mode).
+    RouteEntry(std::string filter, int qos, MessageHandler handler, std::weak_ptr<RouteOwner> owner,
+               bool on_receive_thread = false);
 
     void stop() noexcept override;
     bool active() const noexcept override { return active_.load(std::memory_order_acquire); }
     RouteStats stats() const noexcept override;
     const std::string& filter() const noexcept override { return filter_; }
     int qos() const noexcept { return qos_; }
+    bool on_receive_thread() const noexcept { return on_receive_thread_; }
 
     // Runs the handler; false when it threw (counted and logged here).
     bool deliver(const Message& message, spdlog::logger& log) noexcept;
@@ -55,6 +58,7 @@ class RouteEntry final : public RouteHandle {
     const int qos_;
     const MessageHandler handler_;
     const std::weak_ptr<RouteOwner> owner_;
+    const bool on_receive_thread_;
     std::atomic<bool> active_{true};
     std::atomic<bool> stop_requested_{false};
     std::atomic<int> running_{0};  // threads inside the handler now
@@ -79,8 +83,15 @@ class Router {
 
     // Appends the routes whose filter matches `topic` (MQTT rules, '$' topics included).
     void match(std::string_view topic, std::vector<std::shared_ptr<RouteEntry>>& out) const;
-    // Called on a dispatcher thread: every matching route gets the message.
-    void deliver(const Message& message) noexcept;
+    // Which routes a delivery serves: on Paho's receive thread the routes that asked for
+    // it, on a dispatcher thread the others, or all of them (ManagerOptions::inline_handlers).
+    enum class Pass { receive_thread, dispatcher, all };
+    // Every matching route of the pass gets the message.
+    void deliver(const Message& message, Pass pass) noexcept;
+    // True while some route wants the receive thread (one relaxed load per message).
+    bool has_receive_thread_routes() const noexcept {
+        return receive_thread_routes_.load(std::memory_order_relaxed) > 0;
+    }
 
   private:
     struct Node;
@@ -105,6 +116,7 @@ class Router {
 
     mutable std::shared_mutex mutex_;
     Node root_;
+    std::atomic<int> receive_thread_routes_{0};
     std::shared_ptr<SessionStats> stats_;
     std::shared_ptr<spdlog::logger> log_;
 };

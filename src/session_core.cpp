@@ -599,7 +599,8 @@ void SessionCore::close() noexcept {
 // word; here the overflow policy applies to the outbox, where it can be counted.
 
 DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payload, int qos,
-                                   bool retained, const PublishProperties* properties) {
+                                   bool retained, const PublishProperties* properties,
+                                   Delivery::Listener listener) {
     check_open();
     if (auto problem = topic::check_topic_name(topic); !problem.empty()) {
         throw Error::invalid_topic("invalid topic name: " + std::string(problem),
@@ -626,7 +627,8 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
         mqtt::message::create(std::string(topic), payload.data(), payload.size(), qos, retained);
     if (has_properties) message->set_properties(to_paho(*properties));
     auto delivery = std::make_shared<Delivery>(
-        std::move(message), next_sequence_.fetch_add(1, std::memory_order_relaxed));
+        std::move(message), next_sequence_.fetch_add(1, std::memory_order_relaxed),
+        std::move(listener));
     DeliveryToken result(delivery);
 
     // On Paho's own thread (an inline handler, a forwarder) never wait for the hand-off
@@ -812,7 +814,8 @@ void SessionCore::fail_undelivered() noexcept {
 
 std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text, int qos,
                                                    MessageHandler handler,
-                                                   const SubscribeOptions& options) {
+                                                   const SubscribeOptions& options,
+                                                   bool on_receive_thread) {
     check_open();
     if (inline_delivery_thread) {
         // Waiting for the SUBACK on Paho's own thread would wait forever.
@@ -846,7 +849,8 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
             .with_session(options_.name)
             .with_topic(filter);
     }
-    auto entry = std::make_shared<RouteEntry>(filter, qos, std::move(handler), weak_from_this());
+    auto entry = std::make_shared<RouteEntry>(filter, qos, std::move(handler), weak_from_this(),
+                                              on_receive_thread);
     mqtt::subscribe_options paho_options;
     bool send = false;
     int broker_qos = qos;
@@ -1010,9 +1014,15 @@ void SessionCore::on_message(mqtt::const_message_ptr message) noexcept {
         Message wrapped(std::move(message), shared_name_, now);
         if (runtime_->options.inline_handlers) {
             inline_delivery_thread = true;
-            router_->deliver(wrapped);
+            router_->deliver(wrapped, Router::Pass::all);
             inline_delivery_thread = false;
             return;
+        }
+        if (router_->has_receive_thread_routes()) {
+            // Before this returns and Paho acknowledges the message to the broker.
+            inline_delivery_thread = true;
+            router_->deliver(wrapped, Router::Pass::receive_thread);
+            inline_delivery_thread = false;
         }
         if (!runtime_->dispatcher.post(worker_, router_, std::move(wrapped),
                                        runtime_->options.dispatch_block_timeout)) {

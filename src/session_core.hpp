@@ -19,6 +19,7 @@
 
 #include "backoff.hpp"
 #include "broker_uri.hpp"
+#include "delivery.hpp"
 #include "mqttx/delivery_token.hpp"
 #include "mqttx/events.hpp"
 #include "mqttx/options.hpp"
@@ -31,7 +32,6 @@
 namespace mqttx::detail {
 
 class Runtime;
-class Delivery;
 
 // True inside a message handler running inline on Paho's receive thread, where waiting
 // for the broker (subscribe, remove, close) would wait forever.
@@ -68,10 +68,13 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
                       std::chrono::steady_clock::time_point deadline) noexcept;
     std::chrono::steady_clock::time_point disconnect_deadline() const noexcept;
 
+    // `listener` hears the outcome (see Delivery); it must not block.
     DeliveryToken publish(std::string_view topic, std::string_view payload, int qos, bool retained,
-                          const PublishProperties* properties);
+                          const PublishProperties* properties, Delivery::Listener listener = {});
+    // `on_receive_thread`: see RouteEntry.
     std::shared_ptr<RouteEntry> subscribe(std::string_view filter, int qos, MessageHandler handler,
-                                          const SubscribeOptions& options = {});
+                                          const SubscribeOptions& options = {},
+                                          bool on_receive_thread = false);
     void unsubscribe(std::string_view filter);
     void remove_route(RouteEntry& entry) noexcept override;
     // Sends an UNSUBSCRIBE of a topic never subscribed to, for PahoWaker; no wait.

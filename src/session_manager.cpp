@@ -37,7 +37,8 @@ void refuse_on_inline_thread(const char* what) {
 
 SessionManager::SessionManager(ManagerOptions options)
     : runtime_(std::make_shared<detail::Runtime>(checked(options))),
-      global_routes_(std::make_shared<detail::GlobalRoutes>()) {}
+      global_routes_(std::make_shared<detail::GlobalRoutes>()),
+      forwarders_(std::make_unique<ForwarderManager>(*this)) {}
 
 SessionManager::~SessionManager() {
     try {
@@ -101,6 +102,7 @@ void SessionManager::remove_session(std::string_view name) {
         session = std::move(it->second);
         sessions_.erase(it);
     }
+    forwarders_->session_removed(name);
     session->close();  // outside the lock: bounded by the session's disconnect timeout
     global_routes_->forget(&session->core());
     // On the session's own dispatcher thread: after its last message and event.
@@ -331,6 +333,7 @@ void SessionManager::close() {
         throw Error(ErrorKind::configuration, "close() called from a message or event handler");
     }
     refuse_on_inline_thread("close()");
+    forwarders_->stop_all();
     std::map<std::string, std::shared_ptr<Session>, std::less<>> sessions;
     {
         std::lock_guard lock(mutex_);

@@ -12,22 +12,24 @@
 namespace mqttx {
 
 enum class ErrorKind {
-    configuration = 1,  // bad Options / builder input
-    connection,         // could not connect, connection lost
-    authentication,     // broker refused credentials or certificate
-    timeout,            // an operation did not finish in time
-    session_closed,     // the session was closed or removed
-    session_not_found,  // no session with that name
-    duplicate_session,  // a session with that name exists already
-    invalid_topic,      // topic name or filter breaks the MQTT rules
-    invalid_qos,        // QoS outside 0..2
-    payload_too_large,  // payload longer than the configured maximum
-    publish,            // the broker or client refused a publish
-    subscription,       // the broker refused a subscription
-    buffer_full,        // an offline buffer or queue is full
-    storage,            // a storage backend failed
-    tls,                // TLS setup or handshake failed
-    internal,           // a bug or an unexpected failure of a dependency
+    configuration = 1,    // bad Options / builder input
+    connection,           // could not connect, connection lost
+    authentication,       // broker refused credentials or certificate
+    timeout,              // an operation did not finish in time
+    session_closed,       // the session was closed or removed
+    session_not_found,    // no session with that name
+    duplicate_session,    // a session with that name exists already
+    invalid_topic,        // topic name or filter breaks the MQTT rules
+    invalid_qos,          // QoS outside 0..2
+    payload_too_large,    // payload longer than the configured maximum
+    publish,              // the broker or client refused a publish
+    subscription,         // the broker refused a subscription
+    buffer_full,          // an offline buffer or queue is full
+    storage,              // a storage backend failed
+    tls,                  // TLS setup or handshake failed
+    internal,             // a bug or an unexpected failure of a dependency
+    forwarder_not_found,  // no forwarder with that name
+    duplicate_forwarder,  // a forwarder with that name exists already
 };
 
 // Name of a kind, e.g. "invalid_topic".

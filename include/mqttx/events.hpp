@@ -23,6 +23,7 @@ enum class EventType {
     session_added,
     session_removed,
     session_state_changed,
+    forwarder_stopped,  // a session it used was removed
     error,
 };
 
@@ -48,8 +49,13 @@ struct ErrorInfo {
     std::string message;
 };
 
+struct ForwarderStopped {
+    std::string forwarder;
+    std::string reason;
+};
+
 using EventData = std::variant<std::monostate, StateChange, ConnectInfo, DisconnectInfo,
-                               ReconnectInfo, ErrorInfo>;
+                               ReconnectInfo, ErrorInfo, ForwarderStopped>;
 
 struct Event {
     EventType type;

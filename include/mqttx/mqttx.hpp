@@ -5,6 +5,7 @@
 #include "mqttx/delivery_token.hpp"
 #include "mqttx/error.hpp"
 #include "mqttx/events.hpp"
+#include "mqttx/forwarder.hpp"
 #include "mqttx/message.hpp"
 #include "mqttx/message_channel.hpp"
 #include "mqttx/metrics.hpp"

@@ -15,6 +15,7 @@
 
 #include "mqttx/delivery_token.hpp"
 #include "mqttx/events.hpp"
+#include "mqttx/forwarder.hpp"
 #include "mqttx/message_channel.hpp"
 #include "mqttx/options.hpp"
 #include "mqttx/route.hpp"
@@ -108,11 +109,15 @@ class SessionManager {
     EventSubscription on_event(EventType type, EventHandler handler);
     EventSubscription on_any_event(EventHandler handler);
 
+    // The forwarders between this manager's sessions.
+    ForwarderManager& forwarders() noexcept { return *forwarders_; }
+
     // Closes every session and stops the threads. Idempotent. Must not be called
     // from a message or event handler.
     void close();
 
   private:
+    friend class ForwarderManager;  // reaches runtime_ for its events
     std::shared_ptr<Session> find(std::string_view name) const;
     std::shared_ptr<detail::GlobalRoute> add_global_route(std::string_view filter,
                                                           MessageHandler handler, int qos,
@@ -124,6 +129,7 @@ class SessionManager {
     std::map<std::string, std::shared_ptr<Session>, std::less<>> sessions_;
     std::size_t next_worker_ = 0;
     bool closed_ = false;
+    std::unique_ptr<ForwarderManager> forwarders_;  // stopped before the sessions close
 };
 
 }  // namespace mqttx

@@ -257,6 +257,8 @@ TEST(Error, ToStringNamesEveryKind) {
         {ErrorKind::storage, "storage"},
         {ErrorKind::tls, "tls"},
         {ErrorKind::internal, "internal"},
+        {ErrorKind::forwarder_not_found, "forwarder_not_found"},
+        {ErrorKind::duplicate_forwarder, "duplicate_forwarder"},
     };
     for (const auto& [kind, name] : names) {
         EXPECT_EQ(to_string(kind), name);

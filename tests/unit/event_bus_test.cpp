@@ -269,6 +269,7 @@ TEST(EventTypeTest, ToStringNamesMatchEnumerators) {
     EXPECT_STREQ(to_string(EventType::session_added), "session_added");
     EXPECT_STREQ(to_string(EventType::session_removed), "session_removed");
     EXPECT_STREQ(to_string(EventType::session_state_changed), "session_state_changed");
+    EXPECT_STREQ(to_string(EventType::forwarder_stopped), "forwarder_stopped");
     EXPECT_STREQ(to_string(EventType::error), "error");
     EXPECT_STREQ(to_string(static_cast<EventType>(1000)), "unknown");
 }

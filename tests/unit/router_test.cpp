@@ -342,7 +342,8 @@ TEST_F(RouterTest, DeliverHandsTheMessageToEveryMatchingHandler) {
     auto wildcard = add("a/#", record);
     auto unrelated = add("x", record);
 
-    router_.deliver(Message::make("a/b", std::string_view("he\0llo", 6), 1, true));
+    router_.deliver(Message::make("a/b", std::string_view("he\0llo", 6), 1, true),
+                    Router::Pass::all);
     ASSERT_EQ(seen.size(), 2u);
     for (const auto& s : seen) {
         EXPECT_EQ(s.topic, "a/b");
@@ -368,8 +369,8 @@ TEST_F(RouterTest, HandlerExceptionsAreCountedAndDeliveryGoesOn) {
     auto throws_other = add("t", [](const Message&) { throw 42; });
     auto fine = add("t", [&after](const Message&) { ++after; });
 
-    router_.deliver(Message::make("t", "x"));
-    router_.deliver(Message::make("t", "yy"));
+    router_.deliver(Message::make("t", "x"), Router::Pass::all);
+    router_.deliver(Message::make("t", "yy"), Router::Pass::all);
 
     EXPECT_EQ(after, 2);
     EXPECT_EQ(stats_->errors.load(), 4u);
@@ -386,13 +387,14 @@ TEST_F(RouterTest, HandlerExceptionsAreCountedAndDeliveryGoesOn) {
 
 TEST_F(RouterTest, UnroutedCountsMessagesNobodyWanted) {
     add("a/+");
-    router_.deliver(Message::make("b/c", "x"));
-    router_.deliver(Message::make("a", "x"));
+    router_.deliver(Message::make("b/c", "x"), Router::Pass::all);
+    router_.deliver(Message::make("a", "x"), Router::Pass::all);
     EXPECT_EQ(stats_->unrouted.load(), 2u);
-    router_.deliver(Message::make("a/c", "x"));
+    router_.deliver(Message::make("a/c", "x"), Router::Pass::all);
     EXPECT_EQ(stats_->unrouted.load(), 2u);
     add("#");
-    router_.deliver(Message::make("$SYS/load", "x"));  // '#' does not take '$' topics
+    router_.deliver(Message::make("$SYS/load", "x"),
+                    Router::Pass::all);  // '#' does not take '$' topics
     EXPECT_EQ(stats_->unrouted.load(), 3u);
     EXPECT_EQ(stats_->errors.load(), 0u);
 }
@@ -402,7 +404,7 @@ TEST_F(RouterTest, DeactivatedRouteGetsNothing) {
     auto entry = add("a", [&calls](const Message&) { ++calls; });
     entry->deactivate();
     EXPECT_FALSE(entry->active());
-    router_.deliver(Message::make("a", "x"));
+    router_.deliver(Message::make("a", "x"), Router::Pass::all);
     EXPECT_EQ(calls, 0);
     EXPECT_EQ(entry->stats().received, 0u);
     EXPECT_EQ(stats_->errors.load(), 0u);
@@ -441,7 +443,7 @@ TEST_F(RouterTest, StopWithoutOwnerOnlyDeactivates) {
     entry->stop();
     EXPECT_FALSE(entry->active());
     EXPECT_EQ(match("a").size(), 1u);  // nobody removed it from the tree
-    router_.deliver(Message::make("a", "x"));
+    router_.deliver(Message::make("a", "x"), Router::Pass::all);
     EXPECT_EQ(entry->stats().received, 0u);
 }
 
@@ -471,7 +473,7 @@ TEST_F(RouterTest, ConcurrentDeliveryAndChanges) {
     });
     int sent = 0;
     while (!done.load()) {
-        router_.deliver(Message::make("s/3", "x"));
+        router_.deliver(Message::make("s/3", "x"), Router::Pass::all);
         ++sent;
     }
     writer.join();
