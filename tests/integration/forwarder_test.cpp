@@ -1,0 +1,390 @@
+// Forwarders between real brokers: "site" brokers where sensors publish and a "cloud"
+// broker that receives what the forwarders carry over. Every test checks the messages
+// that arrive on the cloud side, not just the counters.
+#include <gtest/gtest.h>
+#include <mqttx/mqttx.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "support/collector.hpp"
+#include "support/error_kind.hpp"
+#include "support/fault_proxy.hpp"
+#include "support/mosquitto.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using mqttx::ErrorKind;
+using mqttx::ForwarderBuilder;
+using mqttx::Protocol;
+using mqttx::test::Collector;
+using mqttx::test::error_kind_of;
+using mqttx::test::wait_until;
+
+std::string property(const mqttx::test::Received& m, const std::string& key) {
+    for (const auto& [k, v] : m.properties.user_properties) {
+        if (k == key) return v;
+    }
+    return "<none>";
+}
+
+class ForwarderTest : public ::testing::Test {
+  protected:
+    std::shared_ptr<mqttx::Session> add(const std::string& name, const std::string& broker,
+                                        Protocol protocol = Protocol::v5) {
+        return manager.add_session(mqttx::quick_connect(name, broker).protocol(protocol).build());
+    }
+    void connect_all() {
+        manager.connect_all();
+        manager.wait_for_all_sessions(20s);
+    }
+
+    mqttx::test::Mosquitto site;
+    mqttx::test::Mosquitto cloud;
+    mqttx::SessionManager manager;
+};
+
+TEST_F(ForwarderTest, TwoSiteSessionsReachTheCloudThroughAWildcardMapping) {
+    mqttx::test::Mosquitto site2;
+    auto site_a = add("site-a", site.uri());
+    auto site_b = add("site-b", site2.uri());
+    auto uplink = add("uplink", cloud.uri());
+    auto watcher = add("watcher", cloud.uri());
+    Collector inbox;
+    auto route = watcher->subscribe("storage/#", 1, inbox.handler());
+    connect_all();
+    auto& forwarder =
+        manager.forwarders().add(ForwarderBuilder("bridge")
+                                     .source("site-a", {"sensors/+/temperature"})
+                                     .source("site-b", {"sensors/+/temperature"})
+                                     .target("uplink")
+                                     .map_topic("sensors/+/temperature", "storage/{1}/temp")
+                                     .metadata("origin", "edge")
+                                     .build());
+    EXPECT_TRUE(forwarder.running());
+
+    // Sensors publish on the site brokers through sessions of their own.
+    auto sensor_a = add("sensor-a", site.uri());
+    auto sensor_b = add("sensor-b", site2.uri());
+    connect_all();
+    mqttx::PublishProperties props;
+    props.user_properties = {{"unit", "C"}};
+    sensor_a->publish("sensors/kitchen/temperature", "21.5", 1, false, props).wait();
+    sensor_b->publish("sensors/attic/temperature", "17.0", 1).wait();
+    sensor_a->publish("sensors/kitchen/humidity", "40", 1).wait();  // not matched: stays
+
+    ASSERT_TRUE(inbox.wait_for(2));
+    ASSERT_TRUE(wait_until([&] { return forwarder.metrics().acknowledged == 2; }));
+    auto got = inbox.messages();
+    std::sort(got.begin(), got.end(), [](auto& a, auto& b) { return a.topic < b.topic; });
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].topic, "storage/attic/temp");
+    EXPECT_EQ(got[0].payload, "17.0");
+    EXPECT_EQ(got[1].topic, "storage/kitchen/temp");
+    EXPECT_EQ(got[1].payload, "21.5");
+    EXPECT_EQ(got[1].qos, 1);
+    for (const auto& m : got) {
+        EXPECT_EQ(property(m, "origin"), "edge");
+        EXPECT_EQ(property(m, "mqttx-hops"), "1");
+    }
+    EXPECT_EQ(property(got[1], "unit"), "C");  // the source's own properties travel on
+
+    const auto metrics = forwarder.metrics();
+    EXPECT_EQ(metrics.received, 2u);
+    EXPECT_EQ(metrics.forwarded, 2u);
+    EXPECT_EQ(metrics.dropped, 0u);
+    EXPECT_EQ(metrics.latency.count, 2u);
+    EXPECT_GT(metrics.latency.sum_seconds, 0.0);
+}
+
+TEST_F(ForwarderTest, FiltersAreAndedAndTransformsChain) {
+    auto source = add("source", site.uri());
+    auto target = add("target", cloud.uri());
+    auto watcher = add("watcher", cloud.uri());
+    Collector inbox;
+    auto route = watcher->subscribe("out/#", 1, inbox.handler());
+    connect_all();
+    auto& forwarder = manager.forwarders().add(
+        ForwarderBuilder("picky")
+            .source("source", {"in/#"})
+            .target("target")
+            .prefix("out/")
+            .filter_topic("in/+/reading")
+            .filter_payload(R"("ok":\s*true)")
+            .filter([](const mqttx::Message& m) { return m.payload().size() < 100; })
+            .set_json_field("site", "north")
+            .transform([](std::string_view p) { return std::string(p) + "\n"; })
+            .build());
+    auto sensor = add("sensor", site.uri());
+    connect_all();
+    sensor->publish("in/a/reading", R"({"ok": true})", 1).wait();   // passes
+    sensor->publish("in/a/other", R"({"ok": true})", 1).wait();     // topic filter
+    sensor->publish("in/b/reading", R"({"ok": false})", 1).wait();  // payload pattern
+    sensor->publish("in/c/reading", std::string(200, 'x') + R"("ok":true)", 1).wait();  // predicate
+    sensor->publish("in/d/reading", R"({"ok":true})", 1).wait();                        // passes
+    ASSERT_TRUE(wait_until([&] { return forwarder.metrics().received == 5; }));
+    ASSERT_TRUE(inbox.wait_for(2));
+    ASSERT_TRUE(wait_until([&] { return forwarder.metrics().acknowledged == 2; }));
+    const auto got = inbox.messages();
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].topic, "out/in/a/reading");
+    EXPECT_EQ(got[0].payload, "{\"ok\":true,\"site\":\"north\"}\n");
+    EXPECT_EQ(got[1].topic, "out/in/d/reading");
+    const auto m = forwarder.metrics();
+    EXPECT_EQ(m.filtered, 3u);
+    EXPECT_EQ(m.transformed, 2u);
+    EXPECT_EQ(m.forwarded, 2u);
+}
+
+TEST_F(ForwarderTest, TransformFailureDropsAndReportsOnlyThatMessage) {
+    auto source = add("source", site.uri());
+    auto target = add("target", cloud.uri());
+    auto watcher = add("watcher", cloud.uri());
+    Collector inbox;
+    auto route = watcher->subscribe("#", 1, inbox.handler());
+    std::atomic<int> error_events{0};
+    auto events = manager.on_event(mqttx::EventType::error, [&](const mqttx::Event& e) {
+        const auto& info = std::get<mqttx::ErrorInfo>(e.data);
+        if (info.message.find("forwarder 'json'") != std::string::npos) ++error_events;
+    });
+    connect_all();
+    auto& forwarder = manager.forwarders().add(ForwarderBuilder("json")
+                                                   .source("source", {"j"})
+                                                   .target("target")
+                                                   .set_json_field("seen", "yes")
+                                                   .build());
+    auto sensor = add("sensor", site.uri());
+    connect_all();
+    sensor->publish("j", "not json", 1).wait();
+    sensor->publish("j", "{}", 1).wait();
+    ASSERT_TRUE(inbox.wait_for(1));
+    EXPECT_EQ(inbox.messages()[0].payload, R"({"seen":"yes"})");
+    ASSERT_TRUE(wait_until([&] { return error_events == 1; }));
+    const auto m = forwarder.metrics();
+    EXPECT_EQ(m.dropped_transform, 1u);
+    EXPECT_EQ(m.errors, 1u);
+    EXPECT_EQ(m.forwarded, 1u);
+}
+
+TEST_F(ForwarderTest, Mqtt311TargetTakesMetadataOnlyInAJsonEnvelope) {
+    auto source = add("source", site.uri());
+    auto target = add("target311", cloud.uri(), Protocol::v311);
+    auto watcher = add("watcher", cloud.uri(), Protocol::v311);
+    Collector inbox;
+    auto route = watcher->subscribe("#", 1, inbox.handler());
+    connect_all();
+    auto config = ForwarderBuilder("meta")
+                      .source("source", {"m/#"})
+                      .target("target311")
+                      .metadata("origin", "site \"7\"")
+                      .build();
+    try {
+        manager.forwarders().add(config);
+        FAIL() << "metadata on a 3.1.1 target without an envelope was accepted";
+    } catch (const mqttx::Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::configuration);
+        EXPECT_NE(std::string(e.what()).find("json_envelope"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(manager.forwarders().list().empty());
+
+    config.json_envelope = true;
+    manager.forwarders().add(config);
+    auto sensor = add("sensor", site.uri());
+    connect_all();
+    sensor->publish("m/x", "raw \x01 bytes", 1).wait();
+    ASSERT_TRUE(inbox.wait_for(1));
+    const auto doc = nlohmann::json::parse(inbox.messages()[0].payload);
+    EXPECT_EQ(doc["payload"], "raw \x01 bytes");
+    EXPECT_EQ(doc["metadata"]["origin"], "site \"7\"");
+    EXPECT_EQ(inbox.messages()[0].topic, "m/x");
+}
+
+TEST_F(ForwarderTest, HopLimitEndsALoopBetweenTwoBrokers) {
+    auto a = add("a", site.uri());
+    auto b = add("b", cloud.uri());
+    Collector on_cloud;
+    auto watcher = add("watcher", cloud.uri());
+    auto route = watcher->subscribe("loop", 1, on_cloud.handler());
+    connect_all();
+    auto& there = manager.forwarders().add(
+        ForwarderBuilder("there").source("a", {"loop"}).target("b").max_hops(3).build());
+    auto& back = manager.forwarders().add(
+        ForwarderBuilder("back").source("b", {"loop"}).target("a").max_hops(3).build());
+    auto sensor = add("sensor", site.uri());
+    connect_all();
+    sensor->publish("loop", "round", 1).wait();
+    // site -> cloud (hop 1) -> site (2) -> cloud (3) -> site: stopped there.
+    ASSERT_TRUE(wait_until(
+        [&] { return there.metrics().dropped_hop_limit + back.metrics().dropped_hop_limit == 1; }));
+    ASSERT_TRUE(on_cloud.wait_for(2));
+    EXPECT_EQ(there.metrics().forwarded + back.metrics().forwarded, 3u);
+    // Nothing more comes: a later marker through the cloud arrives, the count stays.
+    Collector markers;
+    auto marker_route = watcher->subscribe("marker", 1, markers.handler());
+    b->publish("marker", "m", 1).wait();
+    ASSERT_TRUE(markers.wait_for(1));
+    EXPECT_EQ(on_cloud.size(), 2u);
+}
+
+TEST_F(ForwarderTest, SameSessionAsSourceAndTargetDoesNotHearItself) {
+    auto both = add("both", site.uri());
+    auto watcher = add("watcher", site.uri());
+    Collector inbox;
+    auto route = watcher->subscribe("echo/#", 1, inbox.handler());
+    connect_all();
+    // Without no_local the copy on echo/x/... would match echo/# again, for ever.
+    auto& forwarder = manager.forwarders().add(ForwarderBuilder("self")
+                                                   .source("both", {"echo/#"})
+                                                   .target("both")
+                                                   .prefix("echo/x/")
+                                                   .build());
+    watcher->publish("echo/start", "1", 1).wait();
+    ASSERT_TRUE(inbox.wait_for(2));
+    watcher->publish("echo/marker", "2", 1).wait();
+    ASSERT_TRUE(inbox.wait_for(4));  // marker and its one copy
+    EXPECT_EQ(forwarder.metrics().received, 2u);
+    std::set<std::string> topics;
+    for (const auto& m : inbox.messages()) topics.insert(m.topic);
+    EXPECT_EQ(topics, (std::set<std::string>{"echo/start", "echo/x/echo/start", "echo/marker",
+                                             "echo/x/echo/marker"}));
+}
+
+// A stalled target must not hold up the sources in decoupled mode: the queue applies
+// its policy, other routes of the source keep receiving, and what was kept arrives
+// once the target moves again.
+TEST_F(ForwarderTest, DecoupledForwarderWithAStalledTargetDropsOldestAndBlocksNoOne) {
+    mqttx::test::FaultProxy proxy(cloud.port());
+    auto source = add("source", site.uri());
+    mqttx::PerformanceOptions small;
+    small.max_pending = 2;  // the target's outbox fills at once
+    small.max_inflight = 1;
+    auto target = manager.add_session(mqttx::quick_connect("target", proxy.uri())
+                                          .protocol(Protocol::v5)
+                                          .performance(small)
+                                          .keep_alive(60s)
+                                          .build());
+    auto watcher = add("watcher", cloud.uri());
+    Collector forwarded;
+    auto route = watcher->subscribe("d/#", 1, forwarded.handler());
+    Collector local;
+    auto local_route = source->subscribe("d/#", 1, local.handler());
+    connect_all();
+    auto& forwarder = manager.forwarders().add(ForwarderBuilder("decoupled")
+                                                   .source("source", {"d/#"})
+                                                   .target("target")
+                                                   .mode(mqttx::ForwardMode::decoupled)
+                                                   .buffer(5, mqttx::Overflow::drop_oldest)
+                                                   .build());
+    proxy.set_stalled(true);
+    auto sensor = add("sensor", site.uri());
+    connect_all();
+    constexpr int count = 50;
+    for (int i = 0; i < count; ++i) sensor->publish("d/n", std::to_string(i), 1).wait();
+    // The source session is not held up: its other route got everything.
+    ASSERT_TRUE(local.wait_for(count));
+    ASSERT_TRUE(wait_until([&] { return forwarder.metrics().received == count; }));
+    const auto stalled = forwarder.metrics();
+    EXPECT_GT(stalled.dropped_buffer_full, 0u);
+    proxy.set_stalled(false);
+    // Everything not dropped arrives, and the newest message is among it.
+    ASSERT_TRUE(wait_until(
+        [&] { return forwarded.size() == count - forwarder.metrics().dropped_buffer_full; }, 30s))
+        << forwarded.size() << " arrived, " << forwarder.metrics().dropped_buffer_full
+        << " dropped";
+    EXPECT_EQ(forwarded.messages().back().payload, std::to_string(count - 1));
+}
+
+TEST_F(ForwarderTest, ForwardedQos1MessagesSurviveTargetConnectionResets) {
+    mqttx::test::FaultProxy proxy(cloud.port());
+    auto source = add("source", site.uri());
+    auto target = manager.add_session(mqttx::quick_connect("target", proxy.uri())
+                                          .protocol(Protocol::v5)
+                                          .auto_reconnect({50ms, 500ms, 2.0, 0.2})
+                                          .build());
+    auto watcher = add("watcher", cloud.uri());
+    Collector inbox;
+    auto route = watcher->subscribe("r/#", 1, inbox.handler());
+    connect_all();
+    auto& forwarder = manager.forwarders().add(
+        ForwarderBuilder("resilient").source("source", {"r/#"}).target("target").qos(1).build());
+    auto sensor = add("sensor", site.uri());
+    connect_all();
+    constexpr int count = 300;
+    for (int i = 0; i < count; ++i) {
+        if (i == 100 || i == 200) proxy.reset_all();
+        sensor->publish("r/n", std::to_string(i), 1).wait();
+    }
+    ASSERT_TRUE(wait_until(
+        [&] {
+            std::set<std::string> seen;
+            for (const auto& m : inbox.messages()) seen.insert(m.payload);
+            return seen.size() == count;
+        },
+        30s))
+        << inbox.size() << " received";
+    EXPECT_EQ(forwarder.metrics().dropped, 0u);
+}
+
+TEST_F(ForwarderTest, ManagerAddsListsStopsAndRemoves) {
+    auto source = add("source", site.uri());
+    auto target = add("target", cloud.uri());
+    auto watcher = add("watcher", cloud.uri());
+    Collector inbox;
+    auto route = watcher->subscribe("x", 1, inbox.handler());
+    connect_all();
+    auto& forwarders = manager.forwarders();
+    auto config =
+        ForwarderBuilder("f").source("source", {"x"}).target("target").enabled(false).build();
+    auto& f = forwarders.add(config);
+    EXPECT_FALSE(f.running());
+    EXPECT_EQ(error_kind_of([&] { forwarders.add(config); }), ErrorKind::duplicate_forwarder);
+    EXPECT_EQ(error_kind_of([&] { forwarders.get("nope"); }), ErrorKind::forwarder_not_found);
+    auto unknown = config;
+    unknown.name = "g";
+    unknown.target = "missing";
+    EXPECT_EQ(error_kind_of([&] { forwarders.add(unknown); }), ErrorKind::session_not_found);
+    EXPECT_EQ(forwarders.list(), std::vector<std::string>{"f"});
+
+    forwarders.start("f");
+    source->publish("x", "1", 1);  // the source's own publish reaches its subscription
+    auto sensor = add("sensor", site.uri());
+    connect_all();
+    sensor->publish("x", "2", 1).wait();
+    ASSERT_TRUE(inbox.wait_for(2));
+    forwarders.stop("f");
+    EXPECT_FALSE(forwarders.get("f").running());
+    sensor->publish("x", "3", 1).wait();
+    EXPECT_EQ(forwarders.all_metrics().at("f").received, 2u);
+    forwarders.remove("f");
+    EXPECT_TRUE(forwarders.list().empty());
+}
+
+TEST_F(ForwarderTest, RemovingASourceSessionStopsItsForwardersWithAnEvent) {
+    auto source = add("source", site.uri());
+    auto target = add("target", cloud.uri());
+    connect_all();
+    std::mutex mutex;
+    std::vector<mqttx::ForwarderStopped> stopped;
+    auto events = manager.on_event(mqttx::EventType::forwarder_stopped, [&](const mqttx::Event& e) {
+        std::lock_guard lock(mutex);
+        stopped.push_back(std::get<mqttx::ForwarderStopped>(e.data));
+    });
+    auto& f = manager.forwarders().add(
+        ForwarderBuilder("f").source("source", {"x"}).target("target").build());
+    manager.remove_session("source");
+    EXPECT_FALSE(f.running());
+    ASSERT_TRUE(wait_until([&] {
+        std::lock_guard lock(mutex);
+        return stopped.size() == 1;
+    }));
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(stopped[0].forwarder, "f");
+    EXPECT_NE(stopped[0].reason.find("source"), std::string::npos);
+}
+
+}  // namespace
