@@ -10,3 +10,4 @@ trap mqttx_stop_mosquitto EXIT
 mqttx_start_mosquitto
 "$build_dir/examples/quickstart/mqttx-quickstart" "$MQTTX_BROKER"
 "$build_dir/examples/fleet/mqttx-fleet" "$MQTTX_BROKER" 20
+"$build_dir/examples/bridge/mqttx-bridge" "$MQTTX_BROKER"
