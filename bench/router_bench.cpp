@@ -1,5 +1,5 @@
 // Router lookup and delivery with 10, 1,000 and 10,000 routes, and the heap
-// allocations per delivered message (counted by replacing operator new).
+// allocations per delivered message (see allocation_counter.hpp).
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -10,28 +10,10 @@
 #include <thread>
 #include <vector>
 
+#include "allocation_counter.hpp"
 #include "dispatcher.hpp"
 #include "logging.hpp"
 #include "router.hpp"
-
-namespace {
-std::atomic<std::uint64_t> allocations{0};
-}
-
-// GCC cannot see that these malloc/free pairs match and warns; they do.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-void* operator new(std::size_t size) {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
-}
 
 namespace {
 
@@ -66,10 +48,11 @@ void BM_RouterDeliver(benchmark::State& state) {
     const auto message = mqttx::Message::make("site/7/device/value", "21.5");
     fixture.router.deliver(
         message, mqttx::detail::Router::Pass::dispatcher);  // warm the per-thread match buffer
-    const auto before = allocations.load();
+    const auto before = mqttx::bench::allocations();
     for (auto _ : state) fixture.router.deliver(message, mqttx::detail::Router::Pass::dispatcher);
-    state.counters["allocs_per_msg"] = benchmark::Counter(
-        static_cast<double>(allocations.load() - before) / static_cast<double>(state.iterations()));
+    state.counters["allocs_per_msg"] =
+        benchmark::Counter(static_cast<double>(mqttx::bench::allocations() - before) /
+                           static_cast<double>(state.iterations()));
     state.counters["handlers_per_msg"] =
         benchmark::Counter(static_cast<double>(fixture.delivered.load()) /
                            static_cast<double>(state.iterations() + 1));
@@ -88,15 +71,16 @@ void BM_DispatchThroughWorker(benchmark::State& state) {
     };
     dispatcher.post(0, router, message, std::chrono::seconds(1));
     drain(1);
-    const auto before = allocations.load();
+    const auto before = mqttx::bench::allocations();
     std::uint64_t posted = 1;
     for (auto _ : state) {
         dispatcher.post(0, router, message, std::chrono::seconds(1));
         ++posted;
     }
     drain(posted);
-    state.counters["allocs_per_msg"] = benchmark::Counter(
-        static_cast<double>(allocations.load() - before) / static_cast<double>(state.iterations()));
+    state.counters["allocs_per_msg"] =
+        benchmark::Counter(static_cast<double>(mqttx::bench::allocations() - before) /
+                           static_cast<double>(state.iterations()));
     dispatcher.stop();
 }
 BENCHMARK(BM_DispatchThroughWorker)->Arg(10)->Arg(1000)->Arg(10000)->UseRealTime();

@@ -71,9 +71,12 @@ TopicTemplate::TopicTemplate(std::string from, std::string_view to, std::string&
 bool TopicTemplate::apply(std::string_view topic, std::string& out) const {
     if (!topic::matches(from_, topic)) return false;
     // What the wildcards matched, walking the filter's levels against the topic's.
-    std::vector<std::string_view> levels;
-    topic::for_each_level(topic, [&levels](std::string_view level) { levels.push_back(level); });
-    std::vector<std::string_view> plus;
+    // Reused per thread: a forwarded message allocates nothing here once warm.
+    thread_local std::vector<std::string_view> levels;
+    thread_local std::vector<std::string_view> plus;
+    levels.clear();
+    plus.clear();
+    topic::for_each_level(topic, [](std::string_view level) { levels.push_back(level); });
     std::string_view remainder;
     std::size_t i = 0;
     topic::for_each_level(from_, [&](std::string_view level) {
