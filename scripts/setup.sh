@@ -6,9 +6,10 @@ set -euo pipefail
 
 packages=(
     g++ make cmake ninja-build ccache pkg-config
-    libpaho-mqttpp-dev libpaho-mqtt-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libssl-dev openssl
+    libpaho-mqttpp-dev libpaho-mqtt-dev libspdlog-dev libfmt-dev libssl-dev openssl
+    nlohmann-json3-dev libhiredis-dev zlib1g-dev
     libgtest-dev libgmock-dev libbenchmark-dev
-    mosquitto mosquitto-clients procps
+    mosquitto mosquitto-clients redis-server procps
 )
 
 missing=()

@@ -57,14 +57,18 @@ struct PerformanceOptions {
 
 enum class StorageType { memory, file, redis };
 
-// Where a persistent session keeps in-flight messages.
+// Where a persistent session keeps in-flight messages, its outbox and its state.
 struct StorageOptions {
     StorageType type = StorageType::memory;
     std::string directory;      // file
     std::string redis_address;  // redis: "host:port"
-    std::string redis_user;
-    std::string redis_password;
+    std::string redis_user;     // redis AUTH (empty: password only, or none)
+    std::string redis_password;  // never logged
     int redis_db = 0;
+    std::string redis_prefix = "mqttx:";
+    std::chrono::milliseconds redis_connect_timeout{2000};
+    std::chrono::milliseconds redis_command_timeout{2000};
+    std::chrono::seconds state_ttl{0};  // redis: expiry of the session state; 0 keeps it
 };
 
 struct Credentials {

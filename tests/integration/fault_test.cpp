@@ -232,6 +232,8 @@ TEST(Fault, BrokerKilledTwentyTimesLosesNoQos1AndDuplicatesNoQos2) {
     mqttx::test::Mosquitto broker(broker_options);
     mqttx::test::FaultProxy publisher_proxy(broker.port());
     mqttx::test::FaultProxy subscriber_proxy(broker.port());
+    Collector inbox;    // before the manager: its sessions' routes use them
+    Collector watched;
     mqttx::SessionManager manager;
 
     std::mutex mutex;
@@ -245,7 +247,6 @@ TEST(Fault, BrokerKilledTwentyTimesLosesNoQos1AndDuplicatesNoQos2) {
         ready_changed.notify_all();
     });
 
-    Collector inbox;
     auto subscriber = manager.add_session(mqttx::quick_connect("sub", subscriber_proxy.uri())
                                               .client_id("kill-test-sub")
                                               .persistent()
@@ -254,7 +255,6 @@ TEST(Fault, BrokerKilledTwentyTimesLosesNoQos1AndDuplicatesNoQos2) {
                                               .build());
     // A clean session straight to the broker: the broker forgets its subscription at
     // every restart, so the session must make it again.
-    Collector watched;
     auto watcher = manager.add_session(mqttx::quick_connect("watcher", broker.uri())
                                            .auto_reconnect(quick)
                                            .subscribe("stream/q1", 1, watched.handler())

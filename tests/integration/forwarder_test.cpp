@@ -350,13 +350,13 @@ TEST_F(ForwarderTest, CloudBrokerKilledMidStreamLosesNoQos1Message) {
                             .persistent()
                             .auto_reconnect(quick)
                             .build());
+    auto watcher = manager.add_session(mqttx::quick_connect("watcher", watcher_proxy.uri())
+                                           .client_id("fwd-kill-watcher")
+                                           .persistent()
+                                           .auto_reconnect(quick)
+                                           .build());
     Collector inbox;
-    manager.add_session(mqttx::quick_connect("watcher", watcher_proxy.uri())
-                            .client_id("fwd-kill-watcher")
-                            .persistent()
-                            .auto_reconnect(quick)
-                            .subscribe("r/#", 1, inbox.handler())
-                            .build());
+    auto route = watcher->subscribe("r/#", 1, inbox.handler());  // stops before inbox goes
     auto sensor = add("sensor", site.uri());
     connect_all();
     auto& forwarder = manager.forwarders().add(

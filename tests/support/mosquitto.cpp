@@ -1,4 +1,5 @@
 #include "support/mosquitto.hpp"
+#include "support/child_process.hpp"
 #include "support/loopback.hpp"
 
 #include <arpa/inet.h>
@@ -105,57 +106,6 @@ std::string last_lines(const std::string& text, int lines) {
         --lines;
     }
     return lines > 0 ? text : text.substr(pos + 1);
-}
-
-std::string find_mosquitto() {
-    std::vector<std::string> dirs;
-    if (const char* path = std::getenv("PATH")) {
-        std::istringstream in(path);
-        for (std::string dir; std::getline(in, dir, ':');) {
-            if (!dir.empty()) dirs.push_back(dir);
-        }
-    }
-    for (const char* dir : {"/usr/sbin", "/usr/local/sbin", "/sbin"}) dirs.emplace_back(dir);
-    for (const auto& dir : dirs) {
-        std::string candidate = dir + "/mosquitto";
-        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-    throw std::runtime_error(
-        "mqttx::test::Mosquitto: no mosquitto executable in PATH or /usr/sbin "
-        "(install the Debian package mosquitto; scripts/setup.sh does)");
-}
-
-std::string describe_status(int status) {
-    if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-    return "stopped";
-}
-
-// Runs in the forked child: only async-signal-safe calls until exec.
-[[noreturn]] void exec_child(const char* exe, char* const argv[], int in, int out, pid_t parent) {
-    // Die with the parent (more exactly: with the thread that forked us).
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(1);
-    ::dup2(in, STDIN_FILENO);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(out, STDERR_FILENO);
-    // The test's own sockets (Paho's, a proxy's) must not live on in the broker.
-    if (::close_range(3, ~0U, 0) != 0) {
-        for (int fd = 3; fd < 65536; ++fd) ::close(fd);
-    }
-    // Undo whatever the test process did to signals.
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGUSR1, SIGUSR2}) {
-        ::sigaction(sig, &dfl, nullptr);
-    }
-    ::execv(exe, argv);
-    constexpr char msg[] = "mqttx::test::Mosquitto: execv of mosquitto failed\n";
-    [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
-    ::_exit(127);
 }
 
 }  // namespace
@@ -290,7 +240,7 @@ void Mosquitto::write_config() const {
 
 void Mosquitto::start() {
     if (running()) return;
-    reap(false);  // a broker that died on its own
+    process_.exited();  // reaps a broker that died on its own
     const auto deadline = Clock::now() + kStartDeadline;
     const auto bind_deadline = Clock::now() + kBindRetry;
     for (;;) {
@@ -321,33 +271,14 @@ void Mosquitto::start() {
 
 Mosquitto::Launch Mosquitto::launch(Clock::time_point deadline, std::string& detail,
                                     std::string& said) {
-    const std::string exe = find_mosquitto();
+    const std::string exe = find_executable("mosquitto", "mosquitto");
     const std::uintmax_t log_offset = size_of(log_path_);
     const std::uintmax_t output_offset = size_of(output_path_);
-
-    // Everything the child needs is prepared before fork(): after it, only
-    // async-signal-safe calls are allowed (the test process has threads).
-    std::string arg0 = exe;
-    std::string arg1 = "-c";
-    std::string arg2 = config_path_;
-    char* const argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
-    Fd in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    Fd out(::open(output_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-    if (in.get() < 0 || out.get() < 0) throw_errno("open " + output_path_);
-    const pid_t parent = ::getpid();
-
-    const pid_t child = ::fork();
-    if (child < 0) throw_errno("fork");
-    if (child == 0) exec_child(exe.c_str(), argv, in.get(), out.get(), parent);
-    pid_ = child;
+    process_.spawn(exe, {"-c", config_path_}, output_path_);
 
     for (;;) {
-        int status = 0;
-        const pid_t reaped = ::waitpid(pid_, &status, WNOHANG);
-        if (reaped == pid_ || (reaped < 0 && errno == ECHILD)) {
-            detail = reaped == pid_ ? "mosquitto " + describe_status(status)
-                                    : std::string("mosquitto was reaped elsewhere");
-            pid_ = -1;
+        if (auto how = process_.exited()) {
+            detail = "mosquitto " + *how;
             said = read_from(log_path_, log_offset) + read_from(output_path_, output_offset);
             return said.find("Address already in use") != std::string::npos ? Launch::bind_failed
                                                                             : Launch::failed;
@@ -367,33 +298,12 @@ Mosquitto::Launch Mosquitto::launch(Clock::time_point deadline, std::string& det
     }
 }
 
-void Mosquitto::reap(bool block) noexcept {
-    if (pid_ <= 0) return;
-    for (;;) {
-        int status = 0;
-        const pid_t reaped = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
-        if (reaped < 0 && errno == EINTR) continue;
-        if (reaped == pid_ || reaped < 0) pid_ = -1;  // reaped, or not our child any more
-        return;
-    }
-}
-
 void Mosquitto::stop() noexcept {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    const auto end = Clock::now() + kStopGrace;
-    while (Clock::now() < end) {
-        reap(false);
-        if (pid_ <= 0) return;
-        std::this_thread::sleep_for(kPollInterval);
-    }
-    kill();
+    process_.stop(kStopGrace);
 }
 
 void Mosquitto::kill() noexcept {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    reap(true);
+    process_.kill();
 }
 
 namespace {
@@ -425,26 +335,20 @@ void Mosquitto::save_when_idle() {
     }
     if (!running()) throw std::runtime_error("mqttx::test::Mosquitto::save_when_idle: not running");
     const bool idle = wait_until([&] {
-        const long call = current_syscall(pid_);
+        const long call = current_syscall(process_.pid());
         return call == SYS_epoll_wait || call == SYS_epoll_pwait;
     });
     if (!idle) throw std::runtime_error("mosquitto never went idle in epoll_wait");
     const std::string db = dir_ + "/mosquitto.db";
     const auto before = file_identity(db);
-    ::kill(pid_, SIGUSR1);
+    process_.signal(SIGUSR1);
     if (!wait_until([&] { return file_identity(db) != before; })) {
         throw std::runtime_error("mosquitto did not save " + db + "\n" + log());
     }
 }
 
 bool Mosquitto::running() const {
-    if (pid_ <= 0) return false;
-    siginfo_t info{};
-    // WNOWAIT: look without reaping, so this stays const and stop() still reaps.
-    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
-        return false;
-    }
-    return info.si_pid == 0;
+    return process_.running();
 }
 
 std::string Mosquitto::log() const {

@@ -9,13 +9,13 @@
 // Not thread-safe: use one instance from one thread.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+
+#include "support/child_process.hpp"
 
 namespace mqttx::test {
 
@@ -89,7 +89,6 @@ class Mosquitto {
     // mosquitto logged during this attempt.
     Launch launch(std::chrono::steady_clock::time_point deadline, std::string& detail,
                   std::string& said);
-    void reap(bool block) noexcept;
 
     BrokerOptions options_;
     std::string dir_;
@@ -97,7 +96,7 @@ class Mosquitto {
     std::string log_path_;
     std::string output_path_;
     int port_ = 0;
-    pid_t pid_ = -1;
+    ChildProcess process_;
     bool ever_started_ = false;  // a failed first bind may move to another free port
 };
 
