@@ -1,0 +1,278 @@
+// The Storage contract, run against every backend (Redis: a real redis-server started
+// on a free port), then what is particular to each: damaged files, Redis going away.
+#include <gtest/gtest.h>
+#include <mqttx/storage.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+
+#include "support/error_kind.hpp"
+#include "support/mosquitto.hpp"
+#include "support/redis.hpp"
+
+namespace {
+
+using mqttx::ErrorKind;
+using mqttx::test::error_kind_of;
+
+enum class Backend { memory, file, redis };
+
+std::string name_of(const ::testing::TestParamInfo<Backend>& info) {
+    switch (info.param) {
+        case Backend::memory:
+            return "memory";
+        case Backend::file:
+            return "file";
+        case Backend::redis:
+            return "redis";
+    }
+    return "unknown";
+}
+
+class StorageContract : public ::testing::TestWithParam<Backend> {
+  protected:
+    void SetUp() override {
+        if (GetParam() == Backend::redis) redis_ = std::make_unique<mqttx::test::RedisServer>();
+    }
+    void TearDown() override { mqttx::test::remove_tree(dir_); }
+
+    std::unique_ptr<mqttx::Storage> make() {
+        switch (GetParam()) {
+            case Backend::memory:
+                return mqttx::make_memory_storage();
+            case Backend::file:
+                if (dir_.empty()) dir_ = mqttx::test::make_temp_dir("mqttx-storage-");
+                return mqttx::make_file_storage(dir_);
+            case Backend::redis: {
+                mqttx::StorageOptions options;
+                options.type = mqttx::StorageType::redis;
+                options.redis_address = redis_->address();
+                return mqttx::make_redis_storage(options);
+            }
+        }
+        return nullptr;
+    }
+
+    std::string dir_;
+    std::unique_ptr<mqttx::test::RedisServer> redis_;
+};
+
+TEST_P(StorageContract, PutGetOverwriteRemove) {
+    auto storage = make();
+    storage->open("client-1");
+    EXPECT_EQ(storage->get("k"), std::nullopt);
+    storage->put("k", "first");
+    EXPECT_EQ(storage->get("k"), "first");
+    storage->put("k", "second");
+    EXPECT_EQ(storage->get("k"), "second");
+    EXPECT_TRUE(storage->contains("k"));
+    storage->remove("k");
+    EXPECT_EQ(storage->get("k"), std::nullopt);
+    EXPECT_FALSE(storage->contains("k"));
+    storage->remove("k");  // a missing key is not an error
+    const auto m = storage->metrics();
+    EXPECT_EQ(m.puts, 2u);
+    EXPECT_EQ(m.removes, 2u);
+    EXPECT_EQ(m.errors, 0u);
+}
+
+TEST_P(StorageContract, ValuesAreBytesAndKeysMayBeAnything) {
+    auto storage = make();
+    storage->open("client/with:odd chars%");
+    const std::string binary("a\0b\xff\n", 5);
+    const std::string big(1 << 20, 'x');
+    storage->put("s-1", binary);
+    storage->put("weird/key:..%20", big);
+    storage->put(mqttx::session_state_key, "{\"v\":1}");
+    EXPECT_EQ(storage->get("s-1"), binary);
+    EXPECT_EQ(storage->get("weird/key:..%20"), big);
+    EXPECT_EQ(storage->get(mqttx::session_state_key), "{\"v\":1}");
+    const auto keys = storage->keys();
+    EXPECT_EQ(
+        std::set<std::string>(keys.begin(), keys.end()),
+        (std::set<std::string>{"s-1", "weird/key:..%20", std::string(mqttx::session_state_key)}));
+}
+
+TEST_P(StorageContract, ClientsAreSeparateAndClearTakesOnlyTheOpenOne) {
+    auto a = make();
+    auto b = make();
+    a->open("alpha");
+    b->open("beta");
+    a->put("k", "a");
+    b->put("k", "b");
+    EXPECT_EQ(a->get("k"), "a");
+    EXPECT_EQ(b->get("k"), "b");
+    a->clear();
+    EXPECT_TRUE(a->keys().empty());
+    EXPECT_EQ(b->get("k"), "b");
+}
+
+TEST_P(StorageContract, WhatWasStoredIsThereAfterReopening) {
+    if (GetParam() == Backend::memory)
+        GTEST_SKIP() << "memory storage lives as long as the program";
+    {
+        auto storage = make();
+        storage->open("durable");
+        storage->put("c-1", "queued");
+        storage->close();
+    }
+    auto again = make();
+    again->open("durable");
+    EXPECT_EQ(again->get("c-1"), "queued");
+}
+
+TEST_P(StorageContract, CallsBeforeOpenFailWithAStorageError) {
+    auto storage = make();
+    EXPECT_EQ(error_kind_of([&] { storage->put("k", "v"); }), ErrorKind::storage);
+    EXPECT_EQ(error_kind_of([&] { storage->open(""); }), ErrorKind::configuration);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StorageContract,
+                         ::testing::Values(Backend::memory, Backend::file, Backend::redis),
+                         name_of);
+
+// ---- file ---------------------------------------------------------------------
+
+class FileStorage : public ::testing::Test {
+  protected:
+    void TearDown() override { mqttx::test::remove_tree(dir_); }
+    // The one file of `key` under the client's directory.
+    std::filesystem::path file_of(const std::string& client) {
+        for (const auto& e : std::filesystem::directory_iterator(dir_ + "/" + client))
+            return e.path();
+        return {};
+    }
+    std::string dir_ = mqttx::test::make_temp_dir("mqttx-storage-");
+};
+
+TEST_F(FileStorage, CorruptAndTruncatedRecordsAreSkippedAndCounted) {
+    auto storage = mqttx::make_file_storage(dir_);
+    storage->open("c");
+    storage->put("k", "a value long enough to damage");
+    const auto path = file_of("c");
+    {
+        std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(20);
+        f.put('!');  // one byte of the value: the checksum no longer matches
+    }
+    EXPECT_EQ(storage->get("k"), std::nullopt);
+    storage->put("k", "another value");
+    std::filesystem::resize_file(path, std::filesystem::file_size(path) - 3);  // truncated
+    EXPECT_EQ(storage->get("k"), std::nullopt);
+    {
+        std::ofstream f(path, std::ios::trunc);
+        f << "junk";  // not a record at all
+    }
+    EXPECT_EQ(storage->get("k"), std::nullopt);
+    EXPECT_EQ(storage->metrics().corrupt_records, 3u);
+    storage->put("k", "fine again");
+    EXPECT_EQ(storage->get("k"), "fine again");
+}
+
+TEST_F(FileStorage, HalfWrittenTemporaryFilesAreNotRecords) {
+    {
+        auto storage = mqttx::make_file_storage(dir_);
+        storage->open("c");
+        storage->put("k", "kept");
+    }
+    std::ofstream(dir_ + "/c/other.tmp") << "a crash left this";
+    auto storage = mqttx::make_file_storage(dir_);
+    storage->open("c");
+    EXPECT_EQ(storage->keys(), std::vector<std::string>{"k"});
+    EXPECT_FALSE(std::filesystem::exists(dir_ + "/c/other.tmp"));
+}
+
+TEST_F(FileStorage, AnUnwritableDirectoryIsAStorageErrorNamingIt) {
+    auto storage = mqttx::make_file_storage("/proc/mqttx-cannot-be-here");
+    try {
+        storage->open("c");
+        FAIL() << "open succeeded";
+    } catch (const mqttx::Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::storage);
+        EXPECT_NE(std::string(e.what()).find("/proc/mqttx-cannot-be-here"), std::string::npos)
+            << e.what();
+    }
+    EXPECT_EQ(error_kind_of([] { mqttx::make_file_storage(""); }), ErrorKind::configuration);
+}
+
+// ---- redis --------------------------------------------------------------------
+
+mqttx::StorageOptions redis_options(const mqttx::test::RedisServer& redis) {
+    mqttx::StorageOptions options;
+    options.type = mqttx::StorageType::redis;
+    options.redis_address = redis.address();
+    return options;
+}
+
+TEST(RedisStorage, DownAtStartIsAClearStorageError) {
+    mqttx::StorageOptions options;
+    options.type = mqttx::StorageType::redis;
+    options.redis_address = "127.0.0.1:" + std::to_string(mqttx::test::free_port());
+    auto storage = mqttx::make_redis_storage(options);
+    try {
+        storage->open("c");
+        FAIL() << "open succeeded with no Redis";
+    } catch (const mqttx::Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::storage);
+        EXPECT_NE(std::string(e.what()).find(options.redis_address), std::string::npos) << e.what();
+    }
+}
+
+TEST(RedisStorage, KilledMidRunFailsCallsThenRecoversWhenBack) {
+    mqttx::test::RedisServer redis;
+    auto storage = mqttx::make_redis_storage(redis_options(redis));
+    storage->open("c");
+    storage->put("before", "1");
+    redis.kill();
+    EXPECT_EQ(error_kind_of([&] { storage->put("during", "2"); }), ErrorKind::storage);
+    EXPECT_EQ(error_kind_of([&] { storage->get("before"); }), ErrorKind::storage);
+    redis.start();  // empty again: this Redis keeps nothing on disk
+    storage->put("after", "3");
+    EXPECT_EQ(storage->get("after"), "3");
+    EXPECT_GE(storage->metrics().errors, 2u);
+}
+
+TEST(RedisStorage, AuthWithUserAndPasswordAndADatabase) {
+    mqttx::test::RedisOptions server;
+    server.user = "mqttx";
+    server.password = "s3cret";
+    mqttx::test::RedisServer redis(server);
+    auto options = redis_options(redis);
+    options.redis_user = "mqttx";
+    options.redis_password = "s3cret";
+    options.redis_db = 3;
+    auto storage = mqttx::make_redis_storage(options);
+    storage->open("c");
+    storage->put("k", "v");
+    EXPECT_EQ(storage->get("k"), "v");
+
+    options.redis_db = 0;  // another database: not there
+    auto other = mqttx::make_redis_storage(options);
+    other->open("c");
+    EXPECT_EQ(other->get("k"), std::nullopt);
+
+    options.redis_password = "wrong";
+    auto refused = mqttx::make_redis_storage(options);
+    try {
+        refused->open("c");
+        FAIL() << "a wrong password was accepted";
+    } catch (const mqttx::Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::storage);
+        EXPECT_EQ(std::string(e.what()).find("wrong"), std::string::npos) << "password leaked";
+    }
+}
+
+TEST(RedisStorage, BadAddressesAreConfigurationErrors) {
+    mqttx::StorageOptions options;
+    options.type = mqttx::StorageType::redis;
+    for (const char* address : {"", "localhost", ":6379", "host:0", "host:99999", "host:12ab"}) {
+        options.redis_address = address;
+        EXPECT_EQ(error_kind_of([&] { mqttx::make_redis_storage(options); }),
+                  ErrorKind::configuration)
+            << address;
+    }
+}
+
+}  // namespace
