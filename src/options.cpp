@@ -78,9 +78,16 @@ void check_storage(Problems& problems, const Options& options) {
             break;
         case StorageType::redis:
             if (storage.redis_address.empty()) {
-                problems.add("storage.redis_address", "must not be empty");
+                problems.add("storage.redis_address", "must not be empty (host:port)");
             }
-            problems.add("storage", "redis storage is not available in this version yet");
+            if (storage.redis_db < 0) problems.add("storage.redis_db", "must not be negative");
+            if (storage.redis_prefix.empty()) {
+                problems.add("storage.redis_prefix", "must not be empty");
+            }
+            if (storage.redis_connect_timeout.count() <= 0 ||
+                storage.redis_command_timeout.count() <= 0) {
+                problems.add("storage.redis_timeouts", "must be positive");
+            }
             break;
     }
 }

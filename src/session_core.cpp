@@ -9,6 +9,10 @@
 #include "delivery.hpp"
 #include "mqttx/topic.hpp"
 #include "paho_error.hpp"
+#include <nlohmann/json.hpp>
+
+#include "outbox_record.hpp"
+#include "paho_persistence.hpp"
 #include "paho_properties.hpp"
 #include "runtime.hpp"
 
@@ -49,14 +53,19 @@ std::vector<BrokerUri> parse_brokers(const Options& options) {
 }
 
 std::unique_ptr<mqtt::async_client> make_client(const Options& options,
-                                                const std::string& client_id) {
+                                                const std::string& client_id,
+                                                mqtt::iclient_persistence* persistence) {
     const auto first = parse_brokers(options).front();
-    const auto create = make_create_options(options);
-    if (options.persistent && options.storage && options.storage->type == StorageType::file) {
-        return std::make_unique<mqtt::async_client>(first.paho_uri(), client_id, create,
-                                                    options.storage->directory);
-    }
-    return std::make_unique<mqtt::async_client>(first.paho_uri(), client_id, create, nullptr);
+    return std::make_unique<mqtt::async_client>(first.paho_uri(), client_id,
+                                                make_create_options(options), persistence);
+}
+
+// A persistent session's storage, opened (so a backend that is down fails add_session).
+std::shared_ptr<Storage> open_storage(const Options& options, const std::string& client_id) {
+    if (!options.persistent) return nullptr;
+    auto storage = std::shared_ptr<Storage>(make_storage(options.storage.value_or(StorageOptions{})));
+    storage->open(client_id);
+    return storage;
 }
 
 mqtt::subscribe_options to_paho(const SubscribeOptions& options) {
@@ -96,7 +105,11 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
       resubscribe_listener_(*this, &SessionCore::on_resubscribe_success,
                             &SessionCore::on_resubscribe_failure),
       publish_listener_(*this, &SessionCore::on_publish_success, &SessionCore::on_publish_failure),
-      client_(make_client(options_, client_id_)) {
+      storage_(open_storage(options_, client_id_)),
+      persistence_(storage_ ? std::make_unique<PahoPersistence>(storage_, log_, options_.name)
+                            : nullptr),
+      client_(make_client(options_, client_id_, persistence_.get())) {
+    restore_outbox();
     client_->set_message_callback(
         [this](mqtt::const_message_ptr message) { on_message(std::move(message)); });
     client_->set_connection_lost_handler(
@@ -499,6 +512,7 @@ void SessionCore::mark_ready(std::uint64_t generation, const std::vector<std::st
         ready_.store(true, std::memory_order_release);
     }
     if (outbox_waiting()) post_pump();
+    write_state(true);
     emit(EventType::session_ready);
     runtime_->notify_state_change();
 }
@@ -631,6 +645,10 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
         std::move(listener));
     DeliveryToken result(delivery);
 
+    // A persistent session keeps the message in its storage until Paho has it (Paho
+    // then keeps it itself): accepted means stored.
+    if (storage_ && qos > 0) store(*delivery);
+
     // On Paho's own thread (an inline handler, a forwarder) never wait for the hand-off
     // lock: its holder may be inside Paho waiting for this very thread.
     std::unique_lock handoff(handoff_mutex_, std::defer_lock);
@@ -650,6 +668,7 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
             if (waiting_.size() >= static_cast<std::size_t>(options_.performance.max_pending)) {
                 if (options_.performance.overflow == BufferOverflow::reject) {
                     stats_->count_error();
+                    unstore(*delivery);
                     throw Error(ErrorKind::buffer_full, "publish buffer full")
                         .with_session(options_.name)
                         .with_topic(std::string(topic))
@@ -663,6 +682,7 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
         }
     }
     if (dropped) {
+        unstore(*dropped);
         stats_->offline_dropped.fetch_add(1, std::memory_order_relaxed);
         dropped->fail(Error(ErrorKind::buffer_full,
                             "dropped from the publish buffer to make room (overflow drop_oldest)")
@@ -687,6 +707,7 @@ bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexce
     try {
         auto token = client_->publish(delivery->message(), delivery.get(), publish_listener_);
         delivery->message_id.store(token->get_message_id(), std::memory_order_relaxed);
+        unstore(*delivery);  // Paho stored it in the same storage
         return true;
     } catch (const mqtt::exception& e) {
         {
@@ -792,6 +813,106 @@ void SessionCore::on_publish_failure(const mqtt::token& token) {
     delivery->fail(from_token(token, ErrorKind::publish, "delivery failed")
                        .with_session(options_.name)
                        .with_topic(message.get_topic()));
+}
+
+void SessionCore::store(Delivery& delivery) {
+    const auto& message = *delivery.message();
+    OutboxRecord record;
+    record.qos = message.get_qos();
+    record.retained = message.is_retained();
+    record.topic = message.get_topic();
+    record.payload = message.get_payload_str();
+    for (const auto& property : from_paho(message.get_properties()).user_properties) {
+        record.user_properties.push_back(property);
+    }
+    try {
+        storage_->put(outbox_key(delivery.sequence()), encode(record));
+        delivery.stored = true;
+    } catch (const Error& e) {
+        report(Error(e).with_session(options_.name).with_topic(record.topic));
+        throw Error(e).with_session(options_.name).with_topic(record.topic);
+    }
+}
+
+void SessionCore::unstore(Delivery& delivery) noexcept {
+    if (!delivery.stored) return;
+    try {
+        storage_->remove(outbox_key(delivery.sequence()));
+        delivery.stored = false;
+    } catch (const Error& e) {
+        // Kept: the next start sends it again, a duplicate rather than a loss.
+        log_->warn("session '{}': {}", options_.name, e.what());
+    }
+}
+
+// Constructor: what a previous run with this client id and storage accepted and had
+// not handed to Paho goes out first, in its order.
+void SessionCore::restore_outbox() {
+    if (!storage_) return;
+    std::vector<std::pair<std::uint64_t, std::string>> found;
+    for (const auto& key : storage_->keys()) {
+        if (auto sequence = outbox_sequence(key)) found.emplace_back(*sequence, key);
+    }
+    std::sort(found.begin(), found.end());
+    std::uint64_t next = 0;
+    for (const auto& [sequence, key] : found) {
+        next = std::max(next, sequence + 1);
+        const auto bytes = storage_->get(key);
+        auto record = bytes ? decode_outbox_record(*bytes) : std::nullopt;
+        if (!record) {
+            log_->error("session '{}': storage record '{}' is unreadable; left in place",
+                        options_.name, key);
+            continue;
+        }
+        auto message = mqtt::message::create(record->topic, record->payload.data(),
+                                              record->payload.size(), record->qos,
+                                              record->retained);
+        if (!record->user_properties.empty() && options_.protocol == Protocol::v5) {
+            PublishProperties properties;
+            properties.user_properties = std::move(record->user_properties);
+            message->set_properties(to_paho(properties));
+        }
+        auto delivery = std::make_shared<Delivery>(std::move(message), sequence);
+        delivery->stored = true;
+        waiting_.push_back(std::move(delivery));
+    }
+    next_sequence_.store(next, std::memory_order_relaxed);
+    if (!found.empty()) {
+        log_->info("session '{}': {} message(s) from the last run wait in the outbox",
+                   options_.name, waiting_.size());
+    }
+}
+
+void SessionCore::write_state(bool connected) noexcept {
+    if (!storage_) return;
+    try {
+        nlohmann::json state;
+        state["version"] = 1;
+        state["client_id"] = client_id_;
+        state["session"] = options_.name;
+        {
+            std::lock_guard lock(mutex_);
+            auto& subscriptions = state["subscriptions"] = nlohmann::json::array();
+            for (const auto& [filter, entry] : filters_) {
+                subscriptions.push_back({{"filter", filter}, {"qos", entry.qos}});
+            }
+        }
+        const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        const auto old = storage_->get(session_state_key);
+        if (old) {
+            const auto previous = nlohmann::json::parse(*old, nullptr, false);
+            if (previous.is_object()) {
+                state["last_connected_ms"] = previous.value("last_connected_ms", 0LL);
+                state["last_disconnected_ms"] = previous.value("last_disconnected_ms", 0LL);
+            }
+        }
+        state[connected ? "last_connected_ms" : "last_disconnected_ms"] = now;
+        storage_->put(session_state_key, state.dump());
+    } catch (const std::exception& e) {
+        log_->warn("session '{}': cannot save its state: {}", options_.name, e.what());
+    }
 }
 
 void SessionCore::fail_undelivered() noexcept {

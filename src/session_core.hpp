@@ -25,6 +25,8 @@
 #include "mqttx/options.hpp"
 #include "mqttx/route.hpp"
 #include "mqttx/session_state.hpp"
+#include "mqttx/storage.hpp"
+#include "paho_persistence.hpp"
 #include "mqttx/subscribe_options.hpp"
 #include "router.hpp"
 #include "session_stats.hpp"
@@ -128,6 +130,12 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // the outbox). Other failures fail the delivery.
     bool hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexcept;
     void fail_undelivered() noexcept;
+    // Storage: the outbox's messages are kept until Paho has them, and read back when a
+    // session with the same client id and storage starts again.
+    void store(Delivery& delivery);
+    void unstore(Delivery& delivery) noexcept;
+    void restore_outbox();
+    void write_state(bool connected) noexcept;
 
     // Scheduler thread (or the caller of start()).
     // `epoch` is the start()/disconnect() era the attempt belongs to; attempts of an
@@ -208,6 +216,10 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     ActionForwarder connect_listener_;
     ActionForwarder resubscribe_listener_;
     ActionForwarder publish_listener_;
+    // A persistent session's storage (else null) and Paho's view of it; both outlive
+    // the client.
+    const std::shared_ptr<Storage> storage_;
+    const std::unique_ptr<PahoPersistence> persistence_;
     std::unique_ptr<mqtt::async_client> client_;  // last: destroyed first
 };
 

@@ -371,11 +371,15 @@ INSTANTIATE_TEST_SUITE_P(SessionBuilder, BadInputTest, ::testing::ValuesIn(bad_i
                              return info.param.label;
                          });
 
-TEST(SessionBuilder, RedisStorageIsRefusedForNow) {
-    const auto error =
-        build_error(base().client_id("c").persistent().redis_storage("localhost:6379"));
+TEST(SessionBuilder, RedisStorageNeedsAnAddressAndSaneSettings) {
+    EXPECT_FALSE(
+        build_error(base().client_id("c").persistent().redis_storage("localhost:6379")).has_value());
+    const auto error = build_error(
+        base().client_id("c").persistent().redis_storage("").redis_auth("u", "p", -1));
     ASSERT_TRUE(error.has_value());
-    EXPECT_EQ(context_keys(*error), std::vector<std::string>{"storage"}) << describe(*error);
+    EXPECT_EQ(context_keys(*error),
+              (std::vector<std::string>{"storage.redis_address", "storage.redis_db"}))
+        << describe(*error);
 }
 
 TEST(SessionBuilder, ErrorNamesTheSession) {

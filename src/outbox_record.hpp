@@ -1,0 +1,33 @@
+// OutboxRecord: how a message waiting in a persistent session's outbox is kept in its
+// storage, under "mqttx-out-<sequence>" (zero-padded, so keys sort in publish order):
+//   version 1 | QoS | retained | topic | payload | user properties
+// with every string as a 4-byte little-endian length and its bytes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "mqttx/properties.hpp"
+
+namespace mqttx::detail {
+
+inline constexpr std::string_view outbox_key_prefix = "mqttx-out-";
+
+struct OutboxRecord {
+    int qos = 0;
+    bool retained = false;
+    std::string topic;
+    std::string payload;
+    UserProperties user_properties;
+};
+
+std::string outbox_key(std::uint64_t sequence);
+// Empty when `key` is not an outbox key.
+std::optional<std::uint64_t> outbox_sequence(std::string_view key);
+std::string encode(const OutboxRecord& record);
+// Empty when the bytes are not a record of this version.
+std::optional<OutboxRecord> decode_outbox_record(std::string_view bytes);
+
+}  // namespace mqttx::detail

@@ -1,0 +1,47 @@
+// PahoPersistence: Paho's iclient_persistence on top of a Storage, so that Paho's
+// in-flight QoS 1/2 messages and PUBRELs go to the session's backend. Paho calls it from
+// its own threads (Storage locks) and swallows its exceptions, so every failure is
+// logged here before it is rethrown. Keys of the library's own ("mqttx-...") are not
+// Paho's: keys() and clear() leave them alone. Must outlive the client.
+#pragma once
+
+#include <mqtt/iclient_persistence.h>
+
+#include <memory>
+#include <string>
+
+#include "mqttx/storage.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace mqttx::detail {
+
+// Keys the library keeps in a session's storage start with this.
+inline constexpr std::string_view own_key_prefix = "mqttx-";
+
+class PahoPersistence final : public mqtt::iclient_persistence {
+  public:
+    PahoPersistence(std::shared_ptr<Storage> storage, std::shared_ptr<spdlog::logger> log,
+                    std::string session);
+
+    void open(const mqtt::string& client_id, const mqtt::string& server_uri) override;
+    void close() override;
+    void clear() override;
+    bool contains_key(const mqtt::string& key) override;
+    mqtt::string_collection keys() const override;
+    void put(const mqtt::string& key, const std::vector<mqtt::string_view>& buffers) override;
+    mqtt::string get(const mqtt::string& key) const override;
+    void remove(const mqtt::string& key) override;
+
+  private:
+    template <class F>
+    auto logged(const char* operation, const std::string& key, F&& f) const;
+
+    const std::shared_ptr<Storage> storage_;
+    const std::shared_ptr<spdlog::logger> log_;
+    const std::string session_;
+};
+
+}  // namespace mqttx::detail
