@@ -143,8 +143,13 @@ std::string SessionCore::current_broker() const {
 
 SessionMetrics SessionCore::metrics() const noexcept {
     auto metrics = stats_->snapshot();
-    std::lock_guard lock(mutex_);
-    metrics.active_subscriptions = filters_.size();
+    {
+        std::lock_guard lock(mutex_);
+        metrics.active_subscriptions = filters_.size();
+    }
+    std::lock_guard outbox(deliveries_mutex_);
+    metrics.outbox_waiting = waiting_.size();
+    metrics.in_flight = in_flight_.size();
     return metrics;
 }
 

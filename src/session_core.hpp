@@ -207,7 +207,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // publish call, so Paho's threads never wait for it. Taken before deliveries_mutex_.
     const std::size_t window_;  // PerformanceOptions::max_inflight
     std::mutex handoff_mutex_;
-    std::mutex deliveries_mutex_;
+    mutable std::mutex deliveries_mutex_;
     std::deque<std::shared_ptr<Delivery>> waiting_;
     std::unordered_map<const Delivery*, std::shared_ptr<Delivery>> in_flight_;
     std::atomic<std::uint64_t> next_sequence_{0};

@@ -18,6 +18,8 @@ struct SessionMetrics {
     std::uint64_t dropped = 0;            // messages dropped by a full queue
     std::uint64_t offline_dropped = 0;    // publishes dropped from the offline buffer (drop_oldest)
     std::uint64_t active_subscriptions = 0;
+    std::uint64_t outbox_waiting = 0;  // accepted, not yet handed to Paho (the offline buffer)
+    std::uint64_t in_flight = 0;       // handed to Paho, not yet confirmed
     std::chrono::system_clock::time_point last_message{};
     std::chrono::system_clock::time_point last_error{};
 };

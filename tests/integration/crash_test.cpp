@@ -1,0 +1,107 @@
+// Crash tests: a child program with a persistent session and file or Redis storage is
+// killed with SIGKILL; a new one with the same client id and storage must deliver
+// everything the first one accepted.
+#include <gtest/gtest.h>
+#include <mqttx/mqttx.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "support/child_process.hpp"
+#include "support/collector.hpp"
+#include "support/mosquitto.hpp"
+#include "support/redis.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using mqttx::test::Collector;
+using mqttx::test::wait_until;
+
+enum class Backend { file, redis };
+
+class Crash : public ::testing::TestWithParam<Backend> {
+  protected:
+    void SetUp() override {
+        dir_ = mqttx::test::make_temp_dir("mqttx-crash-");
+        if (GetParam() == Backend::redis) {
+            redis_ = std::make_unique<mqttx::test::RedisServer>();
+            storage_ = redis_->address();
+        } else {
+            storage_ = dir_ + "/storage";
+        }
+    }
+    void TearDown() override { mqttx::test::remove_tree(dir_); }
+
+    std::vector<std::string> args(const std::string& mode, const std::string& broker) {
+        return {mode, broker, "crash-test-client", GetParam() == Backend::redis ? "redis" : "file",
+                storage_};
+    }
+    std::string output() const {
+        std::ifstream in(dir_ + "/child.out");
+        std::ostringstream text;
+        text << in.rdbuf();
+        return text.str();
+    }
+    // Runs the child and waits until it prints `line` (or exits).
+    bool run_until(mqttx::test::ChildProcess& child, std::vector<std::string> arguments,
+                   const std::string& line, std::chrono::milliseconds deadline = 60s) {
+        child.spawn(MQTTX_CRASH_CHILD, arguments, dir_ + "/child.out");
+        return wait_until(
+                   [&] { return output().find(line) != std::string::npos || !child.running(); },
+                   deadline) &&
+               output().find(line) != std::string::npos;
+    }
+
+    std::string dir_;
+    std::string storage_;
+    std::unique_ptr<mqttx::test::RedisServer> redis_;
+};
+
+std::set<std::string> distinct(const Collector& inbox) {
+    std::set<std::string> seen;
+    for (const auto& m : inbox.messages()) seen.insert(m.payload);
+    return seen;
+}
+
+// QoS 1 messages published while the broker is down, then a crash: they were only in
+// the outbox and the storage.
+TEST_P(Crash, Qos1AcceptedWhileTheBrokerWasDownArriveAfterTheRestart) {
+    const int port = mqttx::test::free_port();
+    const std::string broker_uri = "tcp://127.0.0.1:" + std::to_string(port);
+    constexpr int count = 100;
+    {
+        mqttx::test::ChildProcess child;
+        auto a = args("publish", broker_uri);
+        a.push_back(std::to_string(count));
+        a.push_back("1");
+        ASSERT_TRUE(run_until(child, a, "accepted " + std::to_string(count))) << output();
+        child.kill();  // SIGKILL: no destructor, no flush
+    }
+    mqttx::test::BrokerOptions options;
+    options.port = port;
+    mqttx::test::Mosquitto broker(options);
+    Collector inbox;
+    mqttx::SessionManager manager;
+    auto watcher = manager.add_session(mqttx::quick_connect("watcher", broker.uri()).build());
+    auto route = watcher->subscribe("crash/t", 1, inbox.handler());
+    manager.connect_all();
+    manager.wait_for_all_sessions(20s);
+
+    mqttx::test::ChildProcess second;
+    ASSERT_TRUE(run_until(second, args("drain", broker_uri), "drained")) << output();
+    ASSERT_TRUE(wait_until([&] { return distinct(inbox).size() == count; }, 30s))
+        << distinct(inbox).size() << " of " << count << " arrived";
+    std::printf("crash with the broker down: %d accepted, %zu delivered (%zu copies)\n", count,
+                distinct(inbox).size(), inbox.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Storage, Crash, ::testing::Values(Backend::file, Backend::redis),
+                         [](const auto& info) {
+                             return info.param == Backend::file ? std::string("file")
+                                                                : std::string("redis");
+                         });
+
+}  // namespace
