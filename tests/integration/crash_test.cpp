@@ -98,6 +98,40 @@ TEST_P(Crash, Qos1AcceptedWhileTheBrokerWasDownArriveAfterTheRestart) {
                 distinct(inbox).size(), inbox.size());
 }
 
+// A forwarding program (at-least-once, persistent sessions) is killed mid-stream and
+// started again: every QoS 1 message published at the site reaches the cloud. The site
+// broker redelivers what the dead program had not acknowledged; what it had
+// acknowledged was already in the cloud session's stored outbox.
+TEST_P(Crash, ForwardingProgramKilledMidStreamLosesNothing) {
+    mqttx::test::Mosquitto site;
+    mqttx::test::Mosquitto cloud;
+    Collector inbox;
+    mqttx::SessionManager manager;
+    auto watcher = manager.add_session(mqttx::quick_connect("watcher", cloud.uri()).build());
+    auto route = watcher->subscribe("fwd/#", 1, inbox.handler());
+    auto sensor = manager.add_session(mqttx::quick_connect("sensor", site.uri()).build());
+    manager.connect_all();
+    manager.wait_for_all_sessions(20s);
+    const std::vector<std::string> forward{"forward", site.uri(), cloud.uri(),
+                                           GetParam() == Backend::redis ? "redis" : "file",
+                                           storage_};
+    mqttx::test::ChildProcess first;
+    ASSERT_TRUE(run_until(first, forward, "forwarding")) << output();
+
+    constexpr int count = 300;
+    for (int i = 0; i < 100; ++i) sensor->publish("fwd/n", std::to_string(i), 1).wait();
+    ASSERT_TRUE(inbox.wait_for(20)) << "nothing was forwarded";
+    first.kill();  // mid-stream: it had a backlog; the site broker keeps queueing for it
+    const auto killed_at = inbox.size();
+    for (int i = 100; i < count; ++i) sensor->publish("fwd/n", std::to_string(i), 1).wait();
+    mqttx::test::ChildProcess second;
+    ASSERT_TRUE(run_until(second, forward, "forwarding")) << output();
+    ASSERT_TRUE(wait_until([&] { return distinct(inbox).size() == count; }, 60s))
+        << distinct(inbox).size() << " of " << count << " arrived";
+    std::printf("forwarder killed after %zu of %d: all arrived, %zu duplicate(s)\n", killed_at,
+                count, inbox.size() - count);
+}
+
 INSTANTIATE_TEST_SUITE_P(Storage, Crash, ::testing::Values(Backend::file, Backend::redis),
                          [](const auto& info) {
                              return info.param == Backend::file ? std::string("file")

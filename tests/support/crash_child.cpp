@@ -5,6 +5,9 @@
 //   mqttx-crash-child drain <broker> <client-id> <file|redis> <dir|host:port>
 //       starts the same persistent session, waits until its outbox and in-flight
 //       messages are gone, prints "drained" and exits 0 (1 after 60 s).
+//   mqttx-crash-child forward <site> <cloud> <file|redis> <dir|host:port>
+//       forwards fwd/# from the site broker to the cloud broker (at-least-once, both
+//       sessions persistent with the given storage), prints "forwarding", runs until killed.
 #include <mqttx/mqttx.hpp>
 
 #include <chrono>
@@ -19,18 +22,45 @@ int main(int argc, char** argv) {
         return 2;
     }
     const std::string mode = argv[1];
+    const bool redis = std::string(argv[4]) == "redis";
+    auto with_storage = [&](mqttx::SessionBuilder builder) {
+        if (redis) return std::move(builder.redis_storage(argv[5]));
+        return std::move(builder.file_storage(argv[5]));
+    };
     try {
+        if (mode == "forward") {
+            mqttx::SessionManager manager;
+            const mqttx::ReconnectPolicy quick{50ms, 500ms, 2.0, 0.2};
+            manager.add_session(with_storage(mqttx::quick_connect("site", argv[2])
+                                                 .client_id("crash-forward-site")
+                                                 .persistent()
+                                                 .auto_reconnect(quick))
+                                    .build());
+            manager.add_session(with_storage(mqttx::quick_connect("cloud", argv[3])
+                                                 .client_id("crash-forward-cloud")
+                                                 .persistent()
+                                                 .auto_reconnect(quick))
+                                    .build());
+            // Before connecting: the site broker redelivers what the last run had not
+            // acknowledged as soon as the session connects, and a message with no route
+            // yet would be acknowledged and dropped.
+            manager.forwarders().add(mqttx::ForwarderBuilder("crashy")
+                                         .source("site", {"fwd/#"})
+                                         .target("cloud")
+                                         .qos(1)
+                                         .build());
+            manager.connect_all();
+            manager.wait_for_all_sessions(20s);
+            std::printf("forwarding\n");
+            std::fflush(stdout);
+            for (;;) std::this_thread::sleep_for(1s);  // until SIGKILL
+        }
         auto builder = mqttx::quick_connect("crashy", argv[2])
                            .client_id(argv[3])
                            .persistent()
                            .auto_reconnect({50ms, 500ms, 2.0, 0.2});
-        if (std::string(argv[4]) == "redis") {
-            builder.redis_storage(argv[5]);
-        } else {
-            builder.file_storage(argv[5]);
-        }
         mqttx::SessionManager manager;
-        auto session = manager.add_session(builder.build());
+        auto session = manager.add_session(with_storage(std::move(builder)).build());
         manager.connect_all();
         if (mode == "publish" && argc == 8) {
             const int count = std::stoi(argv[6]);
