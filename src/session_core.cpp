@@ -712,7 +712,6 @@ bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexce
     try {
         auto token = client_->publish(delivery->message(), delivery.get(), publish_listener_);
         delivery->message_id.store(token->get_message_id(), std::memory_order_relaxed);
-        unstore(*delivery);  // Paho stored it in the same storage
         return true;
     } catch (const mqtt::exception& e) {
         {
@@ -784,7 +783,13 @@ bool SessionCore::outbox_waiting() {
 }
 
 void SessionCore::on_publish_success(const mqtt::token& token) {
-    if (auto delivery = take_delivery(token)) delivery->complete();
+    if (auto delivery = take_delivery(token)) {
+        // Kept until now rather than until Paho took it: Paho may lose a message it has
+        // queued but not yet written when the program dies. A crash after this write
+        // and before the removal sends the message again: a duplicate, never a loss.
+        unstore(*delivery);
+        delivery->complete();
+    }
     if (outbox_waiting()) post_pump();
 }
 
@@ -812,9 +817,11 @@ void SessionCore::on_publish_failure(const mqtt::token& token) {
     }
     stats_->count_error();
     if (state() == SessionState::closed) {
+        // Stays stored: a session with this client id sends it on its next start.
         delivery->fail(Error::session_closed(options_.name).with_topic(message.get_topic()));
         return;
     }
+    unstore(*delivery);  // refused by the broker: final
     delivery->fail(from_token(token, ErrorKind::publish, "delivery failed")
                        .with_session(options_.name)
                        .with_topic(message.get_topic()));
