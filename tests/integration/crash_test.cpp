@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include "support/child_process.hpp"
@@ -60,12 +59,6 @@ class Crash : public ::testing::TestWithParam<Backend> {
     std::unique_ptr<mqttx::test::RedisServer> redis_;
 };
 
-std::set<std::string> distinct(const Collector& inbox) {
-    std::set<std::string> seen;
-    for (const auto& m : inbox.messages()) seen.insert(m.payload);
-    return seen;
-}
-
 // QoS 1 messages published while the broker is down, then a crash: they were only in
 // the outbox and the storage.
 TEST_P(Crash, Qos1AcceptedWhileTheBrokerWasDownArriveAfterTheRestart) {
@@ -92,10 +85,10 @@ TEST_P(Crash, Qos1AcceptedWhileTheBrokerWasDownArriveAfterTheRestart) {
 
     mqttx::test::ChildProcess second;
     ASSERT_TRUE(run_until(second, args("drain", broker_uri), "drained")) << output();
-    ASSERT_TRUE(wait_until([&] { return distinct(inbox).size() == count; }, 30s))
-        << distinct(inbox).size() << " of " << count << " arrived";
+    ASSERT_TRUE(wait_until([&] { return inbox.distinct_payloads() == count; }, 30s))
+        << inbox.distinct_payloads() << " of " << count << " arrived";
     std::printf("crash with the broker down: %d accepted, %zu delivered (%zu copies)\n", count,
-                distinct(inbox).size(), inbox.size());
+                inbox.distinct_payloads(), inbox.size());
 }
 
 // A forwarding program (at-least-once, persistent sessions) is killed mid-stream and
@@ -126,8 +119,8 @@ TEST_P(Crash, ForwardingProgramKilledMidStreamLosesNothing) {
     for (int i = 100; i < count; ++i) sensor->publish("fwd/n", std::to_string(i), 1).wait();
     mqttx::test::ChildProcess second;
     ASSERT_TRUE(run_until(second, forward, "forwarding")) << output();
-    ASSERT_TRUE(wait_until([&] { return distinct(inbox).size() == count; }, 60s))
-        << distinct(inbox).size() << " of " << count << " arrived";
+    ASSERT_TRUE(wait_until([&] { return inbox.distinct_payloads() == count; }, 60s))
+        << inbox.distinct_payloads() << " of " << count << " arrived";
     std::printf("forwarder killed after %zu of %d: all arrived, %zu duplicate(s)\n", killed_at,
                 count, inbox.size() - count);
 }

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,13 @@ class Collector {
     std::size_t size() const {
         std::lock_guard lock(mutex_);
         return messages_.size();
+    }
+    // How many different payloads arrived (duplicates counted once).
+    std::size_t distinct_payloads() const {
+        std::lock_guard lock(mutex_);
+        std::set<std::string> seen;
+        for (const auto& m : messages_) seen.insert(m.payload);
+        return seen.size();
     }
 
   private:
