@@ -37,9 +37,9 @@ class Delivery {
     const mqtt::const_message_ptr& message() const noexcept { return message_; }
     std::uint64_t sequence() const noexcept { return sequence_; }  // publish order
     std::atomic<int> message_id{0};
-    // Kept in the session's storage while it waits in the outbox (set before it is
-    // shared, read under the session's deliveries lock).
-    bool stored = false;
+    // The session's storage holds a copy (its outbox record) until Paho has stored the
+    // message itself or the broker has confirmed it.
+    std::atomic<bool> stored{false};
 
   private:
     const mqtt::const_message_ptr message_;

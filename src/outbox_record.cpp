@@ -16,7 +16,8 @@ void put_string(std::string& out, std::string_view s) {
 bool get_string(std::string_view& in, std::string& out) {
     if (in.size() < 4) return false;
     std::uint32_t n = 0;
-    for (int i = 0; i < 4; ++i) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+        n |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
     in.remove_prefix(4);
     if (in.size() < n) return false;
     out.assign(in.substr(0, n));
@@ -79,6 +80,49 @@ std::optional<OutboxRecord> decode_outbox_record(std::string_view in) {
     }
     if (!in.empty()) return std::nullopt;
     return record;
+}
+
+namespace {
+
+// MQTT's variable byte integer (remaining length, property length).
+bool get_varint(std::string_view& in, std::size_t& value) {
+    value = 0;
+    for (int shift = 0; shift < 28; shift += 7) {
+        if (in.empty()) return false;
+        const auto byte = static_cast<unsigned char>(in.front());
+        in.remove_prefix(1);
+        value |= static_cast<std::size_t>(byte & 0x7F) << shift;
+        if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+std::optional<std::pair<std::string, std::string>> decode_publish_packet(std::string_view in,
+                                                                         bool v5) {
+    if (in.empty() || (static_cast<unsigned char>(in[0]) >> 4) != 3) return std::nullopt;
+    const int qos = (static_cast<unsigned char>(in[0]) >> 1) & 3;
+    in.remove_prefix(1);
+    std::size_t remaining = 0;
+    if (!get_varint(in, remaining) || remaining != in.size() || in.size() < 2) return std::nullopt;
+    const std::size_t topic_length =
+        (static_cast<std::size_t>(static_cast<unsigned char>(in[0])) << 8) |
+        static_cast<unsigned char>(in[1]);
+    in.remove_prefix(2);
+    if (in.size() < topic_length) return std::nullopt;
+    std::string topic(in.substr(0, topic_length));
+    in.remove_prefix(topic_length);
+    if (qos > 0) {
+        if (in.size() < 2) return std::nullopt;
+        in.remove_prefix(2);  // packet identifier
+    }
+    if (v5) {
+        std::size_t properties = 0;
+        if (!get_varint(in, properties) || in.size() < properties) return std::nullopt;
+        in.remove_prefix(properties);
+    }
+    return std::make_pair(std::move(topic), std::string(in));
 }
 
 }  // namespace mqttx::detail

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "mqttx/properties.hpp"
 
@@ -29,5 +30,10 @@ std::optional<std::uint64_t> outbox_sequence(std::string_view key);
 std::string encode(const OutboxRecord& record);
 // Empty when the bytes are not a record of this version.
 std::optional<OutboxRecord> decode_outbox_record(std::string_view bytes);
+
+// Topic and payload of an MQTT PUBLISH packet as Paho persists a message it has sent
+// (its "s-" records: the packet as written, `v5` with properties); empty if malformed.
+std::optional<std::pair<std::string, std::string>> decode_publish_packet(std::string_view packet,
+                                                                         bool v5);
 
 }  // namespace mqttx::detail

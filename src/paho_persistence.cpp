@@ -2,13 +2,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <stdexcept>
+#include <string_view>
 
 namespace mqttx::detail {
 
 PahoPersistence::PahoPersistence(std::shared_ptr<Storage> storage,
-                                 std::shared_ptr<spdlog::logger> log, std::string session)
-    : storage_(std::move(storage)), log_(std::move(log)), session_(std::move(session)) {}
+                                 std::shared_ptr<spdlog::logger> log, std::string session,
+                                 WrittenHandler on_publish_written)
+    : storage_(std::move(storage)),
+      log_(std::move(log)),
+      session_(std::move(session)),
+      on_publish_written_(std::move(on_publish_written)) {}
 
 template <class F>
 auto PahoPersistence::logged(const char* operation, const std::string& key, F&& f) const {
@@ -62,6 +68,14 @@ void PahoPersistence::put(const mqtt::string& key, const std::vector<mqtt::strin
         for (const auto& buffer : buffers) value.append(buffer.data(), buffer.size());
         storage_->put(key, value);
     });
+    // "s-<id>" (MQTT 5: "s5-<id>"): a publish Paho is sending; it now keeps it itself.
+    for (std::string_view prefix : {"s-", "s5-"}) {
+        if (!key.starts_with(prefix) || !on_publish_written_) continue;
+        int id = 0;
+        const auto digits = std::string_view(key).substr(prefix.size());
+        const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+        if (ec == std::errc() && end == digits.data() + digits.size()) on_publish_written_(id);
+    }
 }
 
 mqtt::string PahoPersistence::get(const mqtt::string& key) const {

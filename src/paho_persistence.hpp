@@ -7,6 +7,7 @@
 
 #include <mqtt/iclient_persistence.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,8 +24,11 @@ inline constexpr std::string_view own_key_prefix = "mqttx-";
 
 class PahoPersistence final : public mqtt::iclient_persistence {
   public:
+    // Told the packet identifier once Paho has stored a publish it is sending ("s-<id>").
+    using WrittenHandler = std::function<void(int message_id)>;
+
     PahoPersistence(std::shared_ptr<Storage> storage, std::shared_ptr<spdlog::logger> log,
-                    std::string session);
+                    std::string session, WrittenHandler on_publish_written);
 
     void open(const mqtt::string& client_id, const mqtt::string& server_uri) override;
     void close() override;
@@ -42,6 +46,7 @@ class PahoPersistence final : public mqtt::iclient_persistence {
     const std::shared_ptr<Storage> storage_;
     const std::shared_ptr<spdlog::logger> log_;
     const std::string session_;
+    const WrittenHandler on_publish_written_;
 };
 
 }  // namespace mqttx::detail

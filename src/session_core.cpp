@@ -4,12 +4,13 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <set>
 
+#include <nlohmann/json.hpp>
 #include "broker_uri.hpp"
 #include "delivery.hpp"
 #include "mqttx/topic.hpp"
 #include "paho_error.hpp"
-#include <nlohmann/json.hpp>
 
 #include "outbox_record.hpp"
 #include "paho_persistence.hpp"
@@ -61,10 +62,17 @@ std::unique_ptr<mqtt::async_client> make_client(const Options& options,
 }
 
 // A persistent session's storage, opened (so a backend that is down fails add_session).
+// Paho's queued, never-sent publish commands of a previous run are dropped before Paho
+// would restore them: the session's own outbox records hold every one of them until
+// the broker confirms it, and sending both would duplicate.
 std::shared_ptr<Storage> open_storage(const Options& options, const std::string& client_id) {
     if (!options.persistent) return nullptr;
-    auto storage = std::shared_ptr<Storage>(make_storage(options.storage.value_or(StorageOptions{})));
+    auto storage =
+        std::shared_ptr<Storage>(make_storage(options.storage.value_or(StorageOptions{})));
     storage->open(client_id);
+    for (const auto& key : storage->keys()) {
+        if (key.starts_with("c-") || key.starts_with("c5-")) storage->remove(key);
+    }
     return storage;
 }
 
@@ -106,7 +114,9 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
                             &SessionCore::on_resubscribe_failure),
       publish_listener_(*this, &SessionCore::on_publish_success, &SessionCore::on_publish_failure),
       storage_(open_storage(options_, client_id_)),
-      persistence_(storage_ ? std::make_unique<PahoPersistence>(storage_, log_, options_.name)
+      persistence_(storage_ ? std::make_unique<PahoPersistence>(
+                                  storage_, log_, options_.name,
+                                  [this](int id) { on_publish_written(id); })
                             : nullptr),
       client_(make_client(options_, client_id_, persistence_.get())) {
     restore_outbox();
@@ -846,11 +856,28 @@ void SessionCore::store(Delivery& delivery) {
     }
 }
 
+// Paho's send thread: Paho has stored the publish with this packet identifier, so the
+// outbox's copy can go. (Removed any later, a crash after Paho's PUBCOMP could send
+// the message again as a new publish.)
+void SessionCore::on_publish_written(int message_id) noexcept {
+    std::shared_ptr<Delivery> written;
+    {
+        std::lock_guard lock(deliveries_mutex_);
+        for (const auto& [key, delivery] : in_flight_) {
+            if (delivery->stored && delivery->message_id.load() == message_id) {
+                written = delivery;
+                break;
+            }
+        }
+    }
+    // Not found: its identifier was not recorded yet; its copy goes on confirmation.
+    if (written) unstore(*written);
+}
+
 void SessionCore::unstore(Delivery& delivery) noexcept {
-    if (!delivery.stored) return;
+    if (!delivery.stored.exchange(false)) return;
     try {
         storage_->remove(outbox_key(delivery.sequence()));
-        delivery.stored = false;
     } catch (const Error& e) {
         // Kept: the next start sends it again, a duplicate rather than a loss.
         log_->warn("session '{}': {}", options_.name, e.what());
@@ -866,7 +893,18 @@ void SessionCore::restore_outbox() {
         if (auto sequence = outbox_sequence(key)) found.emplace_back(*sequence, key);
     }
     std::sort(found.begin(), found.end());
+    // What Paho itself resends (it had written them, unconfirmed): the same message
+    // from the outbox too would be a second publish, and for QoS 2 a duplicate.
+    std::multiset<std::pair<std::string, std::string>> resent_by_paho;
+    for (const auto& key : storage_->keys()) {
+        const bool v5 = key.starts_with("s5-");
+        if (!v5 && !key.starts_with("s-")) continue;
+        if (auto packet = storage_->get(key)) {
+            if (auto sent = decode_publish_packet(*packet, v5)) resent_by_paho.insert(*sent);
+        }
+    }
     std::uint64_t next = 0;
+    std::size_t left_to_paho = 0;
     for (const auto& [sequence, key] : found) {
         next = std::max(next, sequence + 1);
         const auto bytes = storage_->get(key);
@@ -876,9 +914,15 @@ void SessionCore::restore_outbox() {
                         options_.name, key);
             continue;
         }
+        if (auto it = resent_by_paho.find({record->topic, record->payload});
+            it != resent_by_paho.end()) {
+            resent_by_paho.erase(it);
+            storage_->remove(key);
+            ++left_to_paho;
+            continue;
+        }
         auto message = mqtt::message::create(record->topic, record->payload.data(),
-                                              record->payload.size(), record->qos,
-                                              record->retained);
+                                             record->payload.size(), record->qos, record->retained);
         if (!record->user_properties.empty() && options_.protocol == Protocol::v5) {
             PublishProperties properties;
             properties.user_properties = std::move(record->user_properties);
@@ -890,8 +934,10 @@ void SessionCore::restore_outbox() {
     }
     next_sequence_.store(next, std::memory_order_relaxed);
     if (!found.empty()) {
-        log_->info("session '{}': {} message(s) from the last run wait in the outbox",
-                   options_.name, waiting_.size());
+        log_->info(
+            "session '{}': from the last run, {} message(s) wait in the outbox and "
+            "Paho resends {}",
+            options_.name, waiting_.size(), left_to_paho);
     }
 }
 

@@ -134,6 +134,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // session with the same client id and storage starts again.
     void store(Delivery& delivery);
     void unstore(Delivery& delivery) noexcept;
+    void on_publish_written(int message_id) noexcept;
     void restore_outbox();
     void write_state(bool connected) noexcept;
 

@@ -4,7 +4,8 @@
 //       once publish() has returned for all of them, then waits to be killed.
 //   mqttx-crash-child drain <broker> <client-id> <file|redis> <dir|host:port>
 //       starts the same persistent session, waits until its outbox and in-flight
-//       messages are gone, prints "drained" and exits 0 (1 after 60 s).
+//       messages are gone, publishes "end" (QoS 2) on crash/t, prints "drained" and
+//       exits 0 (1 after 60 s).
 //   mqttx-crash-child forward <site> <cloud> <file|redis> <dir|host:port>
 //       forwards fwd/# from the site broker to the cloud broker (at-least-once, both
 //       sessions persistent with the given storage), prints "forwarding", runs until killed.
@@ -61,20 +62,26 @@ int main(int argc, char** argv) {
                            .auto_reconnect({50ms, 500ms, 2.0, 0.2});
         mqttx::SessionManager manager;
         auto session = manager.add_session(with_storage(std::move(builder)).build());
-        manager.connect_all();
         if (mode == "publish" && argc == 8) {
+            // Accepted (stored) before connecting, so that the whole burst is still to
+            // go when the test starts watching it.
             const int count = std::stoi(argv[6]);
             const int qos = std::stoi(argv[7]);
             for (int i = 0; i < count; ++i) session->publish("crash/t", std::to_string(i), qos);
             std::printf("accepted %d\n", count);
             std::fflush(stdout);
+            manager.connect_all();
             for (;;) std::this_thread::sleep_for(1s);  // until SIGKILL
         }
+        manager.connect_all();
         if (mode == "drain") {
             const auto deadline = std::chrono::steady_clock::now() + 60s;
             while (std::chrono::steady_clock::now() < deadline) {
                 const auto m = session->metrics();
                 if (session->is_connected() && m.outbox_waiting == 0 && m.in_flight == 0) {
+                    // Paho's own resends went out first on this connection: once this
+                    // marker is in, so are they.
+                    session->publish("crash/t", "end", 2).wait();
                     std::printf("drained\n");
                     std::fflush(stdout);
                     return 0;
