@@ -127,6 +127,11 @@ SessionBuilder& SessionBuilder::redis_auth(std::string username, std::string pas
     return *this;
 }
 
+SessionBuilder& SessionBuilder::restore_subscriptions(MessageHandler handler) {
+    options_.restored_handler = std::move(handler);
+    return *this;
+}
+
 SessionBuilder& SessionBuilder::will(std::string topic, std::string payload, int qos,
                                      bool retained) {
     options_.will = Will{std::move(topic), std::move(payload), qos, retained};

@@ -63,6 +63,11 @@ void check_tls(Problems& problems, const TlsConfig& tls) {
 }
 
 void check_storage(Problems& problems, const Options& options) {
+    if (options.restored_handler && !options.persistent) {
+        problems.add("restored_handler",
+                     "restoring subscriptions needs a persistent session (call persistent()): a "
+                     "clean session has none to restore");
+    }
     if (!options.storage) return;
     const auto& storage = *options.storage;
     if (!options.persistent) {

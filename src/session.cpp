@@ -47,6 +47,10 @@ std::string Session::current_broker() const {
 SessionMetrics Session::metrics() const noexcept {
     return core_->metrics();
 }
+
+const std::optional<StoredSessionState>& Session::stored_state() const noexcept {
+    return core_->stored_state();
+}
 void Session::close() noexcept {
     core_->close();
 }

@@ -6,7 +6,6 @@
 #include <cinttypes>
 #include <set>
 
-#include <nlohmann/json.hpp>
 #include "broker_uri.hpp"
 #include "delivery.hpp"
 #include "mqttx/topic.hpp"
@@ -16,6 +15,7 @@
 #include "paho_persistence.hpp"
 #include "paho_properties.hpp"
 #include "runtime.hpp"
+#include "stored_state.hpp"
 
 namespace mqttx::detail {
 
@@ -114,12 +114,13 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
                             &SessionCore::on_resubscribe_failure),
       publish_listener_(*this, &SessionCore::on_publish_success, &SessionCore::on_publish_failure),
       storage_(open_storage(options_, client_id_)),
-      persistence_(storage_ ? std::make_unique<PahoPersistence>(
-                                  storage_, log_, options_.name,
-                                  [this](int id) { on_publish_written(id); })
-                            : nullptr),
+      persistence_(
+          storage_ ? std::make_unique<PahoPersistence>(storage_, log_, options_.name,
+                                                       [this](int id) { on_publish_written(id); })
+                   : nullptr),
       client_(make_client(options_, client_id_, persistence_.get())) {
     restore_outbox();
+    load_state();
     client_->set_message_callback(
         [this](mqtt::const_message_ptr message) { on_message(std::move(message)); });
     client_->set_connection_lost_handler(
@@ -144,6 +145,21 @@ void SessionCore::install_initial_subscriptions() {
     for (const auto& spec : options_.subscriptions) {
         permanent_routes_.push_back(subscribe(spec.filter, spec.qos, spec.handler, spec.options));
     }
+    if (!options_.restored_handler || !stored_state_) return;
+    std::size_t restored = 0;
+    for (const auto& stored : stored_state_->subscriptions) {
+        const bool configured = std::any_of(
+            options_.subscriptions.begin(), options_.subscriptions.end(), [&](const auto& spec) {
+                return spec.filter == stored.filter &&
+                       spec.options.share_group == stored.options.share_group;
+            });
+        if (configured) continue;
+        permanent_routes_.push_back(
+            subscribe(stored.filter, stored.qos, options_.restored_handler, stored.options));
+        ++restored;
+    }
+    log_->info("session '{}': {} subscription(s) of the last run restored", options_.name,
+               restored);
 }
 
 std::string SessionCore::current_broker() const {
@@ -318,6 +334,7 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
         if (connected_before_) stats_->reconnects.fetch_add(1, std::memory_order_relaxed);
         connected_before_ = true;
         connected_at_ = std::chrono::steady_clock::now();
+        last_connected_ = std::chrono::system_clock::now();
         broker_ = attempt_broker_;
         broker = broker_;
         tried_in_round_ = 0;
@@ -414,7 +431,9 @@ void SessionCore::on_connection_lost(const std::string& cause) noexcept {
             }
             new_state = reconnect ? SessionState::reconnecting : SessionState::disconnected;
             old_state = set_state(new_state);
+            last_disconnected_ = std::chrono::system_clock::now();
         }
+        save_state();
         log_->warn("session '{}' lost its connection: {}", options_.name, cause);
         emit(EventType::session_disconnected, DisconnectInfo{cause});
         announce_state(old_state, new_state);
@@ -527,7 +546,7 @@ void SessionCore::mark_ready(std::uint64_t generation, const std::vector<std::st
         ready_.store(true, std::memory_order_release);
     }
     if (outbox_waiting()) post_pump();
-    write_state(true);
+    save_state();
     emit(EventType::session_ready);
     runtime_->notify_state_change();
 }
@@ -595,6 +614,12 @@ void SessionCore::finish_close(SessionState old_state, const std::shared_ptr<mqt
                                std::chrono::steady_clock::time_point deadline) noexcept {
     if (old_state == SessionState::closed) return;
     await_disconnect(token, deadline);
+    {
+        std::lock_guard lock(mutex_);
+        if (old_state == SessionState::connected)
+            last_disconnected_ = std::chrono::system_clock::now();
+    }
+    write_state(true);  // before the subscriptions are forgotten: the broker keeps them
     {
         std::lock_guard ops(broker_ops_mutex_);
         std::lock_guard lock(mutex_);
@@ -941,33 +966,61 @@ void SessionCore::restore_outbox() {
     }
 }
 
-void SessionCore::write_state(bool connected) noexcept {
+void SessionCore::load_state() {
+    if (!storage_) return;
+    const auto text = storage_->get(session_state_key);
+    if (!text) return;
+    try {
+        stored_state_ = decode_stored_state(*text);
+    } catch (const std::exception& e) {
+        // Not fatal: the broker still has the session; only our copy of its shape is lost.
+        log_->error(
+            "session '{}': its saved state in {} storage is unusable ({}); starting "
+            "without it",
+            options_.name, storage_->backend(), e.what());
+        return;
+    }
+    std::lock_guard lock(mutex_);
+    last_connected_ = stored_state_->last_connected;
+    last_disconnected_ = stored_state_->last_disconnected;
+}
+
+void SessionCore::save_state() noexcept {
+    if (!storage_ || state_save_posted_.exchange(true)) return;
+    try {
+        runtime_->scheduler.post([weak = weak_from_this()] {
+            auto self = weak.lock();
+            if (!self) return;
+            self->state_save_posted_.store(false);
+            self->write_state(false);
+        });
+    } catch (...) {
+        state_save_posted_.store(false);
+    }
+}
+
+void SessionCore::write_state(bool final) noexcept {
     if (!storage_) return;
     try {
-        nlohmann::json state;
-        state["version"] = 1;
-        state["client_id"] = client_id_;
-        state["session"] = options_.name;
+        std::lock_guard writing(state_write_mutex_);
+        StoredSessionState state;
+        state.client_id = client_id_;
+        state.session = options_.name;
         {
             std::lock_guard lock(mutex_);
-            auto& subscriptions = state["subscriptions"] = nlohmann::json::array();
+            if (state_final_) return;
+            state_final_ = final;
             for (const auto& [filter, entry] : filters_) {
-                subscriptions.push_back({{"filter", filter}, {"qos", entry.qos}});
+                // The key of a shared subscription is "$share/<group>/<filter>".
+                const auto& group = entry.options.share_group;
+                state.subscriptions.push_back(
+                    {group.empty() ? filter : filter.substr(group.size() + 8), entry.qos,
+                     entry.options});
             }
+            state.last_connected = last_connected_;
+            state.last_disconnected = last_disconnected_;
         }
-        const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
-        const auto old = storage_->get(session_state_key);
-        if (old) {
-            const auto previous = nlohmann::json::parse(*old, nullptr, false);
-            if (previous.is_object()) {
-                state["last_connected_ms"] = previous.value("last_connected_ms", 0LL);
-                state["last_disconnected_ms"] = previous.value("last_disconnected_ms", 0LL);
-            }
-        }
-        state[connected ? "last_connected_ms" : "last_disconnected_ms"] = now;
-        storage_->put(session_state_key, state.dump());
+        storage_->put(session_state_key, encode(state));
     } catch (const std::exception& e) {
         log_->warn("session '{}': cannot save its state: {}", options_.name, e.what());
     }
@@ -1103,10 +1156,13 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
             .with_session(options_.name)
             .with_topic(entry->filter());
     }
-    std::lock_guard lock(mutex_);
-    if (auto it = filters_.find(entry->filter()); it != filters_.end()) {
-        it->second.acknowledged = true;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = filters_.find(entry->filter()); it != filters_.end()) {
+            it->second.acknowledged = true;
+        }
     }
+    save_state();
     return entry;
 }
 
@@ -1121,7 +1177,10 @@ void SessionCore::drop_route(RouteEntry& entry, bool unsubscribe_if_last) noexce
             last = true;
         }
     }
-    if (last && unsubscribe_if_last) unsubscribe_at_broker(entry.filter());
+    if (last && unsubscribe_if_last) {
+        unsubscribe_at_broker(entry.filter());
+        save_state();
+    }
 }
 
 void SessionCore::remove_route(RouteEntry& entry) noexcept {
@@ -1150,7 +1209,10 @@ void SessionCore::unsubscribe(std::string_view filter) {
             if (last) filters_.erase(it);
         }
     }
-    if (last) unsubscribe_at_broker(std::string(filter));
+    if (last) {
+        unsubscribe_at_broker(std::string(filter));
+        save_state();
+    }
 }
 
 void SessionCore::unsubscribe_at_broker(const std::string& filter) noexcept {

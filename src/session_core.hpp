@@ -26,8 +26,8 @@
 #include "mqttx/route.hpp"
 #include "mqttx/session_state.hpp"
 #include "mqttx/storage.hpp"
-#include "paho_persistence.hpp"
 #include "mqttx/subscribe_options.hpp"
+#include "paho_persistence.hpp"
 #include "router.hpp"
 #include "session_stats.hpp"
 
@@ -57,6 +57,8 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     bool ready() const noexcept { return ready_.load(std::memory_order_acquire); }
     std::string current_broker() const;
     SessionMetrics metrics() const noexcept;
+    // What the last run of a persistent session saved (see StoredSessionState).
+    const std::optional<StoredSessionState>& stored_state() const noexcept { return stored_state_; }
 
     // Makes the routes of Options::subscriptions (they live as long as the session).
     void install_initial_subscriptions();
@@ -136,7 +138,11 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void unstore(Delivery& delivery) noexcept;
     void on_publish_written(int message_id) noexcept;
     void restore_outbox();
-    void write_state(bool connected) noexcept;
+    // The session state: read at start; saved (on the scheduler, coalesced) when it
+    // changes; written one last time by close, after which nothing overwrites it.
+    void load_state();
+    void save_state() noexcept;
+    void write_state(bool final) noexcept;
 
     // Scheduler thread (or the caller of start()).
     // `epoch` is the start()/disconnect() era the attempt belongs to; attempts of an
@@ -199,6 +205,9 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::vector<mqtt::subscribe_options> resubscribe_options_;
     std::uint64_t resubscribe_generation_ = 0;
     std::vector<std::shared_ptr<RouteEntry>> permanent_routes_;  // Options::subscriptions
+    std::chrono::system_clock::time_point last_connected_{};
+    std::chrono::system_clock::time_point last_disconnected_{};
+    bool state_final_ = false;  // close() wrote the state for the last time
     std::mt19937_64 random_;
     Backoff backoff_;
 
@@ -220,6 +229,9 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // A persistent session's storage (else null) and Paho's view of it; both outlive
     // the client.
     const std::shared_ptr<Storage> storage_;
+    std::optional<StoredSessionState> stored_state_;  // set in the constructor only
+    std::mutex state_write_mutex_;  // a snapshot and its put together; before mutex_
+    std::atomic<bool> state_save_posted_{false};
     const std::unique_ptr<PahoPersistence> persistence_;
     std::unique_ptr<mqtt::async_client> client_;  // last: destroyed first
 };

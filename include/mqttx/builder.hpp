@@ -37,6 +37,9 @@ class SessionBuilder {
     SessionBuilder& file_storage(std::string directory);
     SessionBuilder& redis_storage(std::string address);
     SessionBuilder& redis_auth(std::string username, std::string password, int db = 0);
+    // Makes the subscriptions the last run saved again, routed to `handler`
+    // (Options::restored_handler). Needs persistent().
+    SessionBuilder& restore_subscriptions(MessageHandler handler);
     SessionBuilder& will(std::string topic, std::string payload, int qos = 0,
                          bool retained = false);
     SessionBuilder& subscribe(std::string filter, int qos, MessageHandler handler,

@@ -60,9 +60,9 @@ enum class StorageType { memory, file, redis };
 // Where a persistent session keeps in-flight messages, its outbox and its state.
 struct StorageOptions {
     StorageType type = StorageType::memory;
-    std::string directory;      // file
-    std::string redis_address;  // redis: "host:port"
-    std::string redis_user;     // redis AUTH (empty: password only, or none)
+    std::string directory;       // file
+    std::string redis_address;   // redis: "host:port"
+    std::string redis_user;      // redis AUTH (empty: password only, or none)
     std::string redis_password;  // never logged
     int redis_db = 0;
     std::string redis_prefix = "mqttx:";
@@ -111,6 +111,11 @@ struct Options {
     std::optional<StorageOptions> storage;
     std::optional<Will> will;
     std::vector<SubscriptionSpec> subscriptions;
+    // Persistent sessions: the subscriptions saved by the last run (StoredSessionState)
+    // that `subscriptions` does not make again get a route to this handler before the
+    // session connects, so what the broker kept for them is delivered. Empty: they are
+    // only reported (Session::stored_state()), and what arrives on them is unrouted.
+    MessageHandler restored_handler;
     std::size_t message_channel_size = 1000;
     std::shared_ptr<spdlog::logger> logger;  // empty: the library's "mqttx" logger
 };

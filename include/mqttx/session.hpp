@@ -14,6 +14,7 @@
 #include "mqttx/properties.hpp"
 #include "mqttx/route.hpp"
 #include "mqttx/session_state.hpp"
+#include "mqttx/storage.hpp"
 #include "mqttx/subscribe_options.hpp"
 
 namespace mqttx {
@@ -58,6 +59,10 @@ class Session {
     void unsubscribe(std::string_view filter);
 
     SessionMetrics metrics() const noexcept;
+
+    // Persistent sessions: what the last run saved (subscriptions, times), read when this
+    // session was added; empty for a first run, a clean session or an unusable record.
+    const std::optional<StoredSessionState>& stored_state() const noexcept;
 
     // Disconnects (bounded by Options::disconnect_timeout) and refuses further calls.
     void close() noexcept;

@@ -6,6 +6,7 @@
 // mqttx::Error (kind storage) naming the backend, the client and the key.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "mqttx/options.hpp"
+#include "mqttx/subscribe_options.hpp"
 
 namespace mqttx {
 
@@ -28,6 +30,26 @@ struct StorageMetrics {
 
 // The key under which a session keeps its state (subscriptions, client id, times).
 inline constexpr std::string_view session_state_key = "mqttx-state";
+
+// What a persistent session keeps about itself under session_state_key. It mirrors the
+// broker's side: a subscription is in it while the broker has it. Saved when the
+// session becomes ready, when a subscription is made or dropped, when the connection
+// is lost and on close; read at start (Session::stored_state()).
+struct StoredSubscription {
+    std::string filter;
+    int qos = 0;
+    SubscribeOptions options{};
+};
+
+struct StoredSessionState {
+    static constexpr int current_version = 1;
+    int version = current_version;
+    std::string client_id;
+    std::string session;  // the session's name
+    std::vector<StoredSubscription> subscriptions;
+    std::chrono::system_clock::time_point last_connected{};     // epoch when never
+    std::chrono::system_clock::time_point last_disconnected{};  // epoch when never
+};
 
 class Storage {
   public:

@@ -319,6 +319,9 @@ std::vector<BadInput> bad_inputs() {
         {"MaxInflightTooLarge", [] { return base().performance(inflight(65536)); },
          "performance.max_inflight"},
         {"StorageWithoutPersistent", [] { return base().memory_storage(); }, "storage"},
+        {"RestoreWithoutPersistent",
+         [] { return base().restore_subscriptions([](const mqttx::Message&) {}); },
+         "restored_handler"},
         {"FileStorageWithoutDirectory",
          [] { return base().client_id("c").persistent().file_storage(""); }, "storage.directory"},
         {"WillTopicWildcard", [] { return base().will("a/+/c", "bye"); }, "will.topic"},
@@ -372,10 +375,10 @@ INSTANTIATE_TEST_SUITE_P(SessionBuilder, BadInputTest, ::testing::ValuesIn(bad_i
                          });
 
 TEST(SessionBuilder, RedisStorageNeedsAnAddressAndSaneSettings) {
-    EXPECT_FALSE(
-        build_error(base().client_id("c").persistent().redis_storage("localhost:6379")).has_value());
-    const auto error = build_error(
-        base().client_id("c").persistent().redis_storage("").redis_auth("u", "p", -1));
+    EXPECT_FALSE(build_error(base().client_id("c").persistent().redis_storage("localhost:6379"))
+                     .has_value());
+    const auto error =
+        build_error(base().client_id("c").persistent().redis_storage("").redis_auth("u", "p", -1));
     ASSERT_TRUE(error.has_value());
     EXPECT_EQ(context_keys(*error),
               (std::vector<std::string>{"storage.redis_address", "storage.redis_db"}))
