@@ -4,7 +4,11 @@ include(CMakePackageConfigHelpers)
 
 set(MQTTX_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/mqttx)
 
-install(TARGETS mqttx EXPORT mqttxTargets
+set(mqttx_installed_targets mqttx)
+if(MQTTX_BUILD_HTTP)
+  list(APPEND mqttx_installed_targets mqttx_http)
+endif()
+install(TARGETS ${mqttx_installed_targets} EXPORT mqttxTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}

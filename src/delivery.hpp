@@ -36,6 +36,8 @@ class Delivery {
 
     const mqtt::const_message_ptr& message() const noexcept { return message_; }
     std::uint64_t sequence() const noexcept { return sequence_; }  // publish order
+    // When publish() accepted it (or the outbox was read back), for the latency metric.
+    std::chrono::steady_clock::time_point accepted_at() const noexcept { return accepted_at_; }
     std::atomic<int> message_id{0};
     // The session's storage holds a copy (its outbox record) until Paho has stored the
     // message itself or the broker has confirmed it.
@@ -45,6 +47,7 @@ class Delivery {
     const mqtt::const_message_ptr message_;
     const std::uint64_t sequence_;
     const Listener listener_;
+    const std::chrono::steady_clock::time_point accepted_at_ = std::chrono::steady_clock::now();
     mutable std::mutex mutex_;
     mutable std::condition_variable done_;
     bool finished_ = false;

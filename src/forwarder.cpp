@@ -203,6 +203,10 @@ ForwarderMetrics Forwarder::metrics() const noexcept {
     return core_->metrics();
 }
 
+void Forwarder::reset_metrics() noexcept {
+    core_->reset_metrics();
+}
+
 // ---- ForwarderManager ------------------------------------------------------------
 
 ForwarderManager::ForwarderManager(SessionManager& sessions) : sessions_(sessions) {}
@@ -319,6 +323,11 @@ std::map<std::string, ForwarderMetrics> ForwarderManager::all_metrics() const {
     std::lock_guard lock(mutex_);
     for (const auto& [name, forwarder] : forwarders_) metrics.emplace(name, forwarder->metrics());
     return metrics;
+}
+
+void ForwarderManager::reset_all_metrics() noexcept {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, forwarder] : forwarders_) forwarder->reset_metrics();
 }
 
 void ForwarderManager::session_removed(std::string_view session) noexcept {

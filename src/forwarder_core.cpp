@@ -140,7 +140,18 @@ ForwarderMetrics ForwarderCore::metrics() const noexcept {
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
             std::chrono::nanoseconds(last_forward_ns_.load(memory_order_relaxed))));
     m.latency = latency_.snapshot();
+    m.running = running();
     return m;
+}
+
+void ForwarderCore::reset_metrics() noexcept {
+    for (auto* counter : {&received_, &forwarded_, &acknowledged_, &filtered_, &transformed_,
+                          &dropped_, &dropped_hop_limit_, &dropped_buffer_full_,
+                          &dropped_transform_, &dropped_target_, &errors_}) {
+        counter->store(0, std::memory_order_relaxed);
+    }
+    last_forward_ns_.store(0, std::memory_order_relaxed);
+    latency_.reset();
 }
 
 void ForwarderCore::on_message(const Message& message) noexcept {

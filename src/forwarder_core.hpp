@@ -41,6 +41,7 @@ class ForwarderCore : public std::enable_shared_from_this<ForwarderCore> {
     void stop() noexcept;
     bool running() const noexcept;
     ForwarderMetrics metrics() const noexcept;
+    void reset_metrics() noexcept;
     bool uses(std::string_view session) const noexcept;
 
   private:

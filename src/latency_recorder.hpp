@@ -34,6 +34,12 @@ class LatencyRecorder {
         return h;
     }
 
+    void reset() noexcept {
+        for (auto& bucket : buckets_) bucket.store(0, std::memory_order_relaxed);
+        count_.store(0, std::memory_order_relaxed);
+        sum_ns_.store(0, std::memory_order_relaxed);
+    }
+
   private:
     // Per bucket, not cumulative; the +Inf bucket is count_.
     std::atomic<std::uint64_t> buckets_[LatencyHistogram::bounds_seconds.size()]{};

@@ -211,6 +211,28 @@ std::vector<std::shared_ptr<RouteEntry>> Router::take_all() {
     return taken;
 }
 
+std::map<std::string, RouteStats> Router::stats_by_filter() const {
+    std::map<std::string, RouteStats> totals;
+    auto add = [&totals](const std::shared_ptr<RouteEntry>& entry) {
+        const auto stats = entry->stats();
+        auto& total = totals[entry->filter()];
+        total.received += stats.received;
+        total.dropped += stats.dropped;
+        total.bytes += stats.bytes;
+        total.errors += stats.errors;
+        total.last_message = std::max(total.last_message, stats.last_message);
+    };
+    std::shared_lock lock(mutex_);
+    auto walk = [&add](auto& self, const Node& node) -> void {
+        for (const auto& e : node.here) add(e);
+        for (const auto& e : node.below) add(e);
+        for (const auto& [level, child] : node.children) self(self, *child);
+        if (node.plus) self(self, *node.plus);
+    };
+    walk(walk, root_);
+    return totals;
+}
+
 // `first_level` and `dollar` implement MQTT 4.7.2: a filter starting with a wildcard
 // does not match a topic starting with '$'.
 void Router::collect(const Node& node, std::string_view rest, bool at_end, bool first_level,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -80,6 +81,8 @@ class Router {
     std::vector<std::shared_ptr<RouteEntry>> take_filter(std::string_view filter);
     // Removes and returns every route.
     std::vector<std::shared_ptr<RouteEntry>> take_all();
+    // The counters of every route, summed per filter (several routes may share one).
+    std::map<std::string, RouteStats> stats_by_filter() const;
 
     // Appends the routes whose filter matches `topic` (MQTT rules, '$' topics included).
     void match(std::string_view topic, std::vector<std::shared_ptr<RouteEntry>>& out) const;

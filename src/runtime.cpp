@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "logging.hpp"
 
 namespace mqttx::detail {
@@ -28,6 +30,32 @@ void Runtime::notify_state_change() {
     // Taking the mutex orders this notification after a waiter's predicate check.
     { std::lock_guard lock(state_mutex); }
     state_changed.notify_all();
+}
+
+void Runtime::track_rates(std::weak_ptr<SessionStats> stats) {
+    bool start = false;
+    {
+        std::lock_guard lock(rates_mutex_);
+        rated_.push_back(std::move(stats));
+        start = !std::exchange(ticking_, true);
+    }
+    if (start) {
+        scheduler.post_after(std::chrono::seconds(1),
+                             [weak = weak_from_this()] { sample_rates(weak); });
+    }
+}
+
+void Runtime::sample_rates(const std::weak_ptr<Runtime>& weak) {
+    auto self = weak.lock();
+    if (!self) return;
+    {
+        std::lock_guard lock(self->rates_mutex_);
+        std::erase_if(self->rated_, [](const auto& entry) { return entry.expired(); });
+        for (const auto& entry : self->rated_) {
+            if (auto stats = entry.lock()) stats->sample_rates();
+        }
+    }
+    self->scheduler.post_after(std::chrono::seconds(1), [weak] { sample_rates(weak); });
 }
 
 void Runtime::stop() noexcept {

@@ -6,16 +6,18 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "dispatcher.hpp"
 #include "event_bus.hpp"
 #include "mqttx/session_manager.hpp"
 #include "paho_waker.hpp"
 #include "scheduler.hpp"
+#include "session_stats.hpp"
 
 namespace mqttx::detail {
 
-class Runtime {
+class Runtime : public std::enable_shared_from_this<Runtime> {
   public:
     explicit Runtime(const ManagerOptions& options);
     ~Runtime() { stop(); }
@@ -27,6 +29,10 @@ class Runtime {
     // Wakes every wait_for_session / wait_for_all_sessions.
     void notify_state_change();
 
+    // Samples the session's totals about once a second for its message rates, until the
+    // session is gone. The first call starts the ticker on the scheduler.
+    void track_rates(std::weak_ptr<SessionStats> stats);
+
     void stop() noexcept;
 
     const ManagerOptions options;
@@ -37,6 +43,13 @@ class Runtime {
     const std::shared_ptr<EventBus> events;
     std::mutex state_mutex;
     std::condition_variable state_changed;
+
+  private:
+    static void sample_rates(const std::weak_ptr<Runtime>& runtime);
+
+    std::mutex rates_mutex_;
+    std::vector<std::weak_ptr<SessionStats>> rated_;
+    bool ticking_ = false;
 };
 
 }  // namespace mqttx::detail

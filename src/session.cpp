@@ -1,5 +1,7 @@
 #include "mqttx/session.hpp"
 
+#include "mqttx/prometheus.hpp"
+#include "prometheus_text.hpp"
 #include "session_core.hpp"
 
 namespace mqttx {
@@ -46,6 +48,25 @@ std::string Session::current_broker() const {
 }
 SessionMetrics Session::metrics() const noexcept {
     return core_->metrics();
+}
+
+std::map<std::string, RouteStats> Session::route_metrics() const {
+    return core_->route_stats();
+}
+
+std::optional<StorageMetrics> Session::storage_metrics() const {
+    return core_->storage_metrics();
+}
+
+std::string Session::prometheus_metrics() const {
+    PrometheusExporter exporter;
+    detail::declare_session_families(exporter);
+    detail::add_session(exporter, {name(), metrics(), route_metrics(), storage_metrics()});
+    return exporter.text();
+}
+
+void Session::reset_metrics() noexcept {
+    core_->reset_metrics();
 }
 
 const std::optional<StoredSessionState>& Session::stored_state() const noexcept {

@@ -169,6 +169,8 @@ std::string SessionCore::current_broker() const {
 
 SessionMetrics SessionCore::metrics() const noexcept {
     auto metrics = stats_->snapshot();
+    metrics.state = state();
+    metrics.connected = metrics.state == SessionState::connected;
     {
         std::lock_guard lock(mutex_);
         metrics.active_subscriptions = filters_.size();
@@ -177,6 +179,19 @@ SessionMetrics SessionCore::metrics() const noexcept {
     metrics.outbox_waiting = waiting_.size();
     metrics.in_flight = in_flight_.size();
     return metrics;
+}
+
+std::map<std::string, RouteStats> SessionCore::route_stats() const {
+    return router_->stats_by_filter();
+}
+
+std::optional<StorageMetrics> SessionCore::storage_metrics() const {
+    if (!storage_) return std::nullopt;
+    return storage_->metrics();
+}
+
+void SessionCore::reset_metrics() noexcept {
+    stats_->reset();
 }
 
 SessionState SessionCore::set_state(SessionState next) {
@@ -732,6 +747,7 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
     }
     stats_->messages_sent.fetch_add(1, std::memory_order_relaxed);
     stats_->bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
+    stats_->last_sent_ns.store(now_ns(), std::memory_order_relaxed);
     if (!delivery) {
         if (!handoff.owns_lock()) post_pump();
         return result;
@@ -819,6 +835,10 @@ bool SessionCore::outbox_waiting() {
 
 void SessionCore::on_publish_success(const mqtt::token& token) {
     if (auto delivery = take_delivery(token)) {
+        if (delivery->message()->get_qos() > 0) {
+            stats_->publish_latency.record(std::chrono::steady_clock::now() -
+                                           delivery->accepted_at());
+        }
         // Kept until now rather than until Paho took it: Paho may lose a message it has
         // queued but not yet written when the program dies. A crash after this write
         // and before the removal sends the message again: a duplicate, never a loss.

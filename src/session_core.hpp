@@ -57,6 +57,10 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     bool ready() const noexcept { return ready_.load(std::memory_order_acquire); }
     std::string current_broker() const;
     SessionMetrics metrics() const noexcept;
+    std::map<std::string, RouteStats> route_stats() const;
+    void reset_metrics() noexcept;
+    std::weak_ptr<SessionStats> stats() const noexcept { return stats_; }
+    std::optional<StorageMetrics> storage_metrics() const;
     // What the last run of a persistent session saved (see StoredSessionState).
     const std::optional<StoredSessionState>& stored_state() const noexcept { return stored_state_; }
 

@@ -4,6 +4,8 @@
 
 #include "channel_queue.hpp"
 #include "global_route.hpp"
+#include "mqttx/prometheus.hpp"
+#include "prometheus_text.hpp"
 #include "runtime.hpp"
 #include "session_core.hpp"
 
@@ -65,6 +67,7 @@ std::shared_ptr<Session> SessionManager::add_session(Options options) {
     auto core = std::make_shared<detail::SessionCore>(std::move(options), runtime_, worker);
     core->install_initial_subscriptions();
     runtime_->waker.add(core);
+    runtime_->track_rates(core->stats());
     auto shared_core = core;
     auto session = std::make_shared<Session>(std::move(core));
     {
@@ -326,6 +329,83 @@ EventSubscription SessionManager::on_event(EventType type, EventHandler handler)
 
 EventSubscription SessionManager::on_any_event(EventHandler handler) {
     return {runtime_->events, runtime_->events->add(std::nullopt, std::move(handler))};
+}
+
+std::vector<std::shared_ptr<Session>> SessionManager::all_sessions() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::shared_ptr<Session>> sessions;
+    sessions.reserve(sessions_.size());
+    for (const auto& [name, session] : sessions_) sessions.push_back(session);
+    return sessions;
+}
+
+namespace {
+
+void add_to_totals(ManagerMetrics& totals, const SessionMetrics& m) {
+    ++totals.sessions;
+    switch (m.state) {
+        case SessionState::connected:
+            ++totals.sessions_connected;
+            break;
+        case SessionState::connecting:
+            ++totals.sessions_connecting;
+            break;
+        case SessionState::reconnecting:
+            ++totals.sessions_reconnecting;
+            break;
+        case SessionState::disconnected:
+        case SessionState::closed:  // a removed session's last moments
+            ++totals.sessions_disconnected;
+            break;
+    }
+    totals.messages_sent += m.messages_sent;
+    totals.messages_received += m.messages_received;
+    totals.bytes_sent += m.bytes_sent;
+    totals.bytes_received += m.bytes_received;
+    totals.errors += m.errors;
+    totals.reconnects += m.reconnects;
+    totals.dropped += m.dropped;
+    totals.offline_dropped += m.offline_dropped;
+    totals.active_subscriptions += m.active_subscriptions;
+    totals.message_rate += m.message_rate;
+}
+
+}  // namespace
+
+ManagerMetrics SessionManager::metrics() const {
+    ManagerMetrics totals;
+    for (const auto& session : all_sessions()) add_to_totals(totals, session->metrics());
+    totals.forwarders = forwarders_->list().size();
+    return totals;
+}
+
+std::string SessionManager::prometheus_text() const {
+    // Every session is read once, so the totals agree with the per-session lines.
+    const auto sessions = all_sessions();
+    std::vector<detail::SessionSample> samples;
+    samples.reserve(sessions.size());
+    ManagerMetrics totals;
+    for (const auto& session : sessions) {
+        samples.push_back({session->name(), session->metrics(), session->route_metrics(),
+                           session->storage_metrics()});
+        add_to_totals(totals, samples.back().metrics);
+    }
+    const auto forwarders = forwarders_->all_metrics();
+    totals.forwarders = forwarders.size();
+
+    PrometheusExporter exporter;
+    detail::declare_manager_families(exporter);
+    detail::declare_session_families(exporter);
+    detail::declare_forwarder_families(exporter);
+    detail::add_manager(exporter, totals);
+    for (const auto& sample : samples) detail::add_session(exporter, sample);
+    for (const auto& [name, metrics] : forwarders) detail::add_forwarder(exporter, name, metrics);
+    return exporter.text();
+}
+
+void SessionManager::reset_metrics() {
+    for (const auto& session : all_sessions()) session->reset_metrics();
+    forwarders_->reset_all_metrics();
 }
 
 void SessionManager::close() {

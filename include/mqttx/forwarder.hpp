@@ -139,6 +139,8 @@ class Forwarder {
     void stop() noexcept;
     bool running() const noexcept;
     ForwarderMetrics metrics() const noexcept;
+    // Counters and the latency histogram back to zero.
+    void reset_metrics() noexcept;
 
   private:
     friend class ForwarderManager;
@@ -166,6 +168,7 @@ class ForwarderManager {
     void stop(std::string_view name);
     void stop_all() noexcept;
     std::map<std::string, ForwarderMetrics> all_metrics() const;
+    void reset_all_metrics() noexcept;
 
     // SessionManager: stops the forwarders that use `session`, with an error event.
     void session_removed(std::string_view session) noexcept;

@@ -6,23 +6,9 @@
 #include <chrono>
 #include <cstdint>
 
-namespace mqttx {
+#include "mqttx/session_state.hpp"
 
-struct SessionMetrics {
-    std::uint64_t messages_sent = 0;      // publishes accepted by Paho
-    std::uint64_t messages_received = 0;  // messages that arrived from the broker
-    std::uint64_t bytes_sent = 0;         // payload bytes
-    std::uint64_t bytes_received = 0;     // payload bytes
-    std::uint64_t errors = 0;             // failed operations and handler exceptions
-    std::uint64_t reconnects = 0;         // successful connects after the first
-    std::uint64_t dropped = 0;            // messages dropped by a full queue
-    std::uint64_t offline_dropped = 0;    // publishes dropped from the offline buffer (drop_oldest)
-    std::uint64_t active_subscriptions = 0;
-    std::uint64_t outbox_waiting = 0;  // accepted, not yet handed to Paho (the offline buffer)
-    std::uint64_t in_flight = 0;       // handed to Paho, not yet confirmed
-    std::chrono::system_clock::time_point last_message{};
-    std::chrono::system_clock::time_point last_error{};
-};
+namespace mqttx {
 
 // A latency distribution with Prometheus-style cumulative buckets.
 struct LatencyHistogram {
@@ -33,7 +19,57 @@ struct LatencyHistogram {
     double sum_seconds = 0.0;
 };
 
+struct SessionMetrics {
+    std::uint64_t messages_sent = 0;      // publishes accepted by publish()
+    std::uint64_t messages_received = 0;  // messages that arrived from the broker
+    std::uint64_t bytes_sent = 0;         // payload bytes
+    std::uint64_t bytes_received = 0;     // payload bytes
+    std::uint64_t errors = 0;             // failed operations and handler exceptions
+    std::uint64_t reconnects = 0;         // successful connects after the first
+    std::uint64_t dropped = 0;            // received messages dropped by a full queue
+    std::uint64_t offline_dropped = 0;    // publishes dropped from the offline buffer (drop_oldest)
+    std::uint64_t unrouted = 0;           // received messages no route wanted
+    std::uint64_t active_subscriptions = 0;
+    std::uint64_t outbox_waiting = 0;  // accepted, not yet handed to Paho (the offline buffer)
+    std::uint64_t in_flight = 0;       // handed to Paho, not yet confirmed
+    SessionState state = SessionState::disconnected;
+    bool connected = false;
+    // Messages (sent and received) and their payload bytes per second over the last
+    // rate_window, and messages per second since `started`.
+    static constexpr std::chrono::seconds rate_window{10};
+    double message_rate = 0.0;
+    double bytes_rate = 0.0;
+    double average_message_rate = 0.0;
+    std::chrono::system_clock::time_point started{};       // when added, or last reset
+    std::chrono::system_clock::time_point last_message{};  // sent or received; epoch if none
+    std::chrono::system_clock::time_point last_error{};    // epoch if none
+    // QoS 1/2 publishes: from publish() to the broker's acknowledgement (PUBACK, PUBCOMP).
+    LatencyHistogram publish_latency;
+};
+
+// Totals over a manager's sessions (sums of their counters) and how many are in which
+// state.
+struct ManagerMetrics {
+    std::uint64_t sessions = 0;
+    std::uint64_t sessions_connected = 0;
+    std::uint64_t sessions_connecting = 0;
+    std::uint64_t sessions_reconnecting = 0;
+    std::uint64_t sessions_disconnected = 0;
+    std::uint64_t messages_sent = 0;
+    std::uint64_t messages_received = 0;
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t bytes_received = 0;
+    std::uint64_t errors = 0;
+    std::uint64_t reconnects = 0;
+    std::uint64_t dropped = 0;
+    std::uint64_t offline_dropped = 0;
+    std::uint64_t active_subscriptions = 0;
+    std::uint64_t forwarders = 0;
+    double message_rate = 0.0;  // the sum of the sessions' message_rate
+};
+
 struct ForwarderMetrics {
+    bool running = false;            // started and not stopped
     std::uint64_t received = 0;      // source messages that reached the forwarder
     std::uint64_t forwarded = 0;     // accepted by the target session
     std::uint64_t acknowledged = 0;  // confirmed by the target broker (QoS 0: written)

@@ -3,7 +3,9 @@
 // fails with an Error of kind session_closed; a shared_ptr kept past that stays safe.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -59,6 +61,15 @@ class Session {
     void unsubscribe(std::string_view filter);
 
     SessionMetrics metrics() const noexcept;
+    // The counters of this session's routes, summed per filter.
+    std::map<std::string, RouteStats> route_metrics() const;
+    // Persistent sessions: their storage's counters; empty otherwise.
+    std::optional<StorageMetrics> storage_metrics() const;
+    // This session, its routes and its storage in Prometheus text format 0.0.4 (the
+    // families of SessionManager::prometheus_text()).
+    std::string prometheus_metrics() const;
+    // Counters, rates and the latency histogram back to zero; gauges stay.
+    void reset_metrics() noexcept;
 
     // Persistent sessions: what the last run saved (subscriptions, times), read when this
     // session was added; empty for a first run, a clean session or an unusable record.

@@ -109,6 +109,13 @@ class SessionManager {
     EventSubscription on_event(EventType type, EventHandler handler);
     EventSubscription on_any_event(EventHandler handler);
 
+    // Totals over the sessions and how many are in which state.
+    ManagerMetrics metrics() const;
+    // The manager, every session, route and forwarder in Prometheus text format 0.0.4.
+    std::string prometheus_text() const;
+    // Counters of every session and forwarder back to zero (see Session::reset_metrics).
+    void reset_metrics();
+
     // The forwarders between this manager's sessions.
     ForwarderManager& forwarders() noexcept { return *forwarders_; }
 
@@ -119,6 +126,7 @@ class SessionManager {
   private:
     friend class ForwarderManager;  // reaches runtime_ for its events
     std::shared_ptr<Session> find(std::string_view name) const;
+    std::vector<std::shared_ptr<Session>> all_sessions() const;
     std::shared_ptr<detail::GlobalRoute> add_global_route(std::string_view filter,
                                                           MessageHandler handler, int qos,
                                                           const SubscribeOptions& options);

@@ -1,0 +1,88 @@
+#include "mqttx/metrics_server.hpp"
+
+#include <httplib.h>
+
+#include <thread>
+
+#include "mqttx/error.hpp"
+#include "mqttx/session_manager.hpp"
+#include "problems.hpp"
+
+namespace mqttx {
+namespace {
+
+constexpr const char* prometheus_content_type = "text/plain; version=0.0.4; charset=utf-8";
+
+void check(const MetricsServerOptions& options) {
+    detail::Problems problems;
+    if (options.address.empty()) problems.add("address", "must not be empty");
+    if (options.port < 0 || options.port > 65535) problems.add("port", "must be 0 to 65535");
+    for (const auto* path : {&options.metrics_path, &options.health_path}) {
+        if (path->empty() || path->front() != '/') {
+            problems.add(path == &options.metrics_path ? "metrics_path" : "health_path",
+                         "must start with '/'");
+        }
+    }
+    if (options.metrics_path == options.health_path) {
+        problems.add("health_path", "must differ from metrics_path");
+    }
+    if (!problems.empty()) problems.raise("invalid MetricsServerOptions");
+}
+
+}  // namespace
+
+struct MetricsServer::Impl {
+    httplib::Server server;
+    std::thread thread;
+    int port = 0;
+};
+
+MetricsServer::MetricsServer(const SessionManager& manager, MetricsServerOptions options)
+    : impl_(std::make_unique<Impl>()) {
+    check(options);
+    auto& server = impl_->server;
+    server.Get(options.metrics_path, [&manager](const httplib::Request&, httplib::Response& res) {
+        try {
+            res.set_content(manager.prometheus_text(), prometheus_content_type);
+        } catch (const std::exception& e) {
+            res.status = 500;
+            res.set_content(std::string("metrics failed: ") + e.what() + "\n", "text/plain");
+        }
+    });
+    server.Get(options.health_path, [&manager](const httplib::Request&, httplib::Response& res) {
+        std::string unhealthy;
+        for (const auto& [name, state] : manager.get_all_sessions_status()) {
+            if (state != SessionState::connected) {
+                unhealthy += name + ": " + to_string(state) + "\n";
+            }
+        }
+        res.status = unhealthy.empty() ? 200 : 503;
+        res.set_content(unhealthy.empty() ? "ok\n" : unhealthy, "text/plain; charset=utf-8");
+    });
+    const bool bound = options.port == 0
+                           ? (impl_->port = server.bind_to_any_port(options.address)) > 0
+                           : server.bind_to_port(options.address, options.port);
+    if (!bound) {
+        throw Error(ErrorKind::connection, "the metrics server cannot listen")
+            .with_context("address", options.address)
+            .with_context("port", options.port);
+    }
+    if (options.port != 0) impl_->port = options.port;
+    impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+}
+
+MetricsServer::~MetricsServer() {
+    stop();
+}
+
+int MetricsServer::port() const noexcept {
+    return impl_->port;
+}
+
+void MetricsServer::stop() noexcept {
+    if (!impl_->thread.joinable()) return;
+    impl_->server.stop();
+    impl_->thread.join();
+}
+
+}  // namespace mqttx
