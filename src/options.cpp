@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -106,6 +107,10 @@ void validate(const Options& options) {
 
     if (options.client_id.size() > 65535) {
         problems.add("client_id", "longer than 65535 bytes");
+    } else if (std::any_of(options.client_id.begin(), options.client_id.end(), [](char c) {
+                   return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
+               })) {
+        problems.add("client_id", "contains a control character (brokers refuse it)");
     } else if (options.persistent && options.client_id.empty()) {
         problems.add("client_id", "a persistent session needs a fixed client id");
     }

@@ -26,7 +26,15 @@ std::string make_client_id(const Options& options, std::mt19937_64& random) {
     // Unique per run, so two programs using the same session name do not evict each other.
     char suffix[17];
     std::snprintf(suffix, sizeof suffix, "%016" PRIx64, static_cast<std::uint64_t>(random()));
-    return options.name + "-" + suffix;
+    // The name may hold anything; brokers refuse control characters in a client id, and
+    // the id also names the waker's topic. Kept: letters, digits, '-', '_' and '.'.
+    std::string id;
+    for (char c : options.name.substr(0, 40)) {
+        const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+        id += keep ? c : '_';
+    }
+    return id + "-" + suffix;
 }
 
 mqtt::create_options make_create_options(const Options& options) {

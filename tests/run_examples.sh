@@ -11,3 +11,6 @@ mqttx_start_mosquitto
 "$build_dir/examples/quickstart/mqttx-quickstart" "$MQTTX_BROKER"
 "$build_dir/examples/fleet/mqttx-fleet" "$MQTTX_BROKER" 20
 "$build_dir/examples/bridge/mqttx-bridge" "$MQTTX_BROKER"
+if [[ -x "$build_dir/examples/metrics/mqttx-metrics" ]]; then
+    "$build_dir/examples/metrics/mqttx-metrics" "$MQTTX_BROKER" 0 0
+fi

@@ -2,6 +2,9 @@
 
 #include <httplib.h>
 
+#include <sys/socket.h>
+
+#include <chrono>
 #include <thread>
 
 #include "mqttx/error.hpp"
@@ -59,6 +62,12 @@ MetricsServer::MetricsServer(const SessionManager& manager, MetricsServerOptions
         res.status = unhealthy.empty() ? 200 : 503;
         res.set_content(unhealthy.empty() ? "ok\n" : unhealthy, "text/plain; charset=utf-8");
     });
+    // Not cpp-httplib's default SO_REUSEPORT: a second server on a busy port must fail,
+    // not share the port and answer half of the scrapes.
+    server.set_socket_options([](socket_t sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     const bool bound = options.port == 0
                            ? (impl_->port = server.bind_to_any_port(options.address)) > 0
                            : server.bind_to_port(options.address, options.port);
@@ -69,6 +78,18 @@ MetricsServer::MetricsServer(const SessionManager& manager, MetricsServerOptions
     }
     if (options.port != 0) impl_->port = options.port;
     impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+    // A stop() before the thread reaches its accept loop would be missed and the join
+    // would hang: return only once it serves (it is at once; the bound is a safeguard).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!server.is_running() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!server.is_running()) {
+        stop();
+        throw Error(ErrorKind::connection, "the metrics server did not start serving")
+            .with_context("address", options.address)
+            .with_context("port", impl_->port);
+    }
 }
 
 MetricsServer::~MetricsServer() {

@@ -1,4 +1,5 @@
 // Builds against the installed mqttx package and makes one QoS 1 round trip.
+#include <mqttx/metrics_server.hpp>
 #include <mqttx/mqttx.hpp>
 
 #include <chrono>
@@ -35,7 +36,15 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "wrong payload: %s\n", payload.c_str());
             return 1;
         }
-        std::printf("round trip through the installed package: ok\n");
+        mqttx::MetricsServer server(manager, {.port = 0});
+        if (server.port() <= 0 ||
+            manager.prometheus_text().find(
+                "mqtt_session_messages_sent_total{session=\"consumer\"} 1\n") ==
+                std::string::npos) {
+            std::fprintf(stderr, "metrics of the installed package are wrong\n");
+            return 1;
+        }
+        std::printf("round trip and metrics through the installed package: ok\n");
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s\n", e.what());

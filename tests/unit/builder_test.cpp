@@ -318,6 +318,7 @@ std::vector<BadInput> bad_inputs() {
          "performance.max_inflight"},
         {"MaxInflightTooLarge", [] { return base().performance(inflight(65536)); },
          "performance.max_inflight"},
+        {"ClientIdControlCharacter", [] { return base().client_id("a\nb"); }, "client_id"},
         {"StorageWithoutPersistent", [] { return base().memory_storage(); }, "storage"},
         {"RestoreWithoutPersistent",
          [] { return base().restore_subscriptions([](const mqttx::Message&) {}); },
