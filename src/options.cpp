@@ -1,6 +1,4 @@
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -9,6 +7,7 @@
 #include "mqttx/options.hpp"
 #include "mqttx/topic.hpp"
 #include "problems.hpp"
+#include "tls.hpp"
 
 namespace mqttx {
 
@@ -17,17 +16,6 @@ using detail::Problems;
 namespace {
 
 constexpr std::size_t max_payload_kb = 256 * 1024;  // MQTT's limit is 256 MiB - 1 per packet
-
-void check_readable_file(Problems& problems, const std::string& field, const std::string& path) {
-    if (path.empty()) return;
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) {
-        problems.add(field, "no such file '" + path + "'");
-        return;
-    }
-    std::ifstream file(path);
-    if (!file) problems.add(field, "cannot read file '" + path + "'");
-}
 
 void check_qos(Problems& problems, const std::string& field, int qos) {
     if (qos < 0 || qos > 2)
@@ -48,18 +36,6 @@ void check_brokers(Problems& problems, const Options& options) {
             problems.add("brokers[" + std::to_string(i) + "]",
                          has_user_info ? problem : "'" + options.brokers[i] + "': " + problem);
         }
-    }
-}
-
-void check_tls(Problems& problems, const TlsConfig& tls) {
-    check_readable_file(problems, "tls.ca_file", tls.ca_file);
-    check_readable_file(problems, "tls.cert_file", tls.cert_file);
-    check_readable_file(problems, "tls.key_file", tls.key_file);
-    if (!tls.cert_file.empty() && tls.key_file.empty()) {
-        problems.add("tls.key_file", "a client certificate needs its private key");
-    }
-    if (tls.cert_file.empty() && !tls.key_file.empty()) {
-        problems.add("tls.cert_file", "a private key needs its client certificate");
     }
 }
 
@@ -140,7 +116,7 @@ void validate(const Options& options) {
         problems.add("reconnect.jitter", "must be in [0, 1)");
     }
 
-    if (options.tls) check_tls(problems, *options.tls);
+    if (options.tls) detail::check_tls(problems, *options.tls);
 
     const auto& performance = options.performance;
     if (performance.buffer_kb == 0 || performance.buffer_kb > max_payload_kb) {

@@ -38,6 +38,9 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
     const ManagerOptions options;
     const std::shared_ptr<spdlog::logger> log;
     Scheduler scheduler;
+    // Blocking checks (a TLS handshake to name why a connect failed), kept off the
+    // scheduler so that they never delay another session's timers.
+    Scheduler diagnostics;
     PahoWaker waker{scheduler, options.wake_paho_on_connect};
     Dispatcher dispatcher;
     const std::shared_ptr<EventBus> events;

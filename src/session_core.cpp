@@ -16,6 +16,7 @@
 #include "paho_properties.hpp"
 #include "runtime.hpp"
 #include "stored_state.hpp"
+#include "tls.hpp"
 
 namespace mqttx::detail {
 
@@ -121,6 +122,9 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
       resubscribe_listener_(*this, &SessionCore::on_resubscribe_success,
                             &SessionCore::on_resubscribe_failure),
       publish_listener_(*this, &SessionCore::on_publish_success, &SessionCore::on_publish_failure),
+      ca_bundle_(options_.tls && !options_.tls->ca_path.empty()
+                     ? std::make_unique<CaBundle>(options_.tls->ca_path)
+                     : nullptr),
       storage_(open_storage(options_, client_id_)),
       persistence_(
           storage_ ? std::make_unique<PahoPersistence>(storage_, log_, options_.name,
@@ -129,6 +133,12 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
       client_(make_client(options_, client_id_, persistence_.get())) {
     restore_outbox();
     load_state();
+    if (options_.tls && options_.tls->skip_verify) {
+        log_->warn(
+            "session '{}': TLS without verifying the broker's certificate and host name "
+            "(skip_verify): anyone on the path can pose as the broker",
+            options_.name);
+    }
     client_->set_message_callback(
         [this](mqtt::const_message_ptr message) { on_message(std::move(message)); });
     client_->set_connection_lost_handler(
@@ -261,6 +271,11 @@ void SessionCore::attempt_connect(std::uint64_t epoch) {
         connect_in_flight_ = true;
         broker = brokers_[broker_index_];
         attempt_broker_ = broker.paho_uri();
+        attempt_uri_ = broker;
+    }
+    {
+        std::lock_guard lock(tls_error_mutex_);
+        tls_error_.clear();
     }
     try {
         emit(EventType::session_connecting);
@@ -318,14 +333,21 @@ mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker)
         const TlsConfig tls = options_.tls.value_or(TlsConfig{});
         mqtt::ssl_options ssl;
         if (!tls.ca_file.empty()) ssl.set_trust_store(tls.ca_file);
+        if (ca_bundle_) ssl.set_trust_store(ca_bundle_->path());
         if (!tls.cert_file.empty()) ssl.set_key_store(tls.cert_file);
         if (!tls.key_file.empty()) ssl.set_private_key(tls.key_file);
         if (!tls.key_password.empty()) ssl.set_private_key_password(tls.key_password);
         if (!tls.ciphers.empty()) ssl.set_enabled_cipher_suites(tls.ciphers);
+        if (!tls.alpn.empty()) ssl.set_alpn_protos(tls.alpn);
         ssl.set_ssl_version(MQTT_SSL_VERSION_TLS_1_2);
         // Paho checks the host name only with verify on: secure by default.
         ssl.set_enable_server_cert_auth(!tls.skip_verify);
         ssl.set_verify(!tls.skip_verify);
+        // OpenSSL's reasons for a failed handshake, on Paho's thread during connect.
+        ssl.set_error_handler([this](const std::string& reason) {
+            std::lock_guard lock(tls_error_mutex_);
+            if (tls_error_.empty()) tls_error_ = reason;
+        });
         opts.set_ssl(std::move(ssl));
     }
     return opts;
@@ -378,7 +400,41 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
 }
 
 void SessionCore::on_connect_failure(const mqtt::token& token) {
-    connection_failed(from_token(token, ErrorKind::connection, "connect failed"));
+    auto error = from_token(token, ErrorKind::connection, "connect failed");
+    std::string paho_reason;
+    {
+        std::lock_guard lock(tls_error_mutex_);
+        paho_reason.swap(tls_error_);
+    }
+    BrokerUri broker;
+    {
+        std::lock_guard lock(mutex_);
+        broker = attempt_uri_;
+    }
+    if (!broker.secure()) {
+        connection_failed(std::move(error));
+        return;
+    }
+    // Paho often says only "Failure" (see diagnose_tls_failure): a handshake of our own
+    // names the reason. It blocks, so it runs on the diagnostics thread, not Paho's.
+    const int return_code = token.get_return_code();
+    auto diagnose = [weak = weak_from_this(), broker, error, paho_reason, return_code]() mutable {
+        auto self = weak.lock();
+        if (!self) return;
+        const auto& tls = self->options_.tls.value_or(TlsConfig{});
+        const auto& trust_file = self->ca_bundle_ ? self->ca_bundle_->path() : tls.ca_file;
+        auto reason =
+            diagnose_tls_failure(broker.host, broker.port, tls, trust_file,
+                                 std::min<std::chrono::milliseconds>(self->options_.connect_timeout,
+                                                                     std::chrono::seconds(5)));
+        if (reason.empty() && !paho_reason.empty()) reason = openssl_reason(paho_reason);
+        if (!reason.empty()) {
+            error = Error(tls_failure_kind(reason), "TLS handshake failed: " + reason)
+                        .with_codes(return_code, 0);
+        }
+        self->connection_failed(std::move(error));
+    };
+    if (!runtime_->diagnostics.post(std::move(diagnose))) connection_failed(std::move(error));
 }
 
 void SessionCore::connection_failed(Error error) {

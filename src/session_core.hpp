@@ -30,6 +30,7 @@
 #include "paho_persistence.hpp"
 #include "router.hpp"
 #include "session_stats.hpp"
+#include "tls.hpp"
 
 namespace mqttx::detail {
 
@@ -200,6 +201,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::uint64_t generation_ = 0;    // bumped by each successful connect
     std::string broker_;              // connected to (Paho URI spelling)
     std::string attempt_broker_;      // the current or last connect attempt's
+    BrokerUri attempt_uri_;           // the same, parsed
     std::size_t broker_index_ = 0;    // into brokers_: the next attempt's
     std::size_t tried_in_round_ = 0;  // brokers failed since the last success or backoff
     std::map<std::string, BrokerFilter, std::less<>> filters_;  // broker subscriptions
@@ -232,6 +234,11 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     ActionForwarder publish_listener_;
     // A persistent session's storage (else null) and Paho's view of it; both outlive
     // the client.
+    // TlsConfig::ca_path as one file (see CaBundle); null without a CA directory.
+    const std::unique_ptr<CaBundle> ca_bundle_;
+    mutable std::mutex
+        tls_error_mutex_;            // mutable: set by a handler make_connect_options() installs
+    mutable std::string tls_error_;  // OpenSSL's first reason in the current connect attempt
     const std::shared_ptr<Storage> storage_;
     std::optional<StoredSessionState> stored_state_;  // set in the constructor only
     std::mutex state_write_mutex_;  // a snapshot and its put together; before mutex_

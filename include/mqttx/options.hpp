@@ -32,13 +32,24 @@ struct ReconnectPolicy {
     bool enabled = true;
 };
 
+enum class TlsVersion { v1_2, v1_3 };
+
+// TLS for ssl://, mqtts:// and wss:// brokers. The broker's certificate and host name
+// are verified unless skip_verify; the host name is also sent as SNI. build() checks
+// every file with OpenSSL and names the one that is wrong. Every field has a default
+// member initialiser, so designated initialisers need name only what they set.
 struct TlsConfig {
-    std::string ca_file;       // PEM bundle of trusted CAs; empty: the system's trust store
-    std::string cert_file;     // client certificate (mutual TLS)
-    std::string key_file;      // client private key
-    bool skip_verify = false;  // explicit opt-in: no certificate or host name check
-    std::string key_password;
-    std::string ciphers;  // OpenSSL cipher list; empty: OpenSSL's defaults
+    std::string ca_file{};       // PEM bundle of trusted CAs; empty (and no ca_path): the system's
+    std::string cert_file{};     // client certificate (mutual TLS), PEM
+    std::string key_file{};      // its private key, PEM (encrypted: set key_password)
+    bool skip_verify = false;    // explicit opt-in: no certificate or host name check (logged)
+    std::string key_password{};  // never logged
+    std::string ciphers{};       // OpenSSL cipher list for TLS 1.2; empty: OpenSSL's defaults
+    std::string ca_path{};       // a directory of PEM CA certificates, instead of ca_file
+    // The lowest version accepted. TLS 1.2 (OpenSSL 3 refuses older ones at its default
+    // security level); v1_3 is refused by build(): Paho C 1.3.12 cannot set it.
+    TlsVersion min_version = TlsVersion::v1_2;
+    std::vector<std::string> alpn{};  // ALPN protocol names offered, e.g. {"mqtt"}
 };
 
 // What publish() does when Paho's buffer of unsent messages is full.

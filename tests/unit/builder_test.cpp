@@ -19,6 +19,7 @@
 
 #include "mqttx/error.hpp"
 #include "mqttx/options.hpp"
+#include "support/pki.hpp"
 
 using namespace std::chrono_literals;
 
@@ -27,29 +28,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A file that exists for the lifetime of the object (a CA bundle, a certificate...).
-class TempFile {
-  public:
-    explicit TempFile(const std::string& stem) {
-        static std::atomic<int> counter{0};
-        path_ = fs::temp_directory_path() / ("mqttx_builder_test_" + std::to_string(::getpid()) +
-                                             "_" + std::to_string(counter++) + "_" + stem);
-        std::ofstream out(path_);
-        out << "-----BEGIN CERTIFICATE-----\nnot really a certificate\n"
-               "-----END CERTIFICATE-----\n";
-    }
-    ~TempFile() {
-        std::error_code ignored;
-        fs::remove(path_, ignored);
-    }
-    TempFile(const TempFile&) = delete;
-    TempFile& operator=(const TempFile&) = delete;
-
-    std::string path() const { return path_.string(); }
-
-  private:
-    fs::path path_;
-};
+// Real certificates and keys (build() parses them), made once with the openssl command.
+const test::TestPki& pki() {
+    return test::TestPki::shared();
+}
 
 std::string missing_file() {
     return (fs::temp_directory_path() / "mqttx_builder_test_does_not_exist" / "ca.pem").string();
@@ -114,12 +96,11 @@ TEST(SessionBuilder, BareHostPortIsAcceptedWithoutTls) {
 }
 
 TEST(SessionBuilder, SecureConnectWithBareHostPortAndReadableCaBuilds) {
-    TempFile ca("ca.pem");
-    const auto builder = secure_connect("s", "gateway.example:8883", ca.path());
+    const auto builder = secure_connect("s", "gateway.example:8883", pki().ca_cert);
     Options options;
     ASSERT_NO_THROW(options = builder.build());
     ASSERT_TRUE(options.tls.has_value());
-    EXPECT_EQ(options.tls->ca_file, ca.path());
+    EXPECT_EQ(options.tls->ca_file, pki().ca_cert);
     EXPECT_TRUE(options.tls->cert_file.empty());
     EXPECT_TRUE(options.tls->key_file.empty());
     EXPECT_FALSE(options.tls->skip_verify);
@@ -128,18 +109,16 @@ TEST(SessionBuilder, SecureConnectWithBareHostPortAndReadableCaBuilds) {
 }
 
 TEST(SessionBuilder, SecureConnectAcceptsSecureSchemes) {
-    TempFile ca("ca.pem");
     for (const char* uri : {"ssl://h:8883", "mqtts://h", "wss://h/mqtt"}) {
         SCOPED_TRACE(uri);
-        EXPECT_NO_THROW((void)secure_connect("s", uri, ca.path()).build());
+        EXPECT_NO_THROW((void)secure_connect("s", uri, pki().ca_cert).build());
     }
 }
 
 TEST(SessionBuilder, SecureConnectRefusesPlaintextScheme) {
-    TempFile ca("ca.pem");
     for (const char* uri : {"tcp://h:1883", "mqtt://h:1883", "ws://h:80/mqtt"}) {
         SCOPED_TRACE(uri);
-        const auto error = build_error(secure_connect("s", uri, ca.path()));
+        const auto error = build_error(secure_connect("s", uri, pki().ca_cert));
         ASSERT_TRUE(error.has_value());
         ASSERT_EQ(error->context().size(), 1u) << describe(*error);
         EXPECT_EQ(error->context()[0].first, "brokers[0]");
@@ -156,11 +135,31 @@ TEST(SessionBuilder, SecureConnectWithMissingCaIsRefused) {
 }
 
 TEST(SessionBuilder, MutualTlsWithReadableFilesBuilds) {
-    TempFile ca("ca.pem");
-    TempFile cert("cert.pem");
-    TempFile key("key.pem");
-    EXPECT_NO_THROW(
-        (void)SessionBuilder("s").broker("h:8883").tls(ca.path(), cert.path(), key.path()).build());
+    EXPECT_NO_THROW((void)SessionBuilder("s")
+                        .broker("h:8883")
+                        .tls(pki().ca_cert, pki().client_cert, pki().client_key)
+                        .build());
+}
+
+TEST(SessionBuilder, TlsWithAnEncryptedKeyAndItsPasswordBuilds) {
+    EXPECT_NO_THROW((void)SessionBuilder("s")
+                        .broker("h:8883")
+                        .tls(TlsConfig{.cert_file = pki().client_cert,
+                                       .key_file = pki().client_key_encrypted,
+                                       .key_password = test::TestPki::key_password,
+                                       .ca_path = pki().ca_dir,
+                                       .alpn = {"mqtt"}})
+                        .build());
+}
+
+TEST(SessionBuilder, AKeyOfAnotherCertificateIsRefusedNamingBothFiles) {
+    const auto error = build_error(quick_connect("s", "localhost:1883")
+                                       .tls(pki().ca_cert, pki().client_cert, pki().other_key));
+    ASSERT_TRUE(error.has_value());
+    const std::string what = error->what();
+    EXPECT_NE(what.find(pki().other_key), std::string::npos) << what;
+    EXPECT_NE(what.find(pki().client_cert), std::string::npos) << what;
+    EXPECT_EQ(what.find(test::TestPki::key_password), std::string::npos) << what;
 }
 
 TEST(SessionBuilder, TlsWithEmptyCaUsesSystemStoreAndBuilds) {
@@ -215,19 +214,6 @@ struct BadInput {
 };
 
 // Files needed by some cases; they live for the whole test program.
-const TempFile& readable_ca() {
-    static const TempFile file("ca.pem");
-    return file;
-}
-const TempFile& readable_cert() {
-    static const TempFile file("cert.pem");
-    return file;
-}
-const TempFile& readable_key() {
-    static const TempFile file("key.pem");
-    return file;
-}
-
 SessionBuilder base() {
     return quick_connect("s", "localhost:1883");  // bare: stays valid with TLS settings too
 }
@@ -296,17 +282,55 @@ std::vector<BadInput> bad_inputs() {
          },
          "reconnect.jitter"},
         {"TlsCaMissing", [] { return base().tls(missing_file()); }, "tls.ca_file"},
+        {"TlsCaNotPem", [] { return base().tls(pki().not_pem); }, "tls.ca_file"},
+        {"TlsCertNotPem", [] { return base().tls(pki().ca_cert, pki().not_pem, pki().client_key); },
+         "tls.cert_file"},
+        {"TlsKeyNotPem", [] { return base().tls(pki().ca_cert, pki().client_cert, pki().not_pem); },
+         "tls.key_file"},
+        {"TlsKeyOfAnotherCertificate",
+         [] { return base().tls(pki().ca_cert, pki().client_cert, pki().other_key); },
+         "tls.key_file"},
+        {"TlsEncryptedKeyWithoutPassword",
+         [] { return base().tls(pki().ca_cert, pki().client_cert, pki().client_key_encrypted); },
+         "tls.key_file"},
+        {"TlsEncryptedKeyWrongPassword",
+         [] {
+             return base().tls(TlsConfig{.ca_file = pki().ca_cert,
+                                         .cert_file = pki().client_cert,
+                                         .key_file = pki().client_key_encrypted,
+                                         .key_password = "wrong"});
+         },
+         "tls.key_file"},
+        {"TlsPasswordWithoutKey",
+         [] { return base().tls(TlsConfig{.ca_file = pki().ca_cert, .key_password = "p"}); },
+         "tls.key_password"},
+        {"TlsCaPathMissing", [] { return base().tls(TlsConfig{.ca_path = missing_file()}); },
+         "tls.ca_path"},
+        {"TlsCaPathWithoutCertificates",
+         [] { return base().tls(TlsConfig{.ca_path = pki().junk_dir}); }, "tls.ca_path"},
+        {"TlsCaFileAndCaPath",
+         [] { return base().tls(TlsConfig{.ca_file = pki().ca_cert, .ca_path = pki().ca_dir}); },
+         "tls.ca_path"},
+        {"TlsUnknownCiphers", [] { return base().tls(TlsConfig{.ciphers = "NO-SUCH-CIPHER"}); },
+         "tls.ciphers"},
+        {"TlsSecurityLevelZero",
+         [] { return base().tls(TlsConfig{.ciphers = "DEFAULT:@SECLEVEL=0"}); }, "tls.ciphers"},
+        {"TlsMinimumVersion13",
+         [] { return base().tls(TlsConfig{.min_version = TlsVersion::v1_3}); }, "tls.min_version"},
+        {"TlsEmptyAlpn",
+         [] {
+             return base().tls(TlsConfig{.alpn = {"mqtt", ""}});
+         },
+         "tls.alpn"},
         {"TlsCertMissing",
-         [] { return base().tls(readable_ca().path(), missing_file(), readable_key().path()); },
+         [] { return base().tls(pki().ca_cert, missing_file(), pki().client_key); },
          "tls.cert_file"},
         {"TlsKeyMissing",
-         [] { return base().tls(readable_ca().path(), readable_cert().path(), missing_file()); },
+         [] { return base().tls(pki().ca_cert, pki().client_cert, missing_file()); },
          "tls.key_file"},
-        {"TlsCertWithoutKey",
-         [] { return base().tls(readable_ca().path(), readable_cert().path(), ""); },
+        {"TlsCertWithoutKey", [] { return base().tls(pki().ca_cert, pki().client_cert, ""); },
          "tls.key_file"},
-        {"TlsKeyWithoutCert",
-         [] { return base().tls(readable_ca().path(), "", readable_key().path()); },
+        {"TlsKeyWithoutCert", [] { return base().tls(pki().ca_cert, "", pki().client_key); },
          "tls.cert_file"},
         {"BufferKbZero", [] { return base().performance(0, 100); }, "performance.buffer_kb"},
         {"BufferKbTooLarge", [] { return base().performance(256 * 1024 + 1, 100); },
