@@ -273,10 +273,6 @@ void SessionCore::attempt_connect(std::uint64_t epoch) {
         attempt_broker_ = broker.paho_uri();
         attempt_uri_ = broker;
     }
-    {
-        std::lock_guard lock(tls_error_mutex_);
-        tls_error_.clear();
-    }
     try {
         emit(EventType::session_connecting);
         // Before connect(): its completion (which ends the waking) may come at once.
@@ -343,11 +339,9 @@ mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker)
         // Paho checks the host name only with verify on: secure by default.
         ssl.set_enable_server_cert_auth(!tls.skip_verify);
         ssl.set_verify(!tls.skip_verify);
-        // OpenSSL's reasons for a failed handshake, on Paho's thread during connect.
-        ssl.set_error_handler([this](const std::string& reason) {
-            std::lock_guard lock(tls_error_mutex_);
-            if (tls_error_.empty()) tls_error_ = reason;
-        });
+        // No set_error_handler(): Paho C++ 1.2.0 hands Paho C a pointer to this
+        // ssl_options object, which the copies below outlive (a crash under ASan). A
+        // failed connect is diagnosed with a handshake of our own instead.
         opts.set_ssl(std::move(ssl));
     }
     return opts;
@@ -401,11 +395,6 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
 
 void SessionCore::on_connect_failure(const mqtt::token& token) {
     auto error = from_token(token, ErrorKind::connection, "connect failed");
-    std::string paho_reason;
-    {
-        std::lock_guard lock(tls_error_mutex_);
-        paho_reason.swap(tls_error_);
-    }
     BrokerUri broker;
     {
         std::lock_guard lock(mutex_);
@@ -418,7 +407,7 @@ void SessionCore::on_connect_failure(const mqtt::token& token) {
     // Paho often says only "Failure" (see diagnose_tls_failure): a handshake of our own
     // names the reason. It blocks, so it runs on the diagnostics thread, not Paho's.
     const int return_code = token.get_return_code();
-    auto diagnose = [weak = weak_from_this(), broker, error, paho_reason, return_code]() mutable {
+    auto diagnose = [weak = weak_from_this(), broker, error, return_code]() mutable {
         auto self = weak.lock();
         if (!self) return;
         const auto& tls = self->options_.tls.value_or(TlsConfig{});
@@ -427,7 +416,6 @@ void SessionCore::on_connect_failure(const mqtt::token& token) {
             diagnose_tls_failure(broker.host, broker.port, tls, trust_file,
                                  std::min<std::chrono::milliseconds>(self->options_.connect_timeout,
                                                                      std::chrono::seconds(5)));
-        if (reason.empty() && !paho_reason.empty()) reason = openssl_reason(paho_reason);
         if (!reason.empty()) {
             error = Error(tls_failure_kind(reason), "TLS handshake failed: " + reason)
                         .with_codes(return_code, 0);

@@ -232,13 +232,10 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     ActionForwarder connect_listener_;
     ActionForwarder resubscribe_listener_;
     ActionForwarder publish_listener_;
-    // A persistent session's storage (else null) and Paho's view of it; both outlive
-    // the client.
     // TlsConfig::ca_path as one file (see CaBundle); null without a CA directory.
     const std::unique_ptr<CaBundle> ca_bundle_;
-    mutable std::mutex
-        tls_error_mutex_;            // mutable: set by a handler make_connect_options() installs
-    mutable std::string tls_error_;  // OpenSSL's first reason in the current connect attempt
+    // A persistent session's storage (else null) and Paho's view of it; both outlive
+    // the client.
     const std::shared_ptr<Storage> storage_;
     std::optional<StoredSessionState> stored_state_;  // set in the constructor only
     std::mutex state_write_mutex_;  // a snapshot and its put together; before mutex_

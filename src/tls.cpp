@@ -328,19 +328,6 @@ std::string diagnose_tls_failure(const std::string& host, int port, const TlsCon
     return reason;
 }
 
-std::string openssl_reason(std::string_view line) {
-    while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.remove_suffix(1);
-    // <thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>
-    std::size_t start = 0;
-    for (int field = 0; field < 5; ++field) {
-        start = line.find(':', start);
-        if (start == std::string_view::npos) return std::string(line);
-        ++start;
-    }
-    const auto end = line.find(':', start);
-    return std::string(line.substr(start, end == std::string_view::npos ? end : end - start));
-}
-
 ErrorKind tls_failure_kind(std::string_view reason) {
     for (const char* refusal : {"certificate", "unknown ca", "hostname mismatch",
                                 "IP address mismatch", "email address mismatch"}) {

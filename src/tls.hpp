@@ -38,19 +38,16 @@ class CaBundle {
 };
 
 // Why a TLS connection to host:port fails, found by a handshake of our own with the same
-// settings, because Paho often reports only "Failure": it checks the host name itself
-// after the handshake, without an OpenSSL error, and a broker that refuses our
-// certificate under TLS 1.3 says so in an alert after the handshake. Returns OpenSSL's
+// settings, because Paho reports only "Failure": it checks the host name itself after
+// the handshake, a broker that refuses our certificate under TLS 1.3 says so in an
+// alert after the handshake, and Paho's SSL error callback cannot be used (see
+// SessionCore::make_connect_options). Returns OpenSSL's
 // verify result ("hostname mismatch", "certificate has expired", ...), its error
 // ("unexpected eof while reading"), or the broker's alert ("tlsv13 alert certificate
 // required"); empty when the broker cannot be reached or the handshake works. Blocks
 // for up to about twice `timeout`.
 std::string diagnose_tls_failure(const std::string& host, int port, const TlsConfig& tls,
                                  const std::string& trust_file, std::chrono::milliseconds timeout);
-
-// "C0D6...:error:0A000086:SSL routines:func:certificate verify failed:file:line:" -> the
-// reason ("certificate verify failed"); other text is returned trimmed.
-std::string openssl_reason(std::string_view line);
 
 // authentication when a certificate was refused (ours or the broker's: verify failed,
 // unknown CA, expired, host name mismatch, certificate required), connection otherwise

@@ -1,0 +1,37 @@
+// Fleet: N MQTT connections of one client library, written the way that library is
+// usually used, so mqttx-bench can run the same scenario on each: mqttx sessions, raw
+// Paho C++ async_clients, and libmosquitto clients (its own thread per client).
+// Every fleet keeps the same application-level window: publish() blocks while
+// `window` QoS 1/2 messages of that connection are unacknowledged.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace mqttx::bench {
+
+using OnMessage = std::function<void(std::string_view payload)>;
+
+class Fleet {
+  public:
+    virtual ~Fleet() = default;
+    virtual const char* name() const = 0;
+    // Opens `count` clean-session connections to host:port, all at once, and returns when
+    // every one is connected. Throws std::runtime_error on failure.
+    virtual void connect(const std::string& host, int port, int count, int window) = 0;
+    // Subscribes connection `i`; `on_message` runs for each message on the library's
+    // delivery thread. Returns once the broker acknowledged it.
+    virtual void subscribe(int i, const std::string& filter, int qos, OnMessage on_message) = 0;
+    virtual void publish(int i, const std::string& topic, const std::string& payload, int qos) = 0;
+    // Waits until every publish of connection `i` is acknowledged (QoS 0: written).
+    virtual void drain(int i) = 0;
+    virtual void disconnect() = 0;
+};
+
+std::unique_ptr<Fleet> make_mqttx_fleet();
+std::unique_ptr<Fleet> make_paho_fleet();
+std::unique_ptr<Fleet> make_mosquitto_fleet();
+
+}  // namespace mqttx::bench

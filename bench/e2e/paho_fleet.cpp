@@ -1,0 +1,81 @@
+// The raw Paho C++ fleet: async_clients as the Paho examples write them, connected all
+// at once, a message callback per client, delivery tokens waited for in a window.
+#include <mqtt/async_client.h>
+
+#include <deque>
+#include <vector>
+
+#include "fleet.hpp"
+
+namespace mqttx::bench {
+namespace {
+
+class PahoFleet final : public Fleet {
+  public:
+    const char* name() const override { return "paho"; }
+
+    void connect(const std::string& host, int port, int count, int window) override {
+        window_ = static_cast<std::size_t>(window);
+        const auto uri = "tcp://" + host + ":" + std::to_string(port);
+        for (int i = 0; i < count; ++i) {
+            clients_.push_back(std::make_unique<mqtt::async_client>(
+                uri, "paho-" + std::to_string(i), mqtt::create_options(MQTTVERSION_3_1_1, 100000)));
+        }
+        handlers_.resize(clients_.size());
+        tokens_.resize(clients_.size());
+        auto options = mqtt::connect_options_builder()
+                           .clean_session(true)
+                           .keep_alive_interval(std::chrono::seconds(30))
+                           .max_inflight(window)
+                           .finalize();
+        std::vector<mqtt::token_ptr> connecting;
+        for (auto& client : clients_) connecting.push_back(client->connect(options));
+        for (auto& token : connecting) token->wait();
+    }
+
+    void subscribe(int i, const std::string& filter, int qos, OnMessage on_message) override {
+        handlers_[i] = std::move(on_message);
+        auto& handler = handlers_[i];
+        clients_[i]->set_message_callback(
+            [&handler](mqtt::const_message_ptr m) { handler(m->get_payload()); });
+        clients_[i]->subscribe(filter, qos)->wait();
+    }
+
+    void publish(int i, const std::string& topic, const std::string& payload, int qos) override {
+        auto& tokens = tokens_[i];
+        if (qos > 0) {
+            while (tokens.size() >= window_) {
+                tokens.front()->wait();
+                tokens.pop_front();
+            }
+        }
+        auto token = clients_[i]->publish(topic, payload.data(), payload.size(), qos, false);
+        if (qos > 0) tokens.push_back(std::move(token));
+    }
+
+    void drain(int i) override {
+        for (auto& token : tokens_[i]) token->wait();
+        tokens_[i].clear();
+    }
+
+    void disconnect() override {
+        std::vector<mqtt::token_ptr> closing;
+        for (auto& client : clients_) closing.push_back(client->disconnect());
+        for (auto& token : closing) token->wait();
+        clients_.clear();
+    }
+
+  private:
+    std::vector<std::unique_ptr<mqtt::async_client>> clients_;
+    std::vector<OnMessage> handlers_;
+    std::vector<std::deque<mqtt::delivery_token_ptr>> tokens_;
+    std::size_t window_ = 1;
+};
+
+}  // namespace
+
+std::unique_ptr<Fleet> make_paho_fleet() {
+    return std::make_unique<PahoFleet>();
+}
+
+}  // namespace mqttx::bench
