@@ -1,6 +1,7 @@
 // LatencyRecorder: the live counters behind a LatencyHistogram (relaxed atomics, no lock).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -29,7 +30,9 @@ class LatencyRecorder {
             running += buckets_[i].load(std::memory_order_relaxed);
             h.buckets[i] = running;
         }
-        h.count = count_.load(std::memory_order_relaxed);
+        // A record() between the loads above and this one may have counted a bucket but
+        // not yet the total: never let +Inf fall below the last bucket.
+        h.count = std::max(count_.load(std::memory_order_relaxed), running);
         h.sum_seconds = static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
         return h;
     }

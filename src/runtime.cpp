@@ -60,7 +60,7 @@ void Runtime::sample_rates(const std::weak_ptr<Runtime>& weak) {
 
 void Runtime::stop() noexcept {
     scheduler.stop();
-    diagnostics.stop();
+    background.stop();
     dispatcher.stop();
 }
 

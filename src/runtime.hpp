@@ -38,9 +38,9 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
     const ManagerOptions options;
     const std::shared_ptr<spdlog::logger> log;
     Scheduler scheduler;
-    // Blocking checks (a TLS handshake to name why a connect failed), kept off the
-    // scheduler so that they never delay another session's timers.
-    Scheduler diagnostics;
+    // Blocking work (a TLS handshake that names why a connect failed, saving a session's
+    // state), kept off the scheduler so that it never delays another session's timers.
+    Scheduler background;
     PahoWaker waker{scheduler, options.wake_paho_on_connect};
     Dispatcher dispatcher;
     const std::shared_ptr<EventBus> events;

@@ -163,8 +163,9 @@ void SessionCore::install_initial_subscriptions() {
     for (const auto& spec : options_.subscriptions) {
         permanent_routes_.push_back(subscribe(spec.filter, spec.qos, spec.handler, spec.options));
     }
-    if (!options_.restored_handler || !stored_state_) return;
+    if (!stored_state_) return;
     std::size_t restored = 0;
+    std::vector<StoredSubscription> carried;
     for (const auto& stored : stored_state_->subscriptions) {
         const bool configured = std::any_of(
             options_.subscriptions.begin(), options_.subscriptions.end(), [&](const auto& spec) {
@@ -172,12 +173,36 @@ void SessionCore::install_initial_subscriptions() {
                        spec.options.share_group == stored.options.share_group;
             });
         if (configured) continue;
-        permanent_routes_.push_back(
-            subscribe(stored.filter, stored.qos, options_.restored_handler, stored.options));
-        ++restored;
+        if (options_.restored_handler) {
+            try {
+                permanent_routes_.push_back(subscribe(stored.filter, stored.qos,
+                                                      options_.restored_handler, stored.options));
+                ++restored;
+                continue;
+            } catch (const Error& e) {
+                log_->error("session '{}': cannot restore subscription '{}': {}", options_.name,
+                            stored.filter, e.what());
+            }
+        }
+        carried.push_back(stored);
     }
-    log_->info("session '{}': {} subscription(s) of the last run restored", options_.name,
-               restored);
+    {
+        std::lock_guard lock(mutex_);
+        carried_ = std::move(carried);
+    }
+    if (restored > 0) {
+        log_->info("session '{}': {} subscription(s) of the last run restored", options_.name,
+                   restored);
+    }
+}
+
+std::string SessionCore::broker_filter(const StoredSubscription& subscription) {
+    const auto& group = subscription.options.share_group;
+    return group.empty() ? subscription.filter : "$share/" + group + "/" + subscription.filter;
+}
+
+void SessionCore::forget_carried(std::string_view filter) {
+    std::erase_if(carried_, [&](const auto& s) { return broker_filter(s) == filter; });
 }
 
 std::string SessionCore::current_broker() const {
@@ -404,25 +429,35 @@ void SessionCore::on_connect_failure(const mqtt::token& token) {
         connection_failed(std::move(error));
         return;
     }
-    // Paho often says only "Failure" (see diagnose_tls_failure): a handshake of our own
-    // names the reason. It blocks, so it runs on the diagnostics thread, not Paho's.
+    // A broker's refusal (a CONNACK code) says why itself; Paho's generic failure (-1)
+    // on a secure connection does not (see diagnose_tls_failure): a handshake of our own
+    // names the reason. It blocks, so it runs on the background thread, not Paho's, and
+    // the waker stops now rather than after it.
     const int return_code = token.get_return_code();
-    auto diagnose = [weak = weak_from_this(), broker, error, return_code]() mutable {
-        auto self = weak.lock();
-        if (!self) return;
-        const auto& tls = self->options_.tls.value_or(TlsConfig{});
-        const auto& trust_file = self->ca_bundle_ ? self->ca_bundle_->path() : tls.ca_file;
-        auto reason =
-            diagnose_tls_failure(broker.host, broker.port, tls, trust_file,
-                                 std::min<std::chrono::milliseconds>(self->options_.connect_timeout,
-                                                                     std::chrono::seconds(5)));
-        if (!reason.empty()) {
-            error = Error(tls_failure_kind(reason), "TLS handshake failed: " + reason)
-                        .with_codes(return_code, 0);
+    if (return_code != MQTTASYNC_FAILURE) {
+        connection_failed(std::move(error));
+        return;
+    }
+    runtime_->waker.connect_finished(this);
+    const auto tls = options_.tls.value_or(TlsConfig{});
+    const auto trust_file = ca_bundle_ ? ca_bundle_->path() : tls.ca_file;
+    const auto timeout =
+        std::min<std::chrono::milliseconds>(options_.connect_timeout, std::chrono::seconds(3));
+    auto diagnose = [weak = weak_from_this(), broker, error, return_code, tls, trust_file,
+                     timeout]() mutable {
+        try {
+            const auto reason =
+                diagnose_tls_failure(broker.host, broker.port, tls, trust_file, timeout);
+            if (!reason.empty()) {
+                error = Error(tls_failure_kind(reason), "TLS handshake failed: " + reason)
+                            .with_codes(return_code, 0);
+            }
+        } catch (const std::exception&) {
+            // The diagnosis is a courtesy: the connect failed either way.
         }
-        self->connection_failed(std::move(error));
+        if (auto self = weak.lock()) self->connection_failed(std::move(error));
     };
-    if (!runtime_->diagnostics.post(std::move(diagnose))) connection_failed(std::move(error));
+    if (!runtime_->background.post(std::move(diagnose))) connection_failed(std::move(error));
 }
 
 void SessionCore::connection_failed(Error error) {
@@ -1059,16 +1094,19 @@ void SessionCore::load_state() {
 
 void SessionCore::save_state() noexcept {
     if (!storage_ || state_save_posted_.exchange(true)) return;
+    // Storage may be a network away (Redis): not on the scheduler, which runs every
+    // session's timers.
+    bool posted = false;
     try {
-        runtime_->scheduler.post([weak = weak_from_this()] {
+        posted = runtime_->background.post([weak = weak_from_this()] {
             auto self = weak.lock();
             if (!self) return;
             self->state_save_posted_.store(false);
             self->write_state(false);
         });
     } catch (...) {
-        state_save_posted_.store(false);
     }
+    if (!posted) state_save_posted_.store(false);
 }
 
 void SessionCore::write_state(bool final) noexcept {
@@ -1088,6 +1126,12 @@ void SessionCore::write_state(bool final) noexcept {
                 state.subscriptions.push_back(
                     {group.empty() ? filter : filter.substr(group.size() + 8), entry.qos,
                      entry.options});
+            }
+            // Saved ones nobody routed: the broker keeps them until unsubscribed.
+            for (const auto& subscription : carried_) {
+                if (!filters_.contains(broker_filter(subscription))) {
+                    state.subscriptions.push_back(subscription);
+                }
             }
             state.last_connected = last_connected_;
             state.last_disconnected = last_disconnected_;
@@ -1247,6 +1291,7 @@ void SessionCore::drop_route(RouteEntry& entry, bool unsubscribe_if_last) noexce
             it != filters_.end() && --it->second.routes == 0) {
             filters_.erase(it);
             last = true;
+            if (unsubscribe_if_last) forget_carried(entry.filter());
         }
     }
     if (last && unsubscribe_if_last) {
@@ -1280,6 +1325,7 @@ void SessionCore::unsubscribe(std::string_view filter) {
             last = it->second.routes <= 0;
             if (last) filters_.erase(it);
         }
+        if (last) forget_carried(filter);
     }
     if (last) {
         unsubscribe_at_broker(std::string(filter));

@@ -146,6 +146,9 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // The session state: read at start; saved (on the scheduler, coalesced) when it
     // changes; written one last time by close, after which nothing overwrites it.
     void load_state();
+    // The filter the broker knows a saved subscription by ("$share/<group>/..." if shared).
+    static std::string broker_filter(const StoredSubscription& subscription);
+    void forget_carried(std::string_view filter);  // with mutex_ held
     void save_state() noexcept;
     void write_state(bool final) noexcept;
 
@@ -214,6 +217,9 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::chrono::system_clock::time_point last_connected_{};
     std::chrono::system_clock::time_point last_disconnected_{};
     bool state_final_ = false;  // close() wrote the state for the last time
+    // Saved subscriptions no route took (no restored_handler, or restoring failed): the
+    // broker keeps them, so the state does too, until they are unsubscribed.
+    std::vector<StoredSubscription> carried_;
     std::mt19937_64 random_;
     Backoff backoff_;
 

@@ -95,6 +95,24 @@ std::shared_ptr<Session> SessionManager::add_session(Options options) {
     return session;
 }
 
+namespace {
+
+// Adds `m`'s counters (less `since`'s, when given) to `totals`.
+void add_counters(SessionMetrics& totals, const SessionMetrics& m,
+                  const SessionMetrics* since = nullptr) {
+    const auto add = [&](std::uint64_t SessionMetrics::*field) {
+        totals.*field += m.*field - (since ? since->*field : 0);
+    };
+    for (auto field : {&SessionMetrics::messages_sent, &SessionMetrics::messages_received,
+                       &SessionMetrics::bytes_sent, &SessionMetrics::bytes_received,
+                       &SessionMetrics::errors, &SessionMetrics::reconnects,
+                       &SessionMetrics::dropped, &SessionMetrics::offline_dropped}) {
+        add(field);
+    }
+}
+
+}  // namespace
+
 void SessionManager::remove_session(std::string_view name) {
     refuse_on_inline_thread("remove_session()");
     std::shared_ptr<Session> session;
@@ -104,9 +122,16 @@ void SessionManager::remove_session(std::string_view name) {
         if (it == sessions_.end()) throw Error::session_not_found(std::string(name));
         session = std::move(it->second);
         sessions_.erase(it);
+        // The manager's totals are counters: what a removed session counted stays in them.
+        add_counters(removed_totals_, session->metrics());
     }
+    const auto at_removal = session->metrics();
     forwarders_->session_removed(name);
     session->close();  // outside the lock: bounded by the session's disconnect timeout
+    {
+        std::lock_guard lock(mutex_);
+        add_counters(removed_totals_, session->metrics(), &at_removal);
+    }
     global_routes_->forget(&session->core());
     // On the session's own dispatcher thread: after its last message and event.
     runtime_->emit(
@@ -372,9 +397,23 @@ void add_to_totals(ManagerMetrics& totals, const SessionMetrics& m) {
 
 }  // namespace
 
+void SessionManager::add_removed(ManagerMetrics& totals) const {
+    std::lock_guard lock(mutex_);
+    const auto& r = removed_totals_;
+    totals.messages_sent += r.messages_sent;
+    totals.messages_received += r.messages_received;
+    totals.bytes_sent += r.bytes_sent;
+    totals.bytes_received += r.bytes_received;
+    totals.errors += r.errors;
+    totals.reconnects += r.reconnects;
+    totals.dropped += r.dropped;
+    totals.offline_dropped += r.offline_dropped;
+}
+
 ManagerMetrics SessionManager::metrics() const {
     ManagerMetrics totals;
     for (const auto& session : all_sessions()) add_to_totals(totals, session->metrics());
+    add_removed(totals);
     totals.forwarders = forwarders_->list().size();
     return totals;
 }
@@ -390,6 +429,7 @@ std::string SessionManager::prometheus_text() const {
                            session->storage_metrics()});
         add_to_totals(totals, samples.back().metrics);
     }
+    add_removed(totals);
     const auto forwarders = forwarders_->all_metrics();
     totals.forwarders = forwarders.size();
 
@@ -404,6 +444,10 @@ std::string SessionManager::prometheus_text() const {
 }
 
 void SessionManager::reset_metrics() {
+    {
+        std::lock_guard lock(mutex_);
+        removed_totals_ = {};
+    }
     for (const auto& session : all_sessions()) session->reset_metrics();
     forwarders_->reset_all_metrics();
 }

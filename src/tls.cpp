@@ -298,18 +298,31 @@ std::string diagnose_tls_failure(const std::string& host, int port, const TlsCon
             X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
         }
     }
-    if (!tls.cert_file.empty()) {
-        SSL_use_certificate_chain_file(ssl.get(), tls.cert_file.c_str());
-        auto key = read_key(tls.key_file, tls.key_password);
-        if (key) SSL_use_PrivateKey(ssl.get(), key.get());
+    // build() checked these files and settings; a failure here leaves the setting out,
+    // and the handshake then shows what that changes.
+    if (!tls.cert_file.empty() &&
+        SSL_use_certificate_chain_file(ssl.get(), tls.cert_file.c_str()) == 1) {
+        if (auto key = read_key(tls.key_file, tls.key_password)) {
+            SSL_use_PrivateKey(ssl.get(), key.get());
+        }
     }
     if (!tls.ciphers.empty()) SSL_set_cipher_list(ssl.get(), tls.ciphers.c_str());
+    if (!tls.alpn.empty()) {
+        std::string wire;  // ALPN's wire form: each name preceded by its length
+        for (const auto& protocol : tls.alpn) {
+            wire += static_cast<char>(protocol.size());
+            wire += protocol;
+        }
+        SSL_set_alpn_protos(ssl.get(), reinterpret_cast<const unsigned char*>(wire.data()),
+                            static_cast<unsigned>(wire.size()));
+    }
     SSL_set_tlsext_host_name(ssl.get(), host.c_str());
     SSL_set_fd(ssl.get(), fd);
     ERR_clear_error();
     std::string reason;
     if (SSL_connect(ssl.get()) != 1) {
-        const long verify = SSL_get_verify_result(ssl.get());
+        // Without verification OpenSSL still records a verify result; it is not the reason.
+        const long verify = tls.skip_verify ? X509_V_OK : SSL_get_verify_result(ssl.get());
         reason = verify != X509_V_OK ? std::string("certificate verify failed: ") +
                                            X509_verify_cert_error_string(verify)
                                      : last_openssl_error();

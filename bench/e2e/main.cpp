@@ -225,35 +225,39 @@ int main(int argc, char** argv) {
                 if (r.value == m) chosen[name] = r;
             }
         }
-        const auto figure = [&](const std::string& name) {
-            return chosen.contains(name) ? cell(chosen[name].value) : std::string("-");
+        const auto pick = [&](const std::string& name) -> const Result* {
+            auto it = chosen.find(name);
+            return it == chosen.end() ? nullptr : &it->second;
         };
-        const double ratio =
-            chosen.contains("mqttx") && chosen.contains("paho") && chosen["paho"].value > 0
-                ? chosen["mqttx"].value / chosen["paho"].value
-                : 0.0;
+        const auto figure = [&](const std::string& name, double Result::*field) {
+            const auto* r = pick(name);
+            return r ? cell(r->*field) : std::string("-");
+        };
+        const auto* ours = pick("mqttx");
+        const auto* paho = pick("paho");
+        const double ratio = ours && paho && paho->value > 0 ? ours->value / paho->value : 0.0;
         const auto lost = [&](const std::string& name) {
-            return chosen.contains(name) ? std::to_string(chosen[name].lost) : std::string("-");
+            const auto* r = pick(name);
+            return r ? std::to_string(r->lost) : std::string("-");
         };
         std::printf("%-4s %-26s %-13s %10s %10s %12s %7.2f %9s %9s %8s %8s %s/%s/%s\n",
-                    c.scenario.c_str(), c.label.c_str(), c.metric.c_str(), figure("mqttx").c_str(),
-                    figure("paho").c_str(), figure("libmosquitto").c_str(), ratio,
-                    cell(chosen["mqttx"].cpu_per_million).c_str(),
-                    cell(chosen["paho"].cpu_per_million).c_str(),
-                    cell(chosen["mqttx"].allocs_per_message).c_str(),
-                    cell(chosen["paho"].allocs_per_message).c_str(), lost("mqttx").c_str(),
+                    c.scenario.c_str(), c.label.c_str(), c.metric.c_str(),
+                    figure("mqttx", &Result::value).c_str(), figure("paho", &Result::value).c_str(),
+                    figure("libmosquitto", &Result::value).c_str(), ratio,
+                    figure("mqttx", &Result::cpu_per_million).c_str(),
+                    figure("paho", &Result::cpu_per_million).c_str(),
+                    figure("mqttx", &Result::allocs_per_message).c_str(),
+                    figure("paho", &Result::allocs_per_message).c_str(), lost("mqttx").c_str(),
                     lost("paho").c_str(), lost("libmosquitto").c_str());
-        if (c.scenario == "S1" || c.scenario == "S6") {
-            for (const auto& name : fleets) {
-                if (!chosen.contains(name)) continue;
-                const auto& r = chosen[name];
-                if (c.scenario == "S1") {
-                    std::printf("     %-26s %-13s p99 %.0f us, max %.0f us\n", name.c_str(), "",
-                                r.p99_us, r.max_us);
-                } else {
-                    std::printf("     %-26s %-13s %.1f KiB RSS per session\n", name.c_str(), "",
-                                r.rss_kb_per_session);
-                }
+        for (const auto& name : fleets) {
+            const auto* r = pick(name);
+            if (!r) continue;
+            if (c.scenario == "S1") {
+                std::printf("     %-26s %-13s p99 %.0f us, max %.0f us\n", name.c_str(), "",
+                            r->p99_us, r->max_us);
+            } else if (c.idle) {
+                std::printf("     %-26s %-13s %.1f KiB RSS per session\n", name.c_str(), "",
+                            r->rss_kb_per_session);
             }
         }
         std::fflush(stdout);

@@ -71,9 +71,10 @@ class MosquittoFleet final : public Fleet {
                     c->on_message(std::string_view(static_cast<const char*>(m->payload),
                                                    static_cast<std::size_t>(m->payloadlen)));
                 });
-            check(mosquitto_connect_async(c->client, host.c_str(), port, 30), "connect");
-            check(mosquitto_loop_start(c->client), "loop_start");
-            connections_.push_back(std::move(c));
+            auto* client = c->client;
+            connections_.push_back(std::move(c));  // disconnect() frees it, also after a throw
+            check(mosquitto_connect_async(client, host.c_str(), port, 30), "connect");
+            check(mosquitto_loop_start(client), "loop_start");
         }
         for (auto& c : connections_) {
             std::unique_lock lock(c->mutex);
@@ -100,9 +101,14 @@ class MosquittoFleet final : public Fleet {
             if (qos > 0) c.changed.wait(lock, [&] { return c.unacknowledged < window_; });
             ++c.unacknowledged;  // before the call: on_publish may come first
         }
-        check(mosquitto_publish(c.client, nullptr, topic.c_str(), static_cast<int>(payload.size()),
-                                payload.data(), qos, false),
-              "publish");
+        const int rc =
+            mosquitto_publish(c.client, nullptr, topic.c_str(), static_cast<int>(payload.size()),
+                              payload.data(), qos, false);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            std::lock_guard lock(c.mutex);
+            --c.unacknowledged;  // no on_publish will come for it
+        }
+        check(rc, "publish");
     }
 
     void drain(int i) override {

@@ -55,6 +55,25 @@ class Meter {
     std::uint64_t allocations_ = 0;
 };
 
+// Disconnects the fleet when a scenario ends, also by an exception: declared after the
+// state its handlers use, so they stop before that state goes.
+class Disconnect {
+  public:
+    explicit Disconnect(Fleet& fleet) : fleet_(fleet) {}
+    ~Disconnect() {
+        try {
+            fleet_.disconnect();
+        } catch (...) {
+            // Already failing or done; nothing more to do.
+        }
+    }
+    Disconnect(const Disconnect&) = delete;
+    Disconnect& operator=(const Disconnect&) = delete;
+
+  private:
+    Fleet& fleet_;
+};
+
 // Counts what a subscriber receives; waiters wake every 64 messages and at the target.
 class Counter {
   public:
@@ -93,30 +112,30 @@ Result latency(Fleet& fleet, const Broker& broker, int qos, int samples) {
     fleet.connect(broker.host, broker.port, 2, 1);
     std::mutex mutex;
     std::condition_variable arrived;
-    bool got = false;
+    long arrived_number = -1;  // the sequence number in the last payload that came back
     Clock::time_point at;
-    fleet.subscribe(1, "bench/s1", qos, [&](std::string_view) {
+    Disconnect disconnect(fleet);
+    fleet.subscribe(1, "bench/s1", qos, [&](std::string_view payload) {
         const auto now = Clock::now();
+        const long number = std::stol(std::string(payload.substr(0, payload.find(' '))));
         std::lock_guard lock(mutex);
         at = now;
-        got = true;
+        arrived_number = number;
         arrived.notify_one();
     });
-    const std::string payload(16, 'p');
     std::vector<double> us;
     Result r;
     Meter meter;
     const int warmup = std::max(20, samples / 10);
     for (int i = 0; i < warmup + samples; ++i) {
         if (i == warmup) meter.start();
-        {
-            std::lock_guard lock(mutex);
-            got = false;
-        }
+        auto payload = std::to_string(i) + ' ';
+        payload.resize(std::max<std::size_t>(payload.size(), 16), 'p');
         const auto sent = Clock::now();
         fleet.publish(0, "bench/s1", payload, qos);
         std::unique_lock lock(mutex);
-        if (!arrived.wait_for(lock, 5s, [&] { return got; })) {
+        // A late answer to an earlier message does not count for this one.
+        if (!arrived.wait_for(lock, 5s, [&] { return arrived_number == i; })) {
             ++r.lost;
             continue;
         }
@@ -124,7 +143,6 @@ Result latency(Fleet& fleet, const Broker& broker, int qos, int samples) {
     }
     meter.finish(r, static_cast<std::uint64_t>(samples));
     fleet.drain(0);
-    fleet.disconnect();
     std::sort(us.begin(), us.end());
     if (!us.empty()) {
         r.value = us[us.size() / 2];
@@ -141,6 +159,7 @@ Result stream(Fleet& fleet, const Broker& broker, int qos, int window, std::size
     fleet.connect(broker.host, broker.port, 2, window);
     Counter counter;
     counter.expect(messages);
+    Disconnect disconnect(fleet);
     fleet.subscribe(1, "bench/s2", qos, counter.handler());
     const std::string payload(payload_size, 'x');
     Result r;
@@ -157,7 +176,6 @@ Result stream(Fleet& fleet, const Broker& broker, int qos, int window, std::size
     meter.finish(r, static_cast<std::uint64_t>(messages));
     r.lost = messages - counter.received();
     r.value = static_cast<double>(counter.received()) / r.seconds;
-    fleet.disconnect();
     return r;
 }
 
@@ -166,6 +184,7 @@ Result fan_in(Fleet& fleet, const Broker& broker, int publishers, long messages)
     fleet.connect(broker.host, broker.port, publishers + 1, 100);
     Counter counter;
     counter.expect(messages);
+    Disconnect disconnect(fleet);
     fleet.subscribe(publishers, "bench/s4/#", 1, counter.handler());
     const std::string payload(64, 'x');
     Result r;
@@ -180,7 +199,6 @@ Result fan_in(Fleet& fleet, const Broker& broker, int publishers, long messages)
     meter.finish(r, static_cast<std::uint64_t>(messages));
     r.lost = messages - counter.received();
     r.value = static_cast<double>(counter.received()) / r.seconds;
-    fleet.disconnect();
     return r;
 }
 
@@ -191,6 +209,7 @@ Result fan_out(Fleet& fleet, const Broker& broker, int subscribers, long message
     const long deliveries = published * subscribers;
     Counter counter;
     counter.expect(deliveries);
+    Disconnect disconnect(fleet);
     for (int i = 1; i <= subscribers; ++i) fleet.subscribe(i, "bench/s5", 1, counter.handler());
     const std::string payload(64, 'x');
     Result r;
@@ -202,7 +221,6 @@ Result fan_out(Fleet& fleet, const Broker& broker, int subscribers, long message
     meter.finish(r, static_cast<std::uint64_t>(deliveries));
     r.lost = deliveries - counter.received();
     r.value = static_cast<double>(counter.received()) / r.seconds;
-    fleet.disconnect();
     return r;
 }
 

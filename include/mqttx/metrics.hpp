@@ -47,8 +47,8 @@ struct SessionMetrics {
     LatencyHistogram publish_latency;
 };
 
-// Totals over a manager's sessions (sums of their counters) and how many are in which
-// state.
+// Totals over a manager's sessions (sums of their counters, removed sessions' included,
+// so they never go down) and how many sessions are in which state.
 struct ManagerMetrics {
     std::uint64_t sessions = 0;
     std::uint64_t sessions_connected = 0;

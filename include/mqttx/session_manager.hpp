@@ -127,6 +127,7 @@ class SessionManager {
     friend class ForwarderManager;  // reaches runtime_ for its events
     std::shared_ptr<Session> find(std::string_view name) const;
     std::vector<std::shared_ptr<Session>> all_sessions() const;
+    void add_removed(ManagerMetrics& totals) const;  // what removed sessions counted
     std::shared_ptr<detail::GlobalRoute> add_global_route(std::string_view filter,
                                                           MessageHandler handler, int qos,
                                                           const SubscribeOptions& options);
@@ -136,6 +137,7 @@ class SessionManager {
     mutable std::mutex mutex_;
     std::map<std::string, std::shared_ptr<Session>, std::less<>> sessions_;
     std::size_t next_worker_ = 0;
+    SessionMetrics removed_totals_;  // counters of removed sessions (manager totals)
     bool closed_ = false;
     std::unique_ptr<ForwarderManager> forwarders_;  // stopped before the sessions close
 };

@@ -20,10 +20,17 @@ void check(const MetricsServerOptions& options) {
     detail::Problems problems;
     if (options.address.empty()) problems.add("address", "must not be empty");
     if (options.port < 0 || options.port > 65535) problems.add("port", "must be 0 to 65535");
+    // cpp-httplib takes a route as a regular expression: plain path characters only.
+    const auto plain = [](const std::string& path) {
+        return !path.empty() && path.front() == '/' &&
+               path.find_first_not_of(
+                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "0123456789/_-") == std::string::npos;
+    };
     for (const auto* path : {&options.metrics_path, &options.health_path}) {
-        if (path->empty() || path->front() != '/') {
+        if (!plain(*path)) {
             problems.add(path == &options.metrics_path ? "metrics_path" : "health_path",
-                         "must start with '/'");
+                         "must start with '/' and hold only letters, digits, '/', '_', '-'");
         }
     }
     if (options.metrics_path == options.health_path) {

@@ -119,6 +119,16 @@ TEST_F(MetricsTest, CountersAreExactAfterKnownTraffic) {
     EXPECT_EQ(m.errors, 1u);
     EXPECT_EQ(m.active_subscriptions, 2u);
 
+    // Totals are counters: removing a session does not take its counts away.
+    auto extra = add("extra");
+    manager.connect("extra");
+    manager.wait_for_session("extra", 20s);
+    ASSERT_TRUE(extra->publish("elsewhere", "12345", 1).wait_for(20s));
+    manager.remove_session("extra");
+    EXPECT_EQ(manager.metrics().messages_sent, 72u);
+    EXPECT_EQ(manager.metrics().bytes_sent, p.bytes_sent + 5);
+    EXPECT_EQ(manager.metrics().sessions, 2u);
+
     // Reset: counters from zero again, gauges unchanged.
     manager.reset_metrics();
     EXPECT_EQ(publisher->metrics().messages_sent, 0u);
@@ -243,6 +253,10 @@ TEST_F(MetricsTest, MetricsServerRefusesBadOptionsAndABusyPort) {
               ErrorKind::configuration);
     EXPECT_EQ(mqttx::test::error_kind_of(
                   [&] { mqttx::MetricsServer(manager, {.port = 0, .metrics_path = "metrics"}); }),
+              ErrorKind::configuration);
+    // Routes are regular expressions inside cpp-httplib: only plain paths are taken.
+    EXPECT_EQ(mqttx::test::error_kind_of(
+                  [&] { mqttx::MetricsServer(manager, {.port = 0, .metrics_path = "/m(etrics"}); }),
               ErrorKind::configuration);
     mqttx::MetricsServer first(manager, {.port = 0});
     EXPECT_EQ(

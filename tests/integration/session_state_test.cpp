@@ -131,17 +131,32 @@ TEST_P(SessionStateTest, RestoredSubscriptionsReceiveWhatTheBrokerKept) {
     EXPECT_EQ(configured.size(), 1u);
 }
 
-TEST_P(SessionStateTest, WithoutRestoreTheSubscriptionsAreOnlyReported) {
+TEST_P(SessionStateTest, WithoutRestoreTheSubscriptionsAreReportedAndKept) {
     run_and_close({"sensors/+/temp"});
     publish_while_away({{"sensors/1/temp", "20"}});
-
+    {
+        mqttx::SessionManager manager;
+        auto session = manager.add_session(persistent_session().build());
+        ASSERT_TRUE(session->stored_state().has_value());
+        EXPECT_EQ(session->stored_state()->subscriptions.size(), 1u);
+        manager.connect_all();
+        manager.wait_for_session("keeper", 20s);
+        EXPECT_EQ(session->metrics().active_subscriptions, 0u);
+    }
+    // The broker still has the subscription, so the state still says so.
     mqttx::SessionManager manager;
     auto session = manager.add_session(persistent_session().build());
     ASSERT_TRUE(session->stored_state().has_value());
-    EXPECT_EQ(session->stored_state()->subscriptions.size(), 1u);
+    ASSERT_EQ(session->stored_state()->subscriptions.size(), 1u);
+    EXPECT_EQ(session->stored_state()->subscriptions[0].filter, "sensors/+/temp");
+    // Until it is unsubscribed.
     manager.connect_all();
     manager.wait_for_session("keeper", 20s);
-    EXPECT_EQ(session->metrics().active_subscriptions, 0u);
+    session->unsubscribe("sensors/+/temp");
+    manager.close();
+    mqttx::SessionManager last;
+    EXPECT_TRUE(
+        last.add_session(persistent_session().build())->stored_state()->subscriptions.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SessionStateTest,
