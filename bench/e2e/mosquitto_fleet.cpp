@@ -81,7 +81,11 @@ class MosquittoFleet final : public Fleet {
             if (!c->changed.wait_for(lock, std::chrono::seconds(60),
                                      [&] { return c->connect_result >= 0; }) ||
                 !c->connected) {
-                throw std::runtime_error("a libmosquitto client did not connect");
+                throw std::runtime_error(
+                    "a libmosquitto client did not connect: " +
+                    (c->connect_result < 0 ? std::string("no answer within 60 s")
+                                           : std::string(mosquitto_connack_string(
+                                                 c->connect_result))));
             }
         }
     }
