@@ -39,7 +39,7 @@ void operations(const char* name, mqttx::Storage& storage, int count) {
     start = Clock::now();
     for (int i = 0; i < count; ++i) storage.remove("k" + std::to_string(i));
     const double removes = per_second(count, start);
-    std::printf("%-8s %12.0f %12.0f %12.0f\n", name, puts, gets, removes);
+    std::printf("%-14s %12.0f %12.0f %12.0f\n", name, puts, gets, removes);
 }
 
 // QoS 1 publishes with at most 20 unconfirmed, as the sessions do.
@@ -96,9 +96,10 @@ int main(int argc, char** argv) {
         redis_options.redis_address = redis.address();
 
         std::printf("storage operations per second (values of 256 bytes, %d of each)\n", count);
-        std::printf("%-8s %12s %12s %12s\n", "backend", "put/s", "get/s", "remove/s");
+        std::printf("%-14s %12s %12s %12s\n", "backend", "put/s", "get/s", "remove/s");
         operations("memory", *mqttx::make_memory_storage(), count);
         operations("file", *mqttx::make_file_storage(dir + "/ops"), count);
+        operations("file, no sync", *mqttx::make_file_storage(dir + "/ops-nosync", false), count);
         operations("redis", *mqttx::make_redis_storage(redis_options), count);
 
         std::printf("\nQoS 1 publishing, %d messages of 64 bytes, 20 in flight (messages/s)\n",
@@ -119,6 +120,15 @@ int main(int argc, char** argv) {
                         broker.uri(),
                         [&](auto& b) {
                             b.client_id("bench-file").persistent().file_storage(dir + "/mqttx");
+                        },
+                        count));
+        std::printf("%-40s %10.0f\n", "mqttx, persistent, file storage, no sync",
+                    through_mqttx(
+                        broker.uri(),
+                        [&](auto& b) {
+                            b.client_id("bench-file-nosync")
+                                .persistent()
+                                .file_storage(dir + "/mqttx-nosync", false);
                         },
                         count));
         std::printf("%-40s %10.0f\n", "mqttx, persistent, Redis storage",

@@ -108,9 +108,10 @@ SessionBuilder& SessionBuilder::memory_storage() {
     return *this;
 }
 
-SessionBuilder& SessionBuilder::file_storage(std::string directory) {
+SessionBuilder& SessionBuilder::file_storage(std::string directory, bool sync) {
     storage().type = StorageType::file;
     storage().directory = std::move(directory);
+    storage().file_sync = sync;
     return *this;
 }
 

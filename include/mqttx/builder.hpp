@@ -34,7 +34,8 @@ class SessionBuilder {
     // A persistent session: the broker keeps it (clean session off) and so do we.
     SessionBuilder& persistent();
     SessionBuilder& memory_storage();
-    SessionBuilder& file_storage(std::string directory);
+    // `sync`: StorageOptions::file_sync.
+    SessionBuilder& file_storage(std::string directory, bool sync = true);
     SessionBuilder& redis_storage(std::string address);
     SessionBuilder& redis_auth(std::string username, std::string password, int db = 0);
     // Makes the subscriptions the last run saved again, routed to `handler`

@@ -71,7 +71,11 @@ enum class StorageType { memory, file, redis };
 // Where a persistent session keeps in-flight messages, its outbox and its state.
 struct StorageOptions {
     StorageType type = StorageType::memory;
-    std::string directory;       // file
+    std::string directory;  // file
+    // file: sync each record and the directory, so a record survives a power cut. false:
+    // write and rename only, which survives the program's crash but not the machine's
+    // (what Paho's own file persistence does), about 4x faster.
+    bool file_sync = true;
     std::string redis_address;   // redis: "host:port"
     std::string redis_user;      // redis AUTH (empty: password only, or none)
     std::string redis_password;  // never logged

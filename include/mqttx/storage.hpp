@@ -102,9 +102,10 @@ class Storage {
 // The backends. Each checks its arguments and throws Error (configuration) on bad ones.
 std::unique_ptr<Storage> make_memory_storage();
 // A directory per client id (names made safe) under `directory`, created if missing.
-// Every write goes to a temporary file, is synced, renamed into place, and the
-// directory synced; each record carries a checksum.
-std::unique_ptr<Storage> make_file_storage(std::string directory);
+// Every write goes to a temporary file and is renamed into place; with `sync` the file
+// is synced before the rename and the directory after it and after a removal (see
+// StorageOptions::file_sync). Each record carries a checksum.
+std::unique_ptr<Storage> make_file_storage(std::string directory, bool sync = true);
 // One hash per client id, named `prefix` + client id. Uses redis_address ("host:port"),
 // redis_user/redis_password (AUTH), redis_db (SELECT), redis_prefix, the timeouts, and
 // reconnects when Redis comes back.

@@ -101,7 +101,8 @@ std::uint32_t get_u32(const char* in) {
 
 class FileStorage final : public Storage {
   public:
-    explicit FileStorage(std::string directory) : Storage("file"), root_(std::move(directory)) {}
+    FileStorage(std::string directory, bool sync)
+        : Storage("file"), root_(std::move(directory)), sync_(sync) {}
 
   protected:
     void do_open(const std::string& client_id) override {
@@ -129,7 +130,7 @@ class FileStorage final : public Storage {
         try {
             write_all(fd, header, header_size, temporary);
             write_all(fd, value.data(), value.size(), temporary);
-            if (::fsync(fd) != 0) fail("cannot sync", temporary);
+            if (sync_ && ::fsync(fd) != 0) fail("cannot sync", temporary);
         } catch (...) {
             ::close(fd);
             ::unlink(temporary.c_str());
@@ -144,7 +145,7 @@ class FileStorage final : public Storage {
             ::unlink(temporary.c_str());
             fail("cannot rename into", path, error);
         }
-        sync_directory(dir_);
+        if (sync_) sync_directory(dir_);
     }
 
     std::optional<std::string> do_get(const std::string& key) override {
@@ -157,7 +158,7 @@ class FileStorage final : public Storage {
             if (errno == ENOENT) return;
             fail("cannot remove", path);
         }
-        sync_directory(dir_);
+        if (sync_) sync_directory(dir_);
     }
 
     std::vector<std::string> do_keys() override {
@@ -213,16 +214,17 @@ class FileStorage final : public Storage {
     }
 
     const fs::path root_;
+    const bool sync_;
     fs::path dir_;
 };
 
 }  // namespace
 
-std::unique_ptr<Storage> make_file_storage(std::string directory) {
+std::unique_ptr<Storage> make_file_storage(std::string directory, bool sync) {
     if (directory.empty()) {
         throw Error(ErrorKind::configuration, "file storage needs a directory");
     }
-    return std::make_unique<FileStorage>(std::move(directory));
+    return std::make_unique<FileStorage>(std::move(directory), sync);
 }
 
 }  // namespace mqttx

@@ -97,7 +97,7 @@ std::unique_ptr<Storage> make_storage(const StorageOptions& options) {
         case StorageType::memory:
             return make_memory_storage();
         case StorageType::file:
-            return make_file_storage(options.directory);
+            return make_file_storage(options.directory, options.file_sync);
         case StorageType::redis:
             return make_redis_storage(options);
     }

@@ -17,7 +17,7 @@ namespace {
 using mqttx::ErrorKind;
 using mqttx::test::error_kind_of;
 
-enum class Backend { memory, file, redis };
+enum class Backend { memory, file, file_nosync, redis };
 
 std::string name_of(const ::testing::TestParamInfo<Backend>& info) {
     switch (info.param) {
@@ -25,6 +25,8 @@ std::string name_of(const ::testing::TestParamInfo<Backend>& info) {
             return "memory";
         case Backend::file:
             return "file";
+        case Backend::file_nosync:
+            return "file_nosync";
         case Backend::redis:
             return "redis";
     }
@@ -43,8 +45,9 @@ class StorageContract : public ::testing::TestWithParam<Backend> {
             case Backend::memory:
                 return mqttx::make_memory_storage();
             case Backend::file:
+            case Backend::file_nosync:
                 if (dir_.empty()) dir_ = mqttx::test::make_temp_dir("mqttx-storage-");
-                return mqttx::make_file_storage(dir_);
+                return mqttx::make_file_storage(dir_, GetParam() == Backend::file);
             case Backend::redis: {
                 mqttx::StorageOptions options;
                 options.type = mqttx::StorageType::redis;
@@ -130,7 +133,8 @@ TEST_P(StorageContract, CallsBeforeOpenFailWithAStorageError) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StorageContract,
-                         ::testing::Values(Backend::memory, Backend::file, Backend::redis),
+                         ::testing::Values(Backend::memory, Backend::file, Backend::file_nosync,
+                                           Backend::redis),
                          name_of);
 
 // ---- file ---------------------------------------------------------------------

@@ -1,12 +1,13 @@
 // mqttx-crash-child: the "program that crashes" of the storage crash tests.
-//   mqttx-crash-child publish <broker> <client-id> <file|redis> <dir|host:port> <count> <qos>
+//   mqttx-crash-child publish <broker> <client-id> <file|file-nosync|redis> <dir|host:port> <count>
+//   <qos>
 //       publishes <count> messages "0".."count-1" on crash/t, prints "accepted <count>"
 //       once publish() has returned for all of them, then waits to be killed.
-//   mqttx-crash-child drain <broker> <client-id> <file|redis> <dir|host:port>
+//   mqttx-crash-child drain <broker> <client-id> <file|file-nosync|redis> <dir|host:port>
 //       starts the same persistent session, waits until its outbox and in-flight
 //       messages are gone, publishes "end" (QoS 2) on crash/t, prints "drained" and
 //       exits 0 (1 after 60 s).
-//   mqttx-crash-child forward <site> <cloud> <file|redis> <dir|host:port>
+//   mqttx-crash-child forward <site> <cloud> <file|file-nosync|redis> <dir|host:port>
 //       forwards fwd/# from the site broker to the cloud broker (at-least-once, both
 //       sessions persistent with the given storage), prints "forwarding", runs until killed.
 #include <mqttx/mqttx.hpp>
@@ -23,10 +24,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     const std::string mode = argv[1];
-    const bool redis = std::string(argv[4]) == "redis";
+    const std::string storage = argv[4];
     auto with_storage = [&](mqttx::SessionBuilder builder) {
-        if (redis) return std::move(builder.redis_storage(argv[5]));
-        return std::move(builder.file_storage(argv[5]));
+        if (storage == "redis") return std::move(builder.redis_storage(argv[5]));
+        return std::move(builder.file_storage(argv[5], storage != "file-nosync"));
     };
     try {
         if (mode == "forward") {
