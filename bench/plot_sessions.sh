@@ -30,7 +30,7 @@ done
 machine=$(jq -r '"\(.machine.cpu), \(.machine.cores) cores; \(.messages) messages, median of \(.rounds)"' "$json")
 
 gnuplot <<PLOT
-set terminal svg size 960,420 dynamic font "sans,11"
+set terminal svg size 960,420 font "sans,11"
 set output "$out"
 set multiplot layout 1,2 title "mqttx-bench: $machine"
 set logscale x

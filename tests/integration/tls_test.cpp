@@ -10,9 +10,11 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <sstream>
 
+#include "support/child_process.hpp"
 #include "support/collector.hpp"
 #include "support/mosquitto.hpp"
 #include "support/pki.hpp"
@@ -234,6 +236,48 @@ TEST_F(TlsTest, ATlsClientOnAPlaintextPortFailsAndNeverFallsBack) {
     EXPECT_EQ(error.kind, ErrorKind::connection) << error.message;
     EXPECT_NE(error.message.find("TLS handshake failed"), std::string::npos) << error.message;
     EXPECT_EQ(tls.broker.log().find("New client connected"), std::string::npos) << tls.broker.log();
+}
+
+// mosquitto 2.0 does not negotiate ALPN, so `openssl s_server` plays the broker's TLS
+// side and says what the ClientHello offered. (It answers MQTT with nothing useful; the
+// connect fails after the handshake, which is all this test needs.)
+TEST(TlsHello, OffersTheAlpnProtocolsConfigured) {
+    const int port = mqttx::test::free_port();
+    const auto dir = mqttx::test::make_temp_dir("mqttx-sserver-");
+    const auto output = dir + "/s_server.out";
+    mqttx::test::ChildProcess server;
+    // stdbuf: s_server's stdout is a buffered file, and the test reads it while it runs.
+    server.spawn(mqttx::test::find_executable("stdbuf", "coreutils"),
+                 {"-oL", mqttx::test::find_executable("openssl", "openssl"), "s_server", "-accept",
+                  "127.0.0.1:" + std::to_string(port), "-cert", pki().server_cert, "-key",
+                  pki().server_key, "-alpn", "mqtt", "-www"},
+                 output);
+    ASSERT_TRUE(mqttx::test::wait_until([&] { return mqttx::test::port_accepts(port); }, 20s));
+    const auto read = [&] {
+        std::ifstream in(output);
+        std::stringstream text;
+        text << in.rdbuf();
+        return text.str();
+    };
+    {
+        mqttx::SessionManager manager;
+        manager.add_session(
+            mqttx::SessionBuilder("hello")
+                .broker("ssl://127.0.0.1:" + std::to_string(port))
+                .tls(TlsConfig{.ca_file = pki().ca_cert, .alpn = {"mqtt", "x-test"}})
+                .no_reconnect()
+                .build());
+        manager.connect_all();
+        EXPECT_TRUE(mqttx::test::wait_until(
+            [&] {
+                return read().find("ALPN protocols advertised by the client: mqtt, x-test") !=
+                       std::string::npos;
+            },
+            20s))
+            << read();
+    }
+    server.stop(5s);
+    mqttx::test::remove_tree(dir);
 }
 
 }  // namespace
