@@ -30,7 +30,9 @@ class Fleet {
     virtual void disconnect() = 0;
 };
 
-std::unique_ptr<Fleet> make_mqttx_fleet();
+// `inline_handlers`: ManagerOptions::inline_handlers (handlers on Paho's receive thread,
+// as raw Paho's callback runs), to see what the hop to a dispatcher thread costs.
+std::unique_ptr<Fleet> make_mqttx_fleet(bool inline_handlers = false);
 std::unique_ptr<Fleet> make_paho_fleet();
 std::unique_ptr<Fleet> make_mosquitto_fleet();
 

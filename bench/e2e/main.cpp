@@ -2,6 +2,7 @@
 // usual way, and (where the issue asks) with libmosquitto, interleaved round by round
 // against the same broker; one table row per case with the figures and their ratio.
 //   mqttx-bench [--messages N] [--rounds R] [--only S1,S3] [--json FILE] [--broker host:port]
+//               [--inline-handlers]   (mqttx handlers on Paho's thread, as raw Paho's run)
 // Without --broker it starts its own mosquitto (persistence off, set_tcp_nodelay true,
 // large queues) on a free loopback port.
 #include <mosquitto.h>
@@ -31,8 +32,10 @@ using mqttx::bench::Case;
 using mqttx::bench::Fleet;
 using mqttx::bench::Result;
 
+bool inline_handlers = false;  // --inline-handlers
+
 std::unique_ptr<Fleet> make_fleet(const std::string& name) {
-    if (name == "mqttx") return mqttx::bench::make_mqttx_fleet();
+    if (name == "mqttx") return mqttx::bench::make_mqttx_fleet(inline_handlers);
     if (name == "paho") return mqttx::bench::make_paho_fleet();
     return mqttx::bench::make_mosquitto_fleet();
 }
@@ -125,6 +128,8 @@ int main(int argc, char** argv) {
                     *fleet, {argv[i + 3], std::stoi(argv[i + 4])}, std::stoi(argv[i + 2]));
                 std::printf("%f %f %f\n", r.seconds, r.rss_kb_per_session, r.cpu_per_million);
                 return 0;
+            } else if (arg == "--inline-handlers") {
+                inline_handlers = true;
             } else if (arg == "--messages") {
                 messages = std::stol(next());
             } else if (arg == "--rounds") {
@@ -142,7 +147,7 @@ int main(int argc, char** argv) {
             } else {
                 std::fprintf(stderr,
                              "usage: %s [--messages N] [--rounds R] [--only S1,S3] [--json FILE] "
-                             "[--broker host:port]\n",
+                             "[--broker host:port] [--inline-handlers]\n",
                              argv[0]);
                 return 2;
             }
@@ -184,6 +189,7 @@ int main(int argc, char** argv) {
         {"libmosquitto", first_line_of("dpkg-query -W -f '${Version}' libmosquitto1")},
         {"broker", external ? "external" : first_line_of("mosquitto -h")}};
     report["messages"] = messages;
+    report["mqttx_inline_handlers"] = inline_handlers;
     report["rounds"] = rounds;
     report["cases"] = nlohmann::json::array();
 

@@ -83,9 +83,9 @@ class MosquittoFleet final : public Fleet {
                 !c->connected) {
                 throw std::runtime_error(
                     "a libmosquitto client did not connect: " +
-                    (c->connect_result < 0 ? std::string("no answer within 60 s")
-                                           : std::string(mosquitto_connack_string(
-                                                 c->connect_result))));
+                    (c->connect_result < 0
+                         ? std::string("no answer within 60 s")
+                         : std::string(mosquitto_connack_string(c->connect_result))));
             }
         }
     }

@@ -14,6 +14,12 @@ using namespace std::chrono_literals;
 
 class MqttxFleet final : public Fleet {
   public:
+    explicit MqttxFleet(bool inline_handlers)
+        : manager_([&] {
+              ManagerOptions options;
+              options.inline_handlers = inline_handlers;
+              return options;
+          }()) {}
     const char* name() const override { return "mqttx"; }
 
     void connect(const std::string& host, int port, int count, int window) override {
@@ -70,8 +76,8 @@ class MqttxFleet final : public Fleet {
 
 }  // namespace
 
-std::unique_ptr<Fleet> make_mqttx_fleet() {
-    return std::make_unique<MqttxFleet>();
+std::unique_ptr<Fleet> make_mqttx_fleet(bool inline_handlers) {
+    return std::make_unique<MqttxFleet>(inline_handlers);
 }
 
 }  // namespace mqttx::bench
