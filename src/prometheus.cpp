@@ -196,15 +196,24 @@ void PrometheusExporter::append_labels(std::string& out, std::initializer_list<L
     out += '}';
 }
 
+// "<name><suffix>{labels[,le="..."]} <value>\n"
+template <class Number>
+void PrometheusExporter::append_sample(Family& f, std::string_view suffix,
+                                       std::initializer_list<Label> labels, std::string_view le,
+                                       Number value) {
+    f.samples += f.name;
+    f.samples += suffix;
+    append_labels(f.samples, labels, le.empty() ? "" : "le", le);
+    f.samples += ' ';
+    append_number(f.samples, value);
+    f.samples += '\n';
+}
+
 void PrometheusExporter::add_integer(std::string_view name, std::initializer_list<Label> labels,
                                      std::uint64_t value) {
     auto& f = family(name, MetricType::gauge, false);
     check_labels(labels);
-    f.samples += f.name;
-    append_labels(f.samples, labels);
-    f.samples += ' ';
-    append_number(f.samples, value);
-    f.samples += '\n';
+    append_sample(f, "", labels, {}, value);
 }
 
 void PrometheusExporter::add_real(std::string_view name, std::initializer_list<Label> labels,
@@ -217,37 +226,21 @@ void PrometheusExporter::add_real(std::string_view name, std::initializer_list<L
                                 "non-finite value",
                             f.name);
     }
-    f.samples += f.name;
-    append_labels(f.samples, labels);
-    f.samples += ' ';
-    append_number(f.samples, value);
-    f.samples += '\n';
+    append_sample(f, "", labels, {}, value);
 }
 
 void PrometheusExporter::add(std::string_view name, std::initializer_list<Label> labels,
                              const LatencyHistogram& histogram) {
     auto& f = family(name, MetricType::histogram, true);
     check_labels(labels);
-    const auto line = [&](std::string_view suffix, std::string_view le, auto value) {
-        f.samples += f.name;
-        f.samples += suffix;
-        if (le.empty()) {
-            append_labels(f.samples, labels);
-        } else {
-            append_labels(f.samples, labels, "le", le);
-        }
-        f.samples += ' ';
-        append_number(f.samples, value);
-        f.samples += '\n';
-    };
     for (std::size_t i = 0; i < histogram.buckets.size(); ++i) {
         std::string le;
         append_number(le, LatencyHistogram::bounds_seconds[i], true);
-        line("_bucket", le, histogram.buckets[i]);
+        append_sample(f, "_bucket", labels, le, histogram.buckets[i]);
     }
-    line("_bucket", "+Inf", histogram.count);
-    line("_sum", {}, histogram.sum_seconds);
-    line("_count", {}, histogram.count);
+    append_sample(f, "_bucket", labels, "+Inf", histogram.count);
+    append_sample(f, "_sum", labels, {}, histogram.sum_seconds);
+    append_sample(f, "_count", labels, {}, histogram.count);
 }
 
 void PrometheusExporter::append_to(std::string& out) const {

@@ -97,18 +97,20 @@ std::shared_ptr<Session> SessionManager::add_session(Options options) {
 
 namespace {
 
-// Adds `m`'s counters (less `since`'s, when given) to `totals`.
-void add_counters(SessionMetrics& totals, const SessionMetrics& m,
-                  const SessionMetrics* since = nullptr) {
-    const auto add = [&](std::uint64_t SessionMetrics::*field) {
-        totals.*field += m.*field - (since ? since->*field : 0);
-    };
-    for (auto field : {&SessionMetrics::messages_sent, &SessionMetrics::messages_received,
-                       &SessionMetrics::bytes_sent, &SessionMetrics::bytes_received,
-                       &SessionMetrics::errors, &SessionMetrics::reconnects,
-                       &SessionMetrics::dropped, &SessionMetrics::offline_dropped}) {
-        add(field);
-    }
+// Adds a session's counters (less those of an earlier snapshot `since`) to `totals`: a
+// ManagerMetrics, or the SessionMetrics that keeps removed sessions' counts.
+template <class Totals>
+void add_counters(Totals& totals, const SessionMetrics& m, const SessionMetrics* since = nullptr) {
+    const SessionMetrics zero;
+    const auto& before = since ? *since : zero;
+    totals.messages_sent += m.messages_sent - before.messages_sent;
+    totals.messages_received += m.messages_received - before.messages_received;
+    totals.bytes_sent += m.bytes_sent - before.bytes_sent;
+    totals.bytes_received += m.bytes_received - before.bytes_received;
+    totals.errors += m.errors - before.errors;
+    totals.reconnects += m.reconnects - before.reconnects;
+    totals.dropped += m.dropped - before.dropped;
+    totals.offline_dropped += m.offline_dropped - before.offline_dropped;
 }
 
 }  // namespace
@@ -383,14 +385,7 @@ void add_to_totals(ManagerMetrics& totals, const SessionMetrics& m) {
             ++totals.sessions_disconnected;
             break;
     }
-    totals.messages_sent += m.messages_sent;
-    totals.messages_received += m.messages_received;
-    totals.bytes_sent += m.bytes_sent;
-    totals.bytes_received += m.bytes_received;
-    totals.errors += m.errors;
-    totals.reconnects += m.reconnects;
-    totals.dropped += m.dropped;
-    totals.offline_dropped += m.offline_dropped;
+    add_counters(totals, m);
     totals.active_subscriptions += m.active_subscriptions;
     totals.message_rate += m.message_rate;
 }
@@ -399,15 +394,7 @@ void add_to_totals(ManagerMetrics& totals, const SessionMetrics& m) {
 
 void SessionManager::add_removed(ManagerMetrics& totals) const {
     std::lock_guard lock(mutex_);
-    const auto& r = removed_totals_;
-    totals.messages_sent += r.messages_sent;
-    totals.messages_received += r.messages_received;
-    totals.bytes_sent += r.bytes_sent;
-    totals.bytes_received += r.bytes_received;
-    totals.errors += r.errors;
-    totals.reconnects += r.reconnects;
-    totals.dropped += r.dropped;
-    totals.offline_dropped += r.offline_dropped;
+    add_counters(totals, removed_totals_);
 }
 
 ManagerMetrics SessionManager::metrics() const {

@@ -68,6 +68,10 @@ class PrometheusExporter {
                      std::uint64_t value);
     void add_real(std::string_view name, std::initializer_list<Label> labels, double value);
     Family& family(std::string_view name, MetricType type_wanted, bool histogram);
+    template <class Number>
+    static void append_sample(Family& family, std::string_view suffix,
+                              std::initializer_list<Label> labels, std::string_view le,
+                              Number value);
     static void append_labels(std::string& out, std::initializer_list<Label> labels,
                               std::string_view extra_name = {}, std::string_view extra_value = {});
 
