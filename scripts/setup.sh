@@ -32,8 +32,22 @@ fi
 echo "setup: apt-get update, then installing the missing packages: ${missing[*]}"
 log=$(mktemp /tmp/mqttx-setup-XXXXXX.log)
 export DEBIAN_FRONTEND=noninteractive
-if ! { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; } \
-    >"$log" 2>&1 </dev/null; then
+# The packages bring daemons (prometheus would listen on every interface, mosquitto and
+# redis on their default ports); the tests start their own on loopback, so none is
+# started on install. policy-rc.d is Debian's switch for that, honoured with systemd too.
+policy=/usr/sbin/policy-rc.d
+own_policy=false
+if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\n# mqttx scripts/setup.sh: no service starts while it installs\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=true
+    trap 'rm -f "$policy"' EXIT
+fi
+status=0
+{ apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; } \
+    >"$log" 2>&1 </dev/null || status=$?
+if $own_policy; then rm -f "$policy"; fi
+if ((status != 0)); then
     cat "$log" >&2
     echo "setup: apt-get failed (log above, kept in $log)" >&2
     exit 1
