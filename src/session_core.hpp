@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <memory_resource>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -231,7 +232,11 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::mutex handoff_mutex_;
     mutable std::mutex deliveries_mutex_;
     std::deque<std::shared_ptr<Delivery>> waiting_;
-    std::unordered_map<const Delivery*, std::shared_ptr<Delivery>> in_flight_;
+    // The in-flight map's nodes come back to this pool (guarded by deliveries_mutex_),
+    // so a publish does not allocate one in steady state.
+    std::pmr::unsynchronized_pool_resource in_flight_nodes_;
+    std::pmr::unordered_map<const Delivery*, std::shared_ptr<Delivery>> in_flight_{
+        &in_flight_nodes_};
     std::atomic<std::uint64_t> next_sequence_{0};
     std::atomic<bool> pump_posted_{false};
 
