@@ -136,9 +136,7 @@ ForwarderMetrics ForwarderCore::metrics() const noexcept {
     m.dropped_transform = dropped_transform_.load(memory_order_relaxed);
     m.dropped_target = dropped_target_.load(memory_order_relaxed);
     m.errors = errors_.load(memory_order_relaxed);
-    m.last_forward = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::nanoseconds(last_forward_ns_.load(memory_order_relaxed))));
+    m.last_forward = time_from_ns(last_forward_ns_.load(memory_order_relaxed));
     m.latency = latency_.snapshot();
     m.running = running();
     return m;

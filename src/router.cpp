@@ -52,9 +52,7 @@ RouteStats RouteEntry::stats() const noexcept {
     stats.received = received_.load(std::memory_order_relaxed);
     stats.bytes = bytes_.load(std::memory_order_relaxed);
     stats.errors = errors_.load(std::memory_order_relaxed);
-    stats.last_message = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::nanoseconds(last_message_ns_.load(std::memory_order_relaxed))));
+    stats.last_message = time_from_ns(last_message_ns_.load(std::memory_order_relaxed));
     return stats;
 }
 

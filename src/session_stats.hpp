@@ -19,6 +19,13 @@ inline std::int64_t now_ns() noexcept {
         .count();
 }
 
+// The time a now_ns() value stands for (the epoch for 0: "never").
+inline std::chrono::system_clock::time_point time_from_ns(std::int64_t ns) noexcept {
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(ns)));
+}
+
 struct SessionStats {
     alignas(64) std::atomic<std::uint64_t> messages_sent{0};
     std::atomic<std::uint64_t> bytes_sent{0};
@@ -56,11 +63,6 @@ struct SessionStats {
 
     SessionMetrics snapshot() const noexcept {
         using std::memory_order_relaxed;
-        auto time = [](std::int64_t ns) {
-            return std::chrono::system_clock::time_point(
-                std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                    std::chrono::nanoseconds(ns)));
-        };
         SessionMetrics m;
         m.messages_sent = messages_sent.load(memory_order_relaxed);
         m.messages_received = messages_received.load(memory_order_relaxed);
@@ -71,10 +73,10 @@ struct SessionStats {
         m.dropped = dropped.load(memory_order_relaxed);
         m.offline_dropped = offline_dropped.load(memory_order_relaxed);
         m.unrouted = unrouted.load(memory_order_relaxed);
-        m.last_message = time(std::max(last_message_ns.load(memory_order_relaxed),
-                                       last_sent_ns.load(memory_order_relaxed)));
-        m.last_error = time(last_error_ns.load(memory_order_relaxed));
-        m.started = time(started_ns.load(memory_order_relaxed));
+        m.last_message = time_from_ns(std::max(last_message_ns.load(memory_order_relaxed),
+                                               last_sent_ns.load(memory_order_relaxed)));
+        m.last_error = time_from_ns(last_error_ns.load(memory_order_relaxed));
+        m.started = time_from_ns(started_ns.load(memory_order_relaxed));
         m.publish_latency = publish_latency.snapshot();
         const auto now = RateWindow::Clock::now();
         const auto window = rates.rates(now, m.messages_sent + m.messages_received,

@@ -5,7 +5,6 @@
 #include <mqttx/metrics_server.hpp>
 #include <mqttx/mqttx.hpp>
 
-#include <cstdio>
 #include <fstream>
 #include <stdexcept>
 
@@ -39,15 +38,9 @@ std::pair<int, std::string> promtool_check(const std::string& text) {
     const auto dir = mqttx::test::make_temp_dir("mqttx-promtool-");
     const auto file = dir + "/metrics.txt";
     std::ofstream(file, std::ios::binary) << text;
-    const auto command = promtool + " check metrics < " + file + " 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (!pipe) throw std::runtime_error("cannot run " + promtool);
-    std::string output;
-    char buffer[4096];
-    while (auto n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-    const int status = ::pclose(pipe);
+    auto result = mqttx::test::run_command(promtool + " check metrics < " + file);
     mqttx::test::remove_tree(dir);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+    return result;
 }
 
 bool has_line(const std::string& text, const std::string& line) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace mqttx::test {
@@ -16,6 +17,11 @@ namespace mqttx::test {
 // The full path of `name` from PATH or the sbin directories; throws std::runtime_error
 // naming the Debian package to install.
 std::string find_executable(std::string_view name, std::string_view package);
+
+// Runs `command` through the shell to its end; its exit status (-1 if it did not exit)
+// and everything it wrote to stdout and stderr. Throws std::runtime_error if it cannot
+// be started. For short tools (openssl, promtool), not servers.
+std::pair<int, std::string> run_command(const std::string& command);
 
 class ChildProcess {
   public:

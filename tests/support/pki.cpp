@@ -1,6 +1,5 @@
 #include "support/pki.hpp"
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -12,13 +11,9 @@ namespace mqttx::test {
 
 std::string TestPki::run(const std::string& arguments) const {
     static const std::string openssl = find_executable("openssl", "openssl");
-    const auto command = openssl + " " + arguments + " 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (!pipe) throw std::runtime_error("cannot run " + command);
-    std::string output;
-    char buffer[4096];
-    while (auto n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-    if (::pclose(pipe) != 0) throw std::runtime_error("failed: " + command + "\n" + output);
+    const auto command = openssl + " " + arguments;
+    auto [status, output] = run_command(command);
+    if (status != 0) throw std::runtime_error("failed: " + command + "\n" + output);
     return output;
 }
 
