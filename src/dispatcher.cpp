@@ -1,5 +1,7 @@
 #include "dispatcher.hpp"
 
+#include <algorithm>
+
 #include "router.hpp"
 
 namespace mqttx::detail {
@@ -10,7 +12,9 @@ Dispatcher::Dispatcher(std::size_t threads, std::size_t queue_capacity) {
     workers_.reserve(threads);
     for (std::size_t i = 0; i < threads; ++i) {
         auto worker = std::make_shared<Worker>();
-        worker->ring.resize(queue_capacity);
+        worker->capacity = queue_capacity;
+        worker->ring.resize(std::min(queue_capacity, initial_ring));
+        worker->spent.reserve(spent_limit);
         workers_.push_back(std::move(worker));
     }
     for (auto& worker : workers_) {
@@ -37,34 +41,57 @@ bool Dispatcher::post(std::size_t worker, std::function<void()> task,
 
 bool Dispatcher::push(Worker& worker, Task&& task, std::chrono::milliseconds block_for) {
     std::unique_lock lock(worker.mutex);
+    if (worker.size == worker.ring.size() && worker.size < worker.capacity) grow(worker);
     const auto capacity = worker.ring.size();
     if (worker.size == capacity) {
         // A handler running on this very worker must never wait for itself.
         if (std::this_thread::get_id() == worker.thread_id) return false;
-        if (!worker.not_full.wait_for(lock, block_for,
-                                      [&] { return worker.size < capacity || worker.stopping; })) {
-            return false;
-        }
+        ++worker.blocked;
+        const bool room = worker.not_full.wait_for(
+            lock, block_for, [&] { return worker.size < capacity || worker.stopping; });
+        --worker.blocked;
+        if (!room) return false;
     }
     if (worker.stopping) return false;
     worker.ring[(worker.head + worker.size) % capacity] = std::move(task);
     ++worker.size;
-    // Notified under the lock: a worker that stops the dispatcher from this very task
-    // could otherwise be gone before notify_one() touches its condition variable.
+    worker.spent.clear();
+    if (!worker.sleeping) return true;
+    worker.sleeping = false;  // one notification per sleep is enough
+    lock.unlock();
+    // Outside the lock, so the worker does not wake into a held mutex. The Worker
+    // outlives this call: the caller keeps the Dispatcher alive, and it keeps its Workers.
     worker.not_empty.notify_one();
     return true;
+}
+
+void Dispatcher::grow(Worker& worker) {
+    std::vector<Task> larger(std::min(worker.capacity, worker.ring.size() * 2));
+    for (std::size_t i = 0; i < worker.size; ++i) {
+        larger[i] = std::move(worker.ring[(worker.head + i) % worker.ring.size()]);
+    }
+    worker.ring = std::move(larger);
+    worker.head = 0;
 }
 
 void Dispatcher::run(Worker& worker) {
     std::unique_lock lock(worker.mutex);
     for (;;) {
-        worker.not_empty.wait(lock, [&] { return worker.size > 0 || worker.stopping; });
-        if (worker.size == 0) return;  // stopping and drained
+        while (worker.size == 0 && !worker.stopping) {
+            worker.sleeping = true;
+            worker.not_empty.wait(lock);
+        }
+        worker.sleeping = false;
+        if (worker.size == 0) {  // stopping and drained
+            worker.spent.clear();
+            return;
+        }
         Task task = std::move(worker.ring[worker.head]);
         worker.head = (worker.head + 1) % worker.ring.size();
         --worker.size;
+        const bool wake_pusher = worker.blocked > 0;
         lock.unlock();
-        worker.not_full.notify_one();
+        if (wake_pusher) worker.not_full.notify_one();
         if (task.function) {
             try {
                 task.function();
@@ -74,8 +101,16 @@ void Dispatcher::run(Worker& worker) {
         } else if (task.router) {
             task.router->deliver(task.message, Router::Pass::dispatcher);
         }
-        task = Task{};  // release the message and router before waiting again
+        task.function = nullptr;
+        task.router.reset();
         lock.lock();
+        if (task.message && worker.spent.size() < spent_limit) {
+            worker.spent.push_back(std::move(task.message));
+        } else if (task.message) {
+            lock.unlock();
+            task.message = Message{};
+            lock.lock();
+        }
     }
 }
 

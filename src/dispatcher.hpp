@@ -1,6 +1,7 @@
 // Dispatcher: the threads that run user handlers and event handlers, so that Paho's
 // single receive thread only enqueues. A session always uses the same worker, which
-// keeps its messages and events in order. Each worker's queue is a bounded ring.
+// keeps its messages and events in order. Each worker's queue is a bounded ring that
+// grows on demand up to its bound, so an idle manager does not hold the whole bound.
 #pragma once
 
 #include <chrono>
@@ -48,15 +49,25 @@ class Dispatcher {
         std::mutex mutex;
         std::condition_variable not_empty;
         std::condition_variable not_full;
-        std::vector<Task> ring;
+        std::vector<Task> ring;  // grown (doubled) while full and below capacity
+        std::size_t capacity = 0;
         std::size_t head = 0;
         std::size_t size = 0;
+        bool sleeping = false;    // waiting on not_empty: only then does a push notify
+        std::size_t blocked = 0;  // pushers waiting on not_full
+        // Messages whose handlers are done, released by the next push. That push
+        // usually runs on Paho's receive thread: Paho's message destructor takes Paho's
+        // global trace mutex, which a worker thread would contend for with Paho's own.
+        std::vector<Message> spent;  // at most spent_limit: reserved, never reallocated
         bool stopping = false;
         std::thread thread;
         std::thread::id thread_id;  // kept apart: join() and detach() reset thread's
     };
+    static constexpr std::size_t spent_limit = 64;
+    static constexpr std::size_t initial_ring = 256;
     bool push(Worker& worker, Task&& task, std::chrono::milliseconds block_for);
     static void run(Worker& worker);
+    static void grow(Worker& worker);  // with worker.mutex held
 
     // Shared with each worker's thread, so a thread detached by a stop() from one of
     // its own tasks never touches a destroyed Worker.

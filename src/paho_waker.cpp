@@ -8,7 +8,12 @@ namespace mqttx::detail {
 
 void PahoWaker::add(std::weak_ptr<SessionCore> session) {
     std::lock_guard lock(mutex_);
-    std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
+    // Swept when the list has doubled since the last sweep: adding 10,000 sessions stays
+    // linear.
+    if (sessions_.size() >= 2 * swept_size_) {
+        std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
+        swept_size_ = std::max<std::size_t>(sessions_.size(), 16);
+    }
     sessions_.push_back(std::move(session));
 }
 
@@ -16,7 +21,8 @@ void PahoWaker::connect_started(const SessionCore* session) {
     if (!enabled_) return;
     {
         std::lock_guard lock(mutex_);
-        connecting_[session] = Clock::now();
+        last_started_ = Clock::now();
+        connecting_[session] = last_started_;
         if (ticking_) return;
         ticking_ = true;
     }
@@ -52,15 +58,18 @@ void PahoWaker::tick() {
     {
         std::lock_guard lock(mutex_);
         const auto now = Clock::now();
-        std::erase_if(connecting_,
-                      [now](const auto& entry) { return now - entry.second > give_up_after; });
+        // Not at every tick: with thousands of sessions connecting, a pass over all of
+        // them each millisecond would take the CPU their connects need.
+        if (now - last_swept_ >= sweep_interval) {
+            std::erase_if(connecting_,
+                          [now](const auto& entry) { return now - entry.second > give_up_after; });
+            last_swept_ = now;
+        }
         if (connecting_.empty()) {
             ticking_ = false;
             return;
         }
-        for (const auto& [session, started] : connecting_) {
-            if (now - started < fast_phase) next = fast_interval;
-        }
+        if (now - last_started_ < fast_phase) next = fast_interval;
         waker = pick_waker();
     }
     if (waker) waker->poke_broker();

@@ -30,6 +30,7 @@ class PahoWaker {
     static constexpr std::chrono::milliseconds fast_phase{50};
     static constexpr std::chrono::milliseconds interval{5};
     static constexpr std::chrono::milliseconds give_up_after{3000};
+    static constexpr std::chrono::milliseconds sweep_interval{100};  // of given-up connects
 
     PahoWaker(Scheduler& scheduler, bool enabled) : scheduler_(scheduler), enabled_(enabled) {}
 
@@ -45,7 +46,10 @@ class PahoWaker {
     const bool enabled_;
     std::mutex mutex_;
     std::vector<std::weak_ptr<SessionCore>> sessions_;
-    std::unordered_map<const SessionCore*, Clock::time_point> connecting_;
+    std::size_t swept_size_ = 16;  // sessions_'s size after its last sweep
+    std::unordered_map<const SessionCore*, Clock::time_point> connecting_;  // and since when
+    Clock::time_point last_started_{};
+    Clock::time_point last_swept_{};
     std::weak_ptr<SessionCore> waker_;
     bool ticking_ = false;
 };

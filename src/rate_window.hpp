@@ -1,11 +1,13 @@
 // RateWindow: messages and bytes per second over a sliding window, from samples of a
 // session's running totals taken about once a second by the manager's ticker, so the
-// message path pays nothing for it.
+// message path pays nothing for it. The samples sit in a small ring inside the object:
+// a session holds one, and 10,000 sessions should not each hold a deque's first block.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 
 namespace mqttx::detail {
@@ -20,23 +22,25 @@ class RateWindow {
     };
 
     RateWindow(std::chrono::seconds window, Clock::time_point start) : window_(window) {
-        samples_.push_back({start, 0, 0});
+        push({start, 0, 0});
     }
 
+    // Sampled faster than the ring holds a window's worth, the oldest samples go first:
+    // the rates then cover a shorter span, and stay right.
     void sample(Clock::time_point now, std::uint64_t messages, std::uint64_t bytes) {
         std::lock_guard lock(mutex_);
-        samples_.push_back({now, messages, bytes});
-        while (samples_.size() > 1 && samples_.front().at < now - window_) samples_.pop_front();
+        push({now, messages, bytes});
+        while (count_ > 1 && at(0).at < now - window_) drop_oldest();
     }
 
     // The rates from the oldest sample inside the window to `now`; when no sample is
     // inside (the ticker has not run for a while), from the newest one.
     Rates rates(Clock::time_point now, std::uint64_t messages, std::uint64_t bytes) const {
         std::lock_guard lock(mutex_);
-        const Sample* base = &samples_.back();
-        for (const auto& s : samples_) {
-            if (s.at >= now - window_ && s.at < now) {
-                base = &s;
+        const Sample* base = &at(count_ - 1);
+        for (std::size_t i = 0; i < count_; ++i) {
+            if (at(i).at >= now - window_ && at(i).at < now) {
+                base = &at(i);
                 break;
             }
         }
@@ -51,8 +55,8 @@ class RateWindow {
 
     void reset(Clock::time_point now) {
         std::lock_guard lock(mutex_);
-        samples_.clear();
-        samples_.push_back({now, 0, 0});
+        count_ = 0;
+        push({now, 0, 0});
     }
 
   private:
@@ -61,9 +65,24 @@ class RateWindow {
         std::uint64_t messages;
         std::uint64_t bytes;
     };
+    static constexpr std::size_t capacity = 16;  // a 10 s window sampled each second fits
+
+    const Sample& at(std::size_t i) const { return samples_[(first_ + i) % capacity]; }
+    void drop_oldest() {
+        first_ = (first_ + 1) % capacity;
+        --count_;
+    }
+    void push(const Sample& s) {
+        if (count_ == capacity) drop_oldest();
+        samples_[(first_ + count_) % capacity] = s;
+        ++count_;
+    }
+
     const std::chrono::seconds window_;
     mutable std::mutex mutex_;
-    std::deque<Sample> samples_;  // oldest first
+    std::array<Sample, capacity> samples_{};  // a ring: at(0) is the oldest
+    std::size_t first_ = 0;
+    std::size_t count_ = 0;
 };
 
 }  // namespace mqttx::detail

@@ -22,11 +22,13 @@ namespace mqttx::detail {
 
 namespace {
 
-std::string make_client_id(const Options& options, std::mt19937_64& random) {
+std::string make_client_id(const Options& options) {
     if (!options.client_id.empty()) return options.client_id;
     // Unique per run, so two programs using the same session name do not evict each other.
     char suffix[17];
-    std::snprintf(suffix, sizeof suffix, "%016" PRIx64, static_cast<std::uint64_t>(random()));
+    std::random_device random;
+    const auto bits = (static_cast<std::uint64_t>(random()) << 32) | random();
+    std::snprintf(suffix, sizeof suffix, "%016" PRIx64, bits);
     // The name may hold anything; brokers refuse control characters in a client id, and
     // the id also names the waker's topic. Kept: letters, digits, '-', '_' and '.'.
     std::string id;
@@ -102,11 +104,7 @@ bool on_inline_handler_thread() noexcept {
 
 SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std::size_t worker)
     : options_(std::move(options)),
-      client_id_([this] {
-          std::random_device seed;
-          random_.seed((static_cast<std::uint64_t>(seed()) << 32) ^ seed());
-          return make_client_id(options_, random_);
-      }()),
+      client_id_(make_client_id(options_)),
       shared_name_(std::make_shared<const std::string>(options_.name)),
       runtime_(std::move(runtime)),
       worker_(worker),
@@ -219,8 +217,8 @@ SessionMetrics SessionCore::metrics() const noexcept {
         metrics.active_subscriptions = filters_.size();
     }
     std::lock_guard outbox(deliveries_mutex_);
-    metrics.outbox_waiting = waiting_.size();
-    metrics.in_flight = in_flight_.size();
+    metrics.outbox_waiting = waiting_count();
+    metrics.in_flight = in_flight_count();
     return metrics;
 }
 
@@ -745,7 +743,7 @@ void SessionCore::close() noexcept {
 
 // ---- publish ----------------------------------------------------------------------
 //
-// Accepted messages wait in the session's outbox (waiting_, bounded by max_pending: the
+// Accepted messages wait in the session's outbox (Outbox::waiting, bounded by max_pending: the
 // offline buffer) and go to Paho while the session is ready, at most max_inflight at a
 // time. Two facts about Paho make the session do this itself: past a full in-flight
 // window Paho's send thread sleeps up to a second before it looks again (2,000 QoS 2
@@ -802,12 +800,13 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
     std::shared_ptr<Delivery> dropped;
     {
         std::lock_guard lock(deliveries_mutex_);
+        auto& box = outbox();
         const bool direct =
-            handoff.owns_lock() && waiting_.empty() && ready() && in_flight_.size() < window_;
+            handoff.owns_lock() && box.waiting.empty() && ready() && box.in_flight.size() < window_;
         if (direct) {
-            in_flight_.emplace(delivery.get(), delivery);  // before Paho may report on it
+            box.in_flight.emplace(delivery.get(), delivery);  // before Paho may report on it
         } else {
-            if (waiting_.size() >= static_cast<std::size_t>(options_.performance.max_pending)) {
+            if (box.waiting.size() >= static_cast<std::size_t>(options_.performance.max_pending)) {
                 if (options_.performance.overflow == BufferOverflow::reject) {
                     stats_->count_error();
                     unstore(*delivery);
@@ -816,10 +815,10 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
                         .with_topic(std::string(topic))
                         .with_context("max_pending", options_.performance.max_pending);
                 }
-                dropped = std::move(waiting_.front());
-                waiting_.pop_front();
+                dropped = std::move(box.waiting.front());
+                box.waiting.pop_front();
             }
-            waiting_.push_back(delivery);
+            box.waiting.push_back(delivery);
             delivery = nullptr;
         }
     }
@@ -854,12 +853,12 @@ bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexce
     } catch (const mqtt::exception& e) {
         {
             std::lock_guard lock(deliveries_mutex_);
-            in_flight_.erase(delivery.get());
+            outbox().in_flight.erase(delivery.get());
             // Disconnected between the check and the call: it waits for the next connect.
             const int rc = e.get_return_code();
             if ((rc == MQTTASYNC_DISCONNECTED || rc == MQTTASYNC_MAX_BUFFERED_MESSAGES) &&
                 state() != SessionState::closed) {
-                waiting_.push_front(delivery);
+                outbox().waiting.push_front(delivery);
                 return false;
             }
         }
@@ -871,7 +870,7 @@ bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexce
     } catch (...) {
         {
             std::lock_guard lock(deliveries_mutex_);
-            in_flight_.erase(delivery.get());
+            outbox().in_flight.erase(delivery.get());
         }
         stats_->count_error();
         delivery->fail(Error(ErrorKind::publish, "publish failed").with_session(options_.name));
@@ -897,10 +896,13 @@ void SessionCore::pump() noexcept {
         std::shared_ptr<Delivery> next;
         {
             std::lock_guard lock(deliveries_mutex_);
-            if (waiting_.empty() || !ready() || in_flight_.size() >= window_) return;
-            next = std::move(waiting_.front());
-            waiting_.pop_front();
-            in_flight_.emplace(next.get(), next);
+            if (!outbox_ || outbox_->waiting.empty() || !ready() ||
+                outbox_->in_flight.size() >= window_) {
+                return;
+            }
+            next = std::move(outbox_->waiting.front());
+            outbox_->waiting.pop_front();
+            outbox_->in_flight.emplace(next.get(), next);
         }
         if (!hand_to_paho(next)) return;
     }
@@ -908,16 +910,23 @@ void SessionCore::pump() noexcept {
 
 std::shared_ptr<Delivery> SessionCore::take_delivery(const mqtt::token& token) {
     std::lock_guard lock(deliveries_mutex_);
-    auto it = in_flight_.find(static_cast<const Delivery*>(token.get_user_context()));
-    if (it == in_flight_.end()) return nullptr;
+    if (!outbox_) return nullptr;
+    auto& in_flight = outbox_->in_flight;
+    auto it = in_flight.find(static_cast<const Delivery*>(token.get_user_context()));
+    if (it == in_flight.end()) return nullptr;
     auto delivery = std::move(it->second);
-    in_flight_.erase(it);
+    in_flight.erase(it);
     return delivery;
+}
+
+SessionCore::Outbox& SessionCore::outbox() {
+    if (!outbox_) outbox_ = std::make_unique<Outbox>();
+    return *outbox_;
 }
 
 bool SessionCore::outbox_waiting() {
     std::lock_guard lock(deliveries_mutex_);
-    return !waiting_.empty() && ready();
+    return waiting_count() > 0 && ready();
 }
 
 void SessionCore::on_publish_success(const mqtt::token& token) {
@@ -950,9 +959,9 @@ void SessionCore::on_publish_failure(const mqtt::token& token) {
         {
             std::lock_guard lock(deliveries_mutex_);
             auto later = std::upper_bound(
-                waiting_.begin(), waiting_.end(), delivery->sequence(),
+                outbox().waiting.begin(), outbox().waiting.end(), delivery->sequence(),
                 [](std::uint64_t sequence, const auto& d) { return sequence < d->sequence(); });
-            waiting_.insert(later, std::move(delivery));
+            outbox().waiting.insert(later, std::move(delivery));
         }
         if (outbox_waiting()) post_pump();
         return;
@@ -995,7 +1004,7 @@ void SessionCore::on_publish_written(int message_id) noexcept {
     std::shared_ptr<Delivery> written;
     {
         std::lock_guard lock(deliveries_mutex_);
-        for (const auto& [key, delivery] : in_flight_) {
+        for (const auto& [key, delivery] : outbox().in_flight) {
             if (delivery->stored && delivery->message_id.load() == message_id) {
                 written = delivery;
                 break;
@@ -1062,14 +1071,14 @@ void SessionCore::restore_outbox() {
         }
         auto delivery = std::make_shared<Delivery>(std::move(message), sequence);
         delivery->stored = true;
-        waiting_.push_back(std::move(delivery));
+        outbox().waiting.push_back(std::move(delivery));
     }
     next_sequence_.store(next, std::memory_order_relaxed);
     if (!found.empty()) {
         log_->info(
             "session '{}': from the last run, {} message(s) wait in the outbox and "
             "Paho resends {}",
-            options_.name, waiting_.size(), left_to_paho);
+            options_.name, waiting_count(), left_to_paho);
     }
 }
 
@@ -1146,10 +1155,12 @@ void SessionCore::fail_undelivered() noexcept {
     std::vector<std::shared_ptr<Delivery>> pending;
     {
         std::lock_guard lock(deliveries_mutex_);
-        for (auto& [key, delivery] : in_flight_) pending.push_back(std::move(delivery));
-        in_flight_.clear();
-        for (auto& delivery : waiting_) pending.push_back(std::move(delivery));
-        waiting_.clear();
+        if (outbox_) {
+            for (auto& [key, delivery] : outbox_->in_flight) pending.push_back(std::move(delivery));
+            outbox_->in_flight.clear();
+            for (auto& delivery : outbox_->waiting) pending.push_back(std::move(delivery));
+            outbox_->waiting.clear();
+        }
     }
     for (const auto& delivery : pending) {
         delivery->fail(Error::session_closed(options_.name)

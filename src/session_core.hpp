@@ -221,7 +221,9 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // Saved subscriptions no route took (no restored_handler, or restoring failed): the
     // broker keeps them, so the state does too, until they are unsubscribed.
     std::vector<StoredSubscription> carried_;
-    std::mt19937_64 random_;
+    // Reconnect jitter only: a small engine (std::mt19937_64 is 2.5 KB per session),
+    // seeded per session so that sessions do not reconnect in step.
+    std::minstd_rand random_{std::random_device{}()};
     Backoff backoff_;
 
     // The outbox (see publish() in the .cpp): messages accepted and not yet handed to
@@ -231,12 +233,20 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     const std::size_t window_;  // PerformanceOptions::max_inflight
     std::mutex handoff_mutex_;
     mutable std::mutex deliveries_mutex_;
-    std::deque<std::shared_ptr<Delivery>> waiting_;
-    // The in-flight map's nodes come back to this pool (guarded by deliveries_mutex_),
-    // so a publish does not allocate one in steady state.
-    std::pmr::unsynchronized_pool_resource in_flight_nodes_;
-    std::pmr::unordered_map<const Delivery*, std::shared_ptr<Delivery>> in_flight_{
-        &in_flight_nodes_};
+    struct Outbox {
+        std::deque<std::shared_ptr<Delivery>> waiting;
+        // The in-flight map's nodes come back to this pool, so a publish does not
+        // allocate one in steady state.
+        std::pmr::unsynchronized_pool_resource in_flight_nodes;
+        std::pmr::unordered_map<const Delivery*, std::shared_ptr<Delivery>> in_flight{
+            &in_flight_nodes};
+    };
+    // Made by the first publish (or the outbox read back from storage): the deque's
+    // first block and the pool's tables are about 1 KB that an idle session never needs.
+    std::unique_ptr<Outbox> outbox_;  // guarded by deliveries_mutex_
+    Outbox& outbox();                 // with deliveries_mutex_ held
+    std::size_t waiting_count() const { return outbox_ ? outbox_->waiting.size() : 0; }
+    std::size_t in_flight_count() const { return outbox_ ? outbox_->in_flight.size() : 0; }
     std::atomic<std::uint64_t> next_sequence_{0};
     std::atomic<bool> pump_posted_{false};
 

@@ -3,6 +3,7 @@
 // against the same broker; one table row per case with the figures and their ratio.
 //   mqttx-bench [--messages N] [--rounds R] [--only S1,S3] [--json FILE] [--broker host:port]
 //               [--inline-handlers]   (mqttx handlers on Paho's thread, as raw Paho's run)
+//               [--libraries mqttx,paho]   (a subset of the columns, e.g. to profile one)
 // Without --broker it starts its own mosquitto (persistence off, set_tcp_nodelay true,
 // large queues) on a free loopback port.
 #include <mosquitto.h>
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
     long messages = 20000;
     int rounds = 3;
     std::set<std::string> only;
+    std::set<std::string> libraries;
     std::string json_path;
     std::optional<Broker> external;
     for (int i = 1; i < argc; ++i) {
@@ -137,6 +139,14 @@ int main(int argc, char** argv) {
             } else if (arg == "--only") {
                 std::stringstream list(next());
                 for (std::string s; std::getline(list, s, ',');) only.insert(s);
+            } else if (arg == "--libraries") {
+                std::stringstream list(next());
+                for (std::string s; std::getline(list, s, ',');) {
+                    if (s != "mqttx" && s != "paho" && s != "libmosquitto") {
+                        throw std::invalid_argument("unknown library " + s);
+                    }
+                    libraries.insert(s);
+                }
             } else if (arg == "--json") {
                 json_path = next();
             } else if (arg == "--broker") {
@@ -147,7 +157,8 @@ int main(int argc, char** argv) {
             } else {
                 std::fprintf(stderr,
                              "usage: %s [--messages N] [--rounds R] [--only S1,S3] [--json FILE] "
-                             "[--broker host:port] [--inline-handlers]\n",
+                             "[--broker host:port] [--inline-handlers] [--libraries "
+                             "mqttx,paho,libmosquitto]\n",
                              argv[0]);
                 return 2;
             }
@@ -200,6 +211,8 @@ int main(int argc, char** argv) {
         if (!only.empty() && !only.contains(c.scenario)) continue;
         std::vector<std::string> fleets{"mqttx", "paho"};
         if (c.with_mosquitto) fleets.emplace_back("libmosquitto");
+        if (!libraries.empty())
+            std::erase_if(fleets, [&](const auto& f) { return !libraries.contains(f); });
         std::map<std::string, std::vector<Result>> runs;
         for (int round = 0; round < rounds; ++round) {
             // Interleaved, and each round starts with another library.

@@ -218,6 +218,14 @@ TEST(RateWindow, RatesCoverTheLastWindowOfSamples) {
     window.reset(t0 + std::chrono::seconds(60));
     r = window.rates(t0 + std::chrono::seconds(62), 10, 0);
     EXPECT_DOUBLE_EQ(r.messages_per_second, 5.0);
+    // Sampled every 100 ms, more often than the ring holds a window's worth: the rate
+    // covers the newest samples only, and stays right.
+    for (int tenth = 1; tenth <= 100; ++tenth) {
+        window.sample(t0 + std::chrono::seconds(70) + std::chrono::milliseconds(100 * tenth),
+                      static_cast<std::uint64_t>(tenth) * 30, 0);
+    }
+    r = window.rates(t0 + std::chrono::seconds(80) + std::chrono::milliseconds(100), 3030, 0);
+    EXPECT_DOUBLE_EQ(r.messages_per_second, 300.0);
 }
 
 }  // namespace
