@@ -47,6 +47,7 @@ std::uint64_t EventBus::add(std::optional<EventType> type, EventHandler handler)
     std::lock_guard lock(mutex_);
     const auto id = next_id_++;
     entries_.push_back({id, type, std::make_shared<Slot>(std::move(handler))});
+    listeners_[type ? static_cast<std::size_t>(*type) : any_type].fetch_add(1);
     return id;
 }
 
@@ -58,6 +59,7 @@ void EventBus::remove(std::uint64_t id) noexcept {
                                [id](const Entry& entry) { return entry.id == id; });
         if (it == entries_.end()) return;
         slot = std::move(it->slot);
+        listeners_[it->type ? static_cast<std::size_t>(*it->type) : any_type].fetch_sub(1);
         entries_.erase(it);
     }
     slot->active.store(false);  // seq_cst pairs with deliver(), as for routes
@@ -65,6 +67,11 @@ void EventBus::remove(std::uint64_t id) noexcept {
     for (int running = slot->running.load(); running > 0; running = slot->running.load()) {
         slot->running.wait(running);
     }
+}
+
+bool EventBus::wanted(EventType type) const noexcept {
+    return listeners_[static_cast<std::size_t>(type)].load(std::memory_order_relaxed) > 0 ||
+           listeners_[any_type].load(std::memory_order_relaxed) > 0;
 }
 
 int EventBus::deliver(const Event& event) {

@@ -15,6 +15,7 @@ Runtime::Runtime(const ManagerOptions& manager_options)
       events(std::make_shared<EventBus>()) {}
 
 void Runtime::emit(std::size_t worker, Event event) {
+    if (!events->wanted(event.type)) return;
     auto deliver = [bus = events, log = log, event = std::move(event)] {
         if (int failures = bus->deliver(event); failures > 0) {
             log->warn("{} handler(s) of event {} for session '{}' threw", failures,

@@ -247,6 +247,7 @@ void SessionCore::announce_state(SessionState old_state, SessionState new_state)
 }
 
 void SessionCore::emit(EventType type, EventData data) {
+    if (!runtime_->events->wanted(type)) return;
     runtime_->emit(worker_,
                    Event{type, options_.name, std::move(data), std::chrono::system_clock::now()});
 }
@@ -335,8 +336,12 @@ mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker)
     opts.set_automatic_reconnect(false);  // ours re-subscribes and backs off properly
     opts.set_max_inflight(options_.performance.max_inflight);
 
-    opts.set_servers(
-        std::make_shared<mqtt::string_collection>(std::vector<std::string>{broker.paho_uri()}));
+    // The client was made with the first broker's URI; a server list (about 250 bytes
+    // that Paho keeps per client) is needed only to fail over to another.
+    if (broker.paho_uri() != client_->get_server_uri()) {
+        opts.set_servers(
+            std::make_shared<mqtt::string_collection>(std::vector<std::string>{broker.paho_uri()}));
+    }
 
     if (options_.credentials) {
         opts.set_user_name(options_.credentials->username);
