@@ -29,17 +29,19 @@ Dispatcher::~Dispatcher() {
 
 bool Dispatcher::post(std::size_t worker, std::shared_ptr<Router> router, Message message,
                       std::chrono::milliseconds block_for) {
-    return push(*workers_[worker % workers_.size()],
+    return push(workers_[worker % workers_.size()],
                 Task{std::move(router), std::move(message), nullptr}, block_for);
 }
 
 bool Dispatcher::post(std::size_t worker, std::function<void()> task,
                       std::chrono::milliseconds block_for) {
-    return push(*workers_[worker % workers_.size()], Task{nullptr, Message{}, std::move(task)},
+    return push(workers_[worker % workers_.size()], Task{nullptr, Message{}, std::move(task)},
                 block_for);
 }
 
-bool Dispatcher::push(Worker& worker, Task&& task, std::chrono::milliseconds block_for) {
+bool Dispatcher::push(std::shared_ptr<Worker> keep, Task&& task,
+                      std::chrono::milliseconds block_for) {
+    Worker& worker = *keep;
     std::unique_lock lock(worker.mutex);
     if (worker.size == worker.ring.size() && worker.size < worker.capacity) grow(worker);
     const auto capacity = worker.ring.size();
@@ -59,8 +61,8 @@ bool Dispatcher::push(Worker& worker, Task&& task, std::chrono::milliseconds blo
     if (!worker.sleeping) return true;
     worker.sleeping = false;  // one notification per sleep is enough
     lock.unlock();
-    // Outside the lock, so the worker does not wake into a held mutex. The Worker
-    // outlives this call: the caller keeps the Dispatcher alive, and it keeps its Workers.
+    // Outside the lock, so the worker does not wake into a held mutex. `keep` holds the
+    // Worker: the task may already have run and destroyed the Dispatcher.
     worker.not_empty.notify_one();
     return true;
 }

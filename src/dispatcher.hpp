@@ -65,7 +65,8 @@ class Dispatcher {
     };
     static constexpr std::size_t spent_limit = 64;
     static constexpr std::size_t initial_ring = 256;
-    bool push(Worker& worker, Task&& task, std::chrono::milliseconds block_for);
+    // Takes its own reference: a task may destroy the Dispatcher before push() returns.
+    bool push(std::shared_ptr<Worker> keep, Task&& task, std::chrono::milliseconds block_for);
     static void run(Worker& worker);
     static void grow(Worker& worker);  // with worker.mutex held
 
