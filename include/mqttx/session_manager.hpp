@@ -39,7 +39,7 @@ struct Listener {
 
 struct ManagerOptions {
     std::size_t dispatcher_threads = 2;       // threads running message and event handlers
-    std::size_t dispatch_queue_size = 65536;  // per thread
+    std::size_t dispatch_queue_size = 65536;  // per thread: a bound, grown to on demand
     // How long Paho's receive thread may wait for room in a full dispatch queue
     // before the message is dropped and counted (it blocks every session meanwhile).
     std::chrono::milliseconds dispatch_block_timeout{1000};
