@@ -1,6 +1,8 @@
 // Delivery: the outcome of one publish, owned by the library rather than by a Paho
 // token, so that a QoS 1/2 message Paho discards at a clean-session reconnect can be
-// published again without its DeliveryToken failing.
+// published again without its DeliveryToken failing. It holds the Paho message itself,
+// and Paho gets an aliasing pointer to it (paho_message()): one allocation for both,
+// as many as a raw Paho publish makes for its message.
 #pragma once
 
 #include <mqtt/message.h>
@@ -22,7 +24,7 @@ class Delivery {
     // Called once with the outcome (null: delivered), on the thread that settles it.
     using Listener = std::function<void(const Error*)>;
 
-    Delivery(mqtt::const_message_ptr message, std::uint64_t sequence, Listener listener = {})
+    Delivery(mqtt::message message, std::uint64_t sequence, Listener listener = {})
         : message_(std::move(message)), sequence_(sequence), listener_(std::move(listener)) {}
 
     // The first outcome wins; later ones are ignored.
@@ -34,7 +36,11 @@ class Delivery {
     bool wait_for(std::chrono::milliseconds timeout) const;
     bool is_complete() const noexcept;
 
-    const mqtt::const_message_ptr& message() const noexcept { return message_; }
+    const mqtt::message& message() const noexcept { return message_; }
+    // The message for Paho's publish(): shares the ownership of `self` (this Delivery).
+    static mqtt::const_message_ptr paho_message(const std::shared_ptr<Delivery>& self) noexcept {
+        return {self, &self->message_};
+    }
     std::uint64_t sequence() const noexcept { return sequence_; }  // publish order
     // When publish() accepted it (or the outbox was read back), for the latency metric.
     std::chrono::steady_clock::time_point accepted_at() const noexcept { return accepted_at_; }
@@ -44,7 +50,7 @@ class Delivery {
     std::atomic<bool> stored{false};
 
   private:
-    const mqtt::const_message_ptr message_;
+    const mqtt::message message_;
     const std::uint64_t sequence_;
     const Listener listener_;
     const std::chrono::steady_clock::time_point accepted_at_ = std::chrono::steady_clock::now();

@@ -782,9 +782,8 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
             .with_session(options_.name)
             .with_topic(std::string(topic));
     }
-    auto message =
-        mqtt::message::create(std::string(topic), payload.data(), payload.size(), qos, retained);
-    if (has_properties) message->set_properties(to_paho(*properties));
+    mqtt::message message(std::string(topic), payload.data(), payload.size(), qos, retained);
+    if (has_properties) message.set_properties(to_paho(*properties));
     auto delivery = std::make_shared<Delivery>(
         std::move(message), next_sequence_.fetch_add(1, std::memory_order_relaxed),
         std::move(listener));
@@ -833,7 +832,7 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
         dropped->fail(Error(ErrorKind::buffer_full,
                             "dropped from the publish buffer to make room (overflow drop_oldest)")
                           .with_session(options_.name)
-                          .with_topic(dropped->message()->get_topic())
+                          .with_topic(dropped->message().get_topic())
                           .with_context("max_pending", options_.performance.max_pending));
     }
     stats_->messages_sent.fetch_add(1, std::memory_order_relaxed);
@@ -852,7 +851,8 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
 
 bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexcept {
     try {
-        auto token = client_->publish(delivery->message(), delivery.get(), publish_listener_);
+        auto token = client_->publish(Delivery::paho_message(delivery), delivery.get(),
+                                      publish_listener_);
         delivery->message_id.store(token->get_message_id(), std::memory_order_relaxed);
         return true;
     } catch (const mqtt::exception& e) {
@@ -870,7 +870,7 @@ bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexce
         stats_->count_error();
         delivery->fail(from_paho(e, ErrorKind::publish, "publish failed")
                            .with_session(options_.name)
-                           .with_topic(delivery->message()->get_topic()));
+                           .with_topic(delivery->message().get_topic()));
         return true;
     } catch (...) {
         {
@@ -936,7 +936,7 @@ bool SessionCore::outbox_waiting() {
 
 void SessionCore::on_publish_success(const mqtt::token& token) {
     if (auto delivery = take_delivery(token)) {
-        if (delivery->message()->get_qos() > 0) {
+        if (delivery->message().get_qos() > 0) {
             stats_->publish_latency.record(std::chrono::steady_clock::now() -
                                            delivery->accepted_at());
         }
@@ -952,7 +952,7 @@ void SessionCore::on_publish_success(const mqtt::token& token) {
 void SessionCore::on_publish_failure(const mqtt::token& token) {
     auto delivery = take_delivery(token);
     if (!delivery) return;
-    const auto& message = *delivery->message();
+    const auto& message = delivery->message();
     // A QoS 1/2 message lost with its connection (Paho discards what is in flight when a
     // clean session reconnects, or fails what it was writing) goes back into the outbox in
     // its place and out again once the new connection is ready; its token completes then.
@@ -984,7 +984,7 @@ void SessionCore::on_publish_failure(const mqtt::token& token) {
 }
 
 void SessionCore::store(Delivery& delivery) {
-    const auto& message = *delivery.message();
+    const auto& message = delivery.message();
     OutboxRecord record;
     record.qos = message.get_qos();
     record.retained = message.is_retained();
@@ -1067,12 +1067,12 @@ void SessionCore::restore_outbox() {
             ++left_to_paho;
             continue;
         }
-        auto message = mqtt::message::create(record->topic, record->payload.data(),
-                                             record->payload.size(), record->qos, record->retained);
+        mqtt::message message(record->topic, record->payload.data(), record->payload.size(),
+                              record->qos, record->retained);
         if (!record->user_properties.empty() && options_.protocol == Protocol::v5) {
             PublishProperties properties;
             properties.user_properties = std::move(record->user_properties);
-            message->set_properties(to_paho(properties));
+            message.set_properties(to_paho(properties));
         }
         auto delivery = std::make_shared<Delivery>(std::move(message), sequence);
         delivery->stored = true;
@@ -1169,7 +1169,7 @@ void SessionCore::fail_undelivered() noexcept {
     }
     for (const auto& delivery : pending) {
         delivery->fail(Error::session_closed(options_.name)
-                           .with_topic(delivery->message()->get_topic())
+                           .with_topic(delivery->message().get_topic())
                            .with_context("detail", "closed before the broker confirmed it"));
     }
 }

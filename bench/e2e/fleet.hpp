@@ -1,6 +1,7 @@
 // Fleet: N MQTT connections of one client library, written the way that library is
 // usually used, so mqttx-bench can run the same scenario on each: mqttx sessions, raw
-// Paho C++ async_clients, and libmosquitto clients (its own thread per client).
+// Paho C++ async_clients, raw Paho C MQTTAsync clients, and libmosquitto clients (its own
+// thread per client).
 // Every fleet keeps the same application-level window: publish() blocks while
 // `window` QoS 1/2 messages of that connection are unacknowledged.
 #pragma once
@@ -34,6 +35,7 @@ class Fleet {
 // as raw Paho's callback runs), to see what the hop to a dispatcher thread costs.
 std::unique_ptr<Fleet> make_mqttx_fleet(bool inline_handlers = false);
 std::unique_ptr<Fleet> make_paho_fleet();
+std::unique_ptr<Fleet> make_paho_c_fleet();  // MQTTAsync directly, no C++ wrapper
 std::unique_ptr<Fleet> make_mosquitto_fleet();
 
 }  // namespace mqttx::bench

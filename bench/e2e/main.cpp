@@ -1,5 +1,6 @@
 // mqttx-bench: each scenario run with mqttx, with raw Paho C++ async_clients written the
-// usual way, and (where the issue asks) with libmosquitto, interleaved round by round
+// usual way, with Paho C's MQTTAsync API directly (what bypassing the C++ wrapper could
+// gain), and (where the issue asks) with libmosquitto, interleaved round by round
 // against the same broker; one table row per case with the figures and their ratio.
 //   mqttx-bench [--messages N] [--rounds R] [--only S1,S3] [--json FILE] [--broker host:port]
 //               [--inline-handlers]   (mqttx handlers on Paho's thread, as raw Paho's run)
@@ -38,6 +39,7 @@ bool inline_handlers = false;  // --inline-handlers
 std::unique_ptr<Fleet> make_fleet(const std::string& name) {
     if (name == "mqttx") return mqttx::bench::make_mqttx_fleet(inline_handlers);
     if (name == "paho") return mqttx::bench::make_paho_fleet();
+    if (name == "paho-c") return mqttx::bench::make_paho_c_fleet();
     return mqttx::bench::make_mosquitto_fleet();
 }
 
@@ -142,7 +144,7 @@ int main(int argc, char** argv) {
             } else if (arg == "--libraries") {
                 std::stringstream list(next());
                 for (std::string s; std::getline(list, s, ',');) {
-                    if (s != "mqttx" && s != "paho" && s != "libmosquitto") {
+                    if (s != "mqttx" && s != "paho" && s != "paho-c" && s != "libmosquitto") {
                         throw std::invalid_argument("unknown library " + s);
                     }
                     libraries.insert(s);
@@ -158,7 +160,7 @@ int main(int argc, char** argv) {
                 std::fprintf(stderr,
                              "usage: %s [--messages N] [--rounds R] [--only S1,S3] [--json FILE] "
                              "[--broker host:port] [--inline-handlers] [--libraries "
-                             "mqttx,paho,libmosquitto]\n",
+                             "mqttx,paho,paho-c,libmosquitto]\n",
                              argv[0]);
                 return 2;
             }
@@ -204,12 +206,12 @@ int main(int argc, char** argv) {
     report["rounds"] = rounds;
     report["cases"] = nlohmann::json::array();
 
-    std::printf("%-4s %-26s %-13s %10s %10s %12s %7s %9s %9s %8s %8s %s\n", "", "case", "metric",
-                "mqttx", "paho", "libmosquitto", "ratio", "cpu mqttx", "cpu paho", "alloc mq",
-                "alloc pa", "lost (mqttx/paho/mosq)");
+    std::printf("%-4s %-26s %-13s %10s %10s %10s %12s %7s %9s %9s %8s %8s %s\n", "", "case",
+                "metric", "mqttx", "paho", "paho-c", "libmosquitto", "ratio", "cpu mqttx",
+                "cpu paho", "alloc mq", "alloc pa", "lost (mqttx/paho/paho-c/mosq)");
     for (const auto& c : mqttx::bench::all_cases(messages)) {
         if (!only.empty() && !only.contains(c.scenario)) continue;
-        std::vector<std::string> fleets{"mqttx", "paho"};
+        std::vector<std::string> fleets{"mqttx", "paho", "paho-c"};
         if (c.with_mosquitto) fleets.emplace_back("libmosquitto");
         if (!libraries.empty())
             std::erase_if(fleets, [&](const auto& f) { return !libraries.contains(f); });
@@ -259,15 +261,16 @@ int main(int argc, char** argv) {
             const auto* r = pick(name);
             return r ? std::to_string(r->lost) : std::string("-");
         };
-        std::printf("%-4s %-26s %-13s %10s %10s %12s %7.2f %9s %9s %8s %8s %s/%s/%s\n",
+        std::printf("%-4s %-26s %-13s %10s %10s %10s %12s %7.2f %9s %9s %8s %8s %s/%s/%s/%s\n",
                     c.scenario.c_str(), c.label.c_str(), c.metric.c_str(),
                     figure("mqttx", &Result::value).c_str(), figure("paho", &Result::value).c_str(),
+                    figure("paho-c", &Result::value).c_str(),
                     figure("libmosquitto", &Result::value).c_str(), ratio,
                     figure("mqttx", &Result::cpu_per_million).c_str(),
                     figure("paho", &Result::cpu_per_million).c_str(),
                     figure("mqttx", &Result::allocs_per_message).c_str(),
                     figure("paho", &Result::allocs_per_message).c_str(), lost("mqttx").c_str(),
-                    lost("paho").c_str(), lost("libmosquitto").c_str());
+                    lost("paho").c_str(), lost("paho-c").c_str(), lost("libmosquitto").c_str());
         for (const auto& name : fleets) {
             const auto* r = pick(name);
             if (!r) continue;
