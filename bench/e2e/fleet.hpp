@@ -26,6 +26,11 @@ class Fleet {
     // delivery thread. Returns once the broker acknowledged it.
     virtual void subscribe(int i, const std::string& filter, int qos, OnMessage on_message) = 0;
     virtual void publish(int i, const std::string& topic, const std::string& payload, int qos) = 0;
+    // Forwards what connection `from` receives on `in_prefix`# through connection `to`,
+    // as `out_prefix` + the rest of the topic, at `qos`: the library's forwarder, or the
+    // message callback people write by hand. Returns once the subscription is in place.
+    virtual void forward(int from, int to, const std::string& in_prefix,
+                         const std::string& out_prefix, int qos) = 0;
     // Waits until every publish of connection `i` is acknowledged (QoS 0: written).
     virtual void drain(int i) = 0;
     virtual void disconnect() = 0;

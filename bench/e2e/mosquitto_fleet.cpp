@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "fleet.hpp"
@@ -15,6 +16,10 @@ namespace {
 struct Connection {
     mosquitto* client = nullptr;
     OnMessage on_message;
+    // Forwarding (S7): what arrives is published on `forward_to` instead.
+    Connection* forward_to = nullptr;
+    std::string in_prefix, out_prefix;
+    int forward_qos = 0;
     std::mutex mutex;
     std::condition_variable changed;
     bool connected = false;
@@ -65,12 +70,27 @@ class MosquittoFleet final : public Fleet {
                                                  c->subscribed = true;
                                                  c->changed.notify_all();
                                              });
-            mosquitto_message_callback_set(
-                c->client, [](mosquitto*, void* self, const mosquitto_message* m) {
-                    auto* c = static_cast<Connection*>(self);
-                    c->on_message(std::string_view(static_cast<const char*>(m->payload),
-                                                   static_cast<std::size_t>(m->payloadlen)));
-                });
+            mosquitto_message_callback_set(c->client, [](mosquitto*, void* self,
+                                                         const mosquitto_message* m) {
+                auto* c = static_cast<Connection*>(self);
+                if (c->forward_to) {
+                    // Counted, not waited for: a network thread must not block.
+                    auto& target = *c->forward_to;
+                    const std::string out = c->out_prefix + (m->topic + c->in_prefix.size());
+                    {
+                        std::lock_guard lock(target.mutex);
+                        ++target.unacknowledged;
+                    }
+                    if (mosquitto_publish(target.client, nullptr, out.c_str(), m->payloadlen,
+                                          m->payload, c->forward_qos, false) != MOSQ_ERR_SUCCESS) {
+                        std::lock_guard lock(target.mutex);
+                        --target.unacknowledged;
+                    }
+                    return;
+                }
+                c->on_message(std::string_view(static_cast<const char*>(m->payload),
+                                               static_cast<std::size_t>(m->payloadlen)));
+            });
             auto* client = c->client;
             connections_.push_back(std::move(c));  // disconnect() frees it, also after a throw
             check(mosquitto_connect_async(client, host.c_str(), port, 30), "connect");
@@ -91,11 +111,18 @@ class MosquittoFleet final : public Fleet {
     }
 
     void subscribe(int i, const std::string& filter, int qos, OnMessage on_message) override {
-        auto& c = *connections_.at(i);
-        c.on_message = std::move(on_message);
-        check(mosquitto_subscribe(c.client, nullptr, filter.c_str(), qos), "subscribe");
-        std::unique_lock lock(c.mutex);
-        c.changed.wait(lock, [&] { return c.subscribed; });
+        connections_.at(i)->on_message = std::move(on_message);
+        subscribe(*connections_[i], filter, qos);
+    }
+
+    void forward(int from, int to, const std::string& in_prefix, const std::string& out_prefix,
+                 int qos) override {
+        auto& c = *connections_.at(from);
+        c.forward_to = connections_.at(to).get();
+        c.in_prefix = in_prefix;
+        c.out_prefix = out_prefix;
+        c.forward_qos = qos;
+        subscribe(c, in_prefix + "#", qos);
     }
 
     void publish(int i, const std::string& topic, const std::string& payload, int qos) override {
@@ -131,6 +158,12 @@ class MosquittoFleet final : public Fleet {
     }
 
   private:
+    static void subscribe(Connection& c, const std::string& filter, int qos) {
+        check(mosquitto_subscribe(c.client, nullptr, filter.c_str(), qos), "subscribe");
+        std::unique_lock lock(c.mutex);
+        c.changed.wait(lock, [&] { return c.subscribed; });
+    }
+
     std::vector<std::unique_ptr<Connection>> connections_;
     int window_ = 1;
 };

@@ -44,6 +44,17 @@ class MqttxFleet final : public Fleet {
             [on_message = std::move(on_message)](const Message& m) { on_message(m.payload()); }));
     }
 
+    void forward(int from, int to, const std::string& in_prefix, const std::string& out_prefix,
+                 int qos) override {
+        manager_.forwarders().add(
+            ForwarderBuilder("s7")
+                .source(std::string(sessions_.at(from)->name()), {in_prefix + "#"})
+                .target(std::string(sessions_.at(to)->name()))
+                .map_topic(in_prefix + "#", out_prefix + "{#}")
+                .qos(qos)
+                .build());
+    }
+
     void publish(int i, const std::string& topic, const std::string& payload, int qos) override {
         auto& tokens = tokens_[i];
         if (qos > 0) {

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "fleet.hpp"
@@ -17,6 +18,10 @@ namespace {
 struct Connection {
     MQTTAsync client = nullptr;
     OnMessage on_message;
+    // Forwarding (S7): what arrives is published on `forward_to` instead.
+    Connection* forward_to = nullptr;
+    std::string in_prefix, out_prefix;
+    int forward_qos = 0;
     std::mutex mutex;
     std::condition_variable changed;
     int connect_result = 1;  // 1: waiting, 0: connected, < 0: failed
@@ -94,39 +99,28 @@ class PahoCFleet final : public Fleet {
     }
 
     void subscribe(int i, const std::string& filter, int qos, OnMessage on_message) override {
-        auto& c = *connections_.at(i);
-        c.on_message = std::move(on_message);
-        MQTTAsync_responseOptions options = MQTTAsync_responseOptions_initializer;
-        options.context = &c;
-        options.onSuccess = [](void* context, MQTTAsync_successData*) {
-            set_and_notify(context, &Connection::subscribed, true);
-        };
-        check(MQTTAsync_subscribe(c.client, filter.c_str(), qos, &options), "subscribe");
-        std::unique_lock lock(c.mutex);
-        c.changed.wait(lock, [&] { return c.subscribed; });
+        connections_.at(i)->on_message = std::move(on_message);
+        subscribe(*connections_[i], filter, qos);
+    }
+
+    void forward(int from, int to, const std::string& in_prefix, const std::string& out_prefix,
+                 int qos) override {
+        auto& c = *connections_.at(from);
+        c.forward_to = connections_.at(to).get();
+        c.in_prefix = in_prefix;
+        c.out_prefix = out_prefix;
+        c.forward_qos = qos;
+        subscribe(c, in_prefix + "#", qos);
     }
 
     void publish(int i, const std::string& topic, const std::string& payload, int qos) override {
         auto& c = *connections_[i];
-        {
+        if (qos > 0) {
             std::unique_lock lock(c.mutex);
-            if (qos > 0) c.changed.wait(lock, [&] { return c.unacknowledged < window_; });
-            ++c.unacknowledged;  // before the call: its callback may come first
+            c.changed.wait(lock, [&] { return c.unacknowledged < window_; });
         }
-        MQTTAsync_message message = MQTTAsync_message_initializer;
-        message.payload = const_cast<char*>(payload.data());  // Paho copies it
-        message.payloadlen = static_cast<int>(payload.size());
-        message.qos = qos;
-        MQTTAsync_responseOptions options = MQTTAsync_responseOptions_initializer;
-        options.context = &c;
-        options.onSuccess = [](void* context, MQTTAsync_successData*) { settle_publish(context); };
-        options.onFailure = [](void* context, MQTTAsync_failureData*) { settle_publish(context); };
-        const int rc = MQTTAsync_sendMessage(c.client, topic.c_str(), &message, &options);
-        if (rc != MQTTASYNC_SUCCESS) {
-            std::lock_guard lock(c.mutex);
-            --c.unacknowledged;  // no callback will come for it
-        }
-        check(rc, "publish");
+        check(send(c, topic.c_str(), payload.data(), static_cast<int>(payload.size()), qos),
+              "publish");
     }
 
     void drain(int i) override {
@@ -161,10 +155,51 @@ class PahoCFleet final : public Fleet {
     }
 
   private:
+    static void subscribe(Connection& c, const std::string& filter, int qos) {
+        MQTTAsync_responseOptions options = MQTTAsync_responseOptions_initializer;
+        options.context = &c;
+        options.onSuccess = [](void* context, MQTTAsync_successData*) {
+            set_and_notify(context, &Connection::subscribed, true);
+        };
+        check(MQTTAsync_subscribe(c.client, filter.c_str(), qos, &options), "subscribe");
+        std::unique_lock lock(c.mutex);
+        c.changed.wait(lock, [&] { return c.subscribed; });
+    }
+
+    // Counted in the window until its callback comes. Paho copies the payload.
+    static int send(Connection& c, const char* topic, const void* payload, int size, int qos) {
+        {
+            std::lock_guard lock(c.mutex);
+            ++c.unacknowledged;  // before the call: its callback may come first
+        }
+        MQTTAsync_message message = MQTTAsync_message_initializer;
+        message.payload = const_cast<void*>(payload);
+        message.payloadlen = size;
+        message.qos = qos;
+        MQTTAsync_responseOptions options = MQTTAsync_responseOptions_initializer;
+        options.context = &c;
+        options.onSuccess = [](void* context, MQTTAsync_successData*) { settle_publish(context); };
+        options.onFailure = [](void* context, MQTTAsync_failureData*) { settle_publish(context); };
+        const int rc = MQTTAsync_sendMessage(c.client, topic, &message, &options);
+        if (rc != MQTTASYNC_SUCCESS) {
+            std::lock_guard lock(c.mutex);
+            --c.unacknowledged;  // no callback will come for it
+        }
+        return rc;
+    }
+
     static int on_message(void* context, char* topic, int, MQTTAsync_message* message) {
         auto* c = static_cast<Connection*>(context);
-        c->on_message(std::string_view(static_cast<const char*>(message->payload),
-                                       static_cast<std::size_t>(message->payloadlen)));
+        if (c->forward_to) {
+            // Not waiting for a window on Paho's thread: Paho buffers it (if full, the
+            // message is dropped and counted lost, as a hand-written forwarder does).
+            const std::string out = c->out_prefix + (topic + c->in_prefix.size());
+            send(*c->forward_to, out.c_str(), message->payload, message->payloadlen,
+                 c->forward_qos);
+        } else {
+            c->on_message(std::string_view(static_cast<const char*>(message->payload),
+                                           static_cast<std::size_t>(message->payloadlen)));
+        }
         MQTTAsync_freeMessage(&message);
         MQTTAsync_free(topic);
         return 1;

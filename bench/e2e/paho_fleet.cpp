@@ -41,6 +41,21 @@ class PahoFleet final : public Fleet {
         clients_[i]->subscribe(filter, qos)->wait();
     }
 
+    void forward(int from, int to, const std::string& in_prefix, const std::string& out_prefix,
+                 int qos) override {
+        auto& target = *clients_.at(to);
+        clients_.at(from)->set_message_callback(
+            [&target, in_prefix, out_prefix, qos](mqtt::const_message_ptr m) {
+                try {
+                    target.publish(out_prefix + m->get_topic().substr(in_prefix.size()),
+                                   m->get_payload_ref(), qos, false);
+                } catch (const mqtt::exception&) {
+                    // Paho's buffer is full: a hand-written forwarder drops it (counted lost).
+                }
+            });
+        clients_[from]->subscribe(in_prefix + "#", qos)->wait();
+    }
+
     void publish(int i, const std::string& topic, const std::string& payload, int qos) override {
         auto& tokens = tokens_[i];
         if (qos > 0) {

@@ -224,6 +224,30 @@ Result fan_out(Fleet& fleet, const Broker& broker, int subscribers, long message
     return r;
 }
 
+// S7: connection 0 publishes QoS 1 (window 100) on bench/s7/in/<k>; connection 1 takes
+// it and forwards it through connection 2 to bench/s7/out/<k>, where connection 3 counts.
+Result forwarding(Fleet& fleet, const Broker& broker, long messages) {
+    fleet.connect(broker.host, broker.port, 4, 100);
+    Counter counter;
+    counter.expect(messages);
+    Disconnect disconnect(fleet);
+    fleet.subscribe(3, "bench/s7/out/#", 1, counter.handler());
+    fleet.forward(1, 2, "bench/s7/in/", "bench/s7/out/", 1);
+    const std::string payload(64, 'x');
+    Result r;
+    Meter meter;
+    meter.start();
+    for (long i = 0; i < messages; ++i) {
+        fleet.publish(0, "bench/s7/in/" + std::to_string(i % 10), payload, 1);
+    }
+    fleet.drain(0);
+    counter.wait_for(messages);
+    meter.finish(r, static_cast<std::uint64_t>(messages));
+    r.lost = messages - counter.received();
+    r.value = static_cast<double>(counter.received()) / r.seconds;
+    return r;
+}
+
 }  // namespace
 
 Result measure_idle(Fleet& fleet, const Broker& broker, int count) {
@@ -265,6 +289,8 @@ std::vector<Case> all_cases(long messages) {
                          true,
                          [=](Fleet& f, const Broker& b) { return fan_out(f, b, n, messages); }, n});
     }
+    cases.push_back({"S7", "forwarding, QoS 1", "msg/s", true,
+                     [=](Fleet& f, const Broker& b) { return forwarding(f, b, messages); }});
     for (int n : {1000, 10000}) {
         cases.push_back(
             {"S6", std::to_string(n) + " idle sessions", "connect s", false, {}, n, true});
