@@ -11,7 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 
@@ -19,13 +19,25 @@
 
 namespace mqttx::detail {
 
+// Hears the outcome of deliveries it asked for (the forwarder: acknowledgements and
+// latency). An interface and a tag rather than a std::function, whose capture would be
+// one more allocation per publish.
+class DeliveryObserver {
+  public:
+    virtual ~DeliveryObserver() = default;
+    // Called once per delivery (error null: delivered), on the thread that settles it;
+    // `tag` is what the publisher gave. It must not block.
+    virtual void settled(const Error* error, std::int64_t tag) noexcept = 0;
+};
+
 class Delivery {
   public:
-    // Called once with the outcome (null: delivered), on the thread that settles it.
-    using Listener = std::function<void(const Error*)>;
-
-    Delivery(mqtt::message message, std::uint64_t sequence, Listener listener = {})
-        : message_(std::move(message)), sequence_(sequence), listener_(std::move(listener)) {}
+    Delivery(mqtt::message message, std::uint64_t sequence,
+             std::weak_ptr<DeliveryObserver> observer = {}, std::int64_t tag = 0)
+        : message_(std::move(message)),
+          sequence_(sequence),
+          observer_(std::move(observer)),
+          tag_(tag) {}
 
     // The first outcome wins; later ones are ignored.
     void complete() noexcept;
@@ -52,7 +64,8 @@ class Delivery {
   private:
     const mqtt::message message_;
     const std::uint64_t sequence_;
-    const Listener listener_;
+    const std::weak_ptr<DeliveryObserver> observer_;
+    const std::int64_t tag_;
     const std::chrono::steady_clock::time_point accepted_at_ = std::chrono::steady_clock::now();
     mutable std::mutex mutex_;
     mutable std::condition_variable done_;

@@ -13,7 +13,7 @@ void Delivery::complete() noexcept {
         finished_ = true;
     }
     done_.notify_all();
-    if (listener_) listener_(nullptr);
+    if (auto observer = observer_.lock()) observer->settled(nullptr, tag_);
 }
 
 void Delivery::fail(Error error) noexcept {
@@ -24,7 +24,7 @@ void Delivery::fail(Error error) noexcept {
         error_ = std::move(error);
     }
     done_.notify_all();
-    if (listener_) listener_(&*error_);
+    if (auto observer = observer_.lock()) observer->settled(&*error_, tag_);
 }
 
 bool Delivery::wait_for(std::chrono::milliseconds timeout) const {

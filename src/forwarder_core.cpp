@@ -7,6 +7,7 @@
 #include "mqttx/error.hpp"
 #include "mqttx/topic.hpp"
 #include "session_core.hpp"
+#include "session_stats.hpp"
 
 namespace mqttx::detail {
 
@@ -190,10 +191,14 @@ std::optional<ForwarderCore::Outgoing> ForwarderCore::prepare(const Message& mes
 
     Outgoing out;
     out.received_at = message.received_at();
-    out.payload = std::string(message.payload());
+    std::string_view payload = message.payload();
+    if (message.paho_message()) out.payload = message.paho_message()->get_payload_ref();
     if (!config_.transforms.empty()) {
         try {
-            for (const auto& transform : config_.transforms) out.payload = transform(out.payload);
+            for (const auto& transform : config_.transforms) {
+                out.payload = mqtt::binary_ref(transform(payload));
+                payload = out.payload.str();
+            }
         } catch (const std::exception& e) {
             drop(DropReason::transform, std::string("transform failed: ") + e.what());
             return std::nullopt;
@@ -201,20 +206,22 @@ std::optional<ForwarderCore::Outgoing> ForwarderCore::prepare(const Message& mes
         transformed_.fetch_add(1, std::memory_order_relaxed);
     }
 
+    std::string topic;
     bool mapped = false;
     for (const auto& mapping : mappings_) {
-        if (mapping.apply(message.topic(), out.topic)) {
+        if (mapping.apply(message.topic(), topic)) {
             mapped = true;
             break;
         }
     }
-    if (!mapped) out.topic = std::string(message.topic());
-    out.topic.insert(0, config_.prefix);
-    if (auto problem = topic::check_topic_name(out.topic); !problem.empty()) {
+    if (!mapped) topic = std::string(message.topic());
+    topic.insert(0, config_.prefix);
+    if (auto problem = topic::check_topic_name(topic); !problem.empty()) {
         drop(DropReason::transform,
-             "mapped topic '" + out.topic + "' is invalid: " + std::string(problem));
+             "mapped topic '" + topic + "' is invalid: " + std::string(problem));
         return std::nullopt;
     }
+    out.topic = mqtt::string_ref(std::move(topic));
 
     out.qos = config_.qos.value_or(message.qos());
     out.retained = config_.keep_retain && message.retained();
@@ -226,33 +233,24 @@ std::optional<ForwarderCore::Outgoing> ForwarderCore::prepare(const Message& mes
         for (const auto& entry : config_.metadata) out.properties.user_properties.push_back(entry);
         out.properties.user_properties.emplace_back(hops_property, std::to_string(hops + 1));
     } else if (config_.json_envelope) {
-        out.payload = envelope(out.payload, config_.metadata);
+        out.payload = mqtt::binary_ref(envelope(payload, config_.metadata));
     }
+    // A standalone message (no Paho message behind it) has its payload copied once.
+    if (!out.payload) out.payload = mqtt::binary_ref(payload.data(), payload.size());
     return out;
 }
 
 bool ForwarderCore::publish(Outgoing& out, Clock::time_point deadline) {
-    std::weak_ptr<ForwarderCore> weak = weak_from_this();
-    const auto received_at = out.received_at;
-    auto listener = [weak, received_at](const Error* error) {
-        auto self = weak.lock();
-        if (!self) return;
-        if (error) {
-            self->drop(DropReason::target, error->what());
-            return;
-        }
-        self->acknowledged_.fetch_add(1, std::memory_order_relaxed);
-        self->record_latency(received_at);
-    };
+    const auto received_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(out.received_at.time_since_epoch())
+            .count();
     for (;;) {
         try {
-            target_->core().publish(out.topic, out.payload, out.qos, out.retained,
-                                    out.properties.empty() ? nullptr : &out.properties, listener);
+            target_->core().publish_shared(out.topic, out.payload, out.qos, out.retained,
+                                           out.properties.empty() ? nullptr : &out.properties,
+                                           weak_from_this(), received_ns);
             forwarded_.fetch_add(1, std::memory_order_relaxed);
-            last_forward_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count(),
-                                   std::memory_order_relaxed);
+            last_forward_ns_.store(now_ns(), std::memory_order_relaxed);
             return true;
         } catch (const Error& e) {
             if (e.kind() != ErrorKind::buffer_full) throw;
@@ -341,9 +339,14 @@ void ForwarderCore::drop(DropReason reason, const std::string& why) {
     }
 }
 
-void ForwarderCore::record_latency(Message::Clock::time_point received_at) noexcept {
-    latency_.record(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Message::Clock::now() - received_at));
+void ForwarderCore::settled(const Error* error, std::int64_t tag) noexcept {
+    if (error) {
+        drop(DropReason::target, error->what());
+        return;
+    }
+    acknowledged_.fetch_add(1, std::memory_order_relaxed);
+    latency_.record(std::chrono::duration_cast<std::chrono::nanoseconds>(Message::Clock::now() -
+                                                                         time_from_ns(tag)));
 }
 
 }  // namespace mqttx::detail

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "delivery.hpp"
 #include "latency_recorder.hpp"
 #include "mqttx/events.hpp"
 #include "mqttx/forwarder.hpp"
@@ -25,7 +26,7 @@
 
 namespace mqttx::detail {
 
-class ForwarderCore : public std::enable_shared_from_this<ForwarderCore> {
+class ForwarderCore : public DeliveryObserver, public std::enable_shared_from_this<ForwarderCore> {
   public:
     using Emit = std::function<void(Event)>;
     // The name of the hop-count user property.
@@ -43,11 +44,16 @@ class ForwarderCore : public std::enable_shared_from_this<ForwarderCore> {
     ForwarderMetrics metrics() const noexcept;
     void reset_metrics() noexcept;
     bool uses(std::string_view session) const noexcept;
+    // The target's outcome of a forwarded message; `tag` is its arrival at the source
+    // (nanoseconds of Message::Clock), for the latency.
+    void settled(const Error* error, std::int64_t tag) noexcept override;
 
   private:
+    // Topic and payload are shared, not copied: the received payload goes out as it is
+    // unless a transform or the JSON envelope replaces it.
     struct Outgoing {
-        std::string topic;
-        std::string payload;
+        mqtt::string_ref topic;
+        mqtt::binary_ref payload;
         int qos = 0;
         bool retained = false;
         PublishProperties properties;
@@ -63,7 +69,6 @@ class ForwarderCore : public std::enable_shared_from_this<ForwarderCore> {
     void enqueue(Outgoing out);
     void run_worker();
     void drop(DropReason reason, const std::string& why);
-    void record_latency(Message::Clock::time_point received_at) noexcept;
 
     const ForwarderConfig config_;
     const std::vector<std::shared_ptr<Session>> sources_;

@@ -254,7 +254,7 @@ void Router::match(std::string_view topic, std::vector<std::shared_ptr<RouteEntr
     collect(root_, topic, false, true, dollar, out);
 }
 
-void Router::deliver(const Message& message, Pass pass) noexcept {
+bool Router::deliver(const Message& message, Pass pass) noexcept {
     // Reused per thread so steady-state delivery allocates nothing; a handler that
     // delivers again on the same thread (nested) gets a fresh vector instead.
     thread_local std::vector<std::shared_ptr<RouteEntry>> reused;
@@ -265,17 +265,18 @@ void Router::deliver(const Message& message, Pass pass) noexcept {
     in_use = true;
     matched.clear();
     match(message.topic(), matched);
-    if (matched.empty() && pass != Pass::receive_thread) {
-        stats_->unrouted.fetch_add(1, std::memory_order_relaxed);
-    }
+    if (matched.empty()) stats_->unrouted.fetch_add(1, std::memory_order_relaxed);
+    bool others = false;
     for (const auto& entry : matched) {
         if (pass != Pass::all && entry->on_receive_thread() != (pass == Pass::receive_thread)) {
+            others = true;
             continue;
         }
         if (!entry->deliver(message, *log_)) stats_->count_error();
     }
     matched.clear();  // drop the references now, not at the next message
     if (outermost) in_use = false;
+    return others;
 }
 
 }  // namespace mqttx::detail

@@ -89,8 +89,10 @@ class Router {
     // Which routes a delivery serves: on Paho's receive thread the routes that asked for
     // it, on a dispatcher thread the others, or all of them (ManagerOptions::inline_handlers).
     enum class Pass { receive_thread, dispatcher, all };
-    // Every matching route of the pass gets the message.
-    void deliver(const Message& message, Pass pass) noexcept;
+    // Every matching route of the pass gets the message. Returns whether matching routes
+    // of the other pass are left (for Pass::receive_thread: whether to dispatch at all).
+    // A message that matches no route at all is counted unrouted.
+    bool deliver(const Message& message, Pass pass) noexcept;
     // True while some route wants the receive thread (one relaxed load per message).
     bool has_receive_thread_routes() const noexcept {
         return receive_thread_routes_.load(std::memory_order_relaxed) > 0;

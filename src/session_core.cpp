@@ -758,8 +758,19 @@ void SessionCore::close() noexcept {
 // word; here the overflow policy applies to the outbox, where it can be counted.
 
 DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payload, int qos,
-                                   bool retained, const PublishProperties* properties,
-                                   Delivery::Listener listener) {
+                                   bool retained, const PublishProperties* properties) {
+    return publish_shared(mqtt::string_ref(std::string(topic)),
+                          mqtt::binary_ref(payload.data(), payload.size()), qos, retained,
+                          properties);
+}
+
+DeliveryToken SessionCore::publish_shared(mqtt::string_ref topic_ref, mqtt::binary_ref payload_ref,
+                                          int qos, bool retained,
+                                          const PublishProperties* properties,
+                                          std::weak_ptr<DeliveryObserver> observer,
+                                          std::int64_t tag) {
+    const std::string_view topic = topic_ref ? std::string_view(topic_ref.str()) : "";
+    const std::string_view payload = payload_ref ? std::string_view(payload_ref.str()) : "";
     check_open();
     if (auto problem = topic::check_topic_name(topic); !problem.empty()) {
         throw Error::invalid_topic("invalid topic name: " + std::string(problem),
@@ -782,11 +793,11 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
             .with_session(options_.name)
             .with_topic(std::string(topic));
     }
-    mqtt::message message(std::string(topic), payload.data(), payload.size(), qos, retained);
+    mqtt::message message(std::move(topic_ref), std::move(payload_ref), qos, retained);
     if (has_properties) message.set_properties(to_paho(*properties));
     auto delivery = std::make_shared<Delivery>(
         std::move(message), next_sequence_.fetch_add(1, std::memory_order_relaxed),
-        std::move(listener));
+        std::move(observer), tag);
     DeliveryToken result(delivery);
 
     // A persistent session keeps the message in its storage until Paho has it (Paho
@@ -851,8 +862,8 @@ DeliveryToken SessionCore::publish(std::string_view topic, std::string_view payl
 
 bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexcept {
     try {
-        auto token = client_->publish(Delivery::paho_message(delivery), delivery.get(),
-                                      publish_listener_);
+        auto token =
+            client_->publish(Delivery::paho_message(delivery), delivery.get(), publish_listener_);
         delivery->message_id.store(token->get_message_id(), std::memory_order_relaxed);
         return true;
     } catch (const mqtt::exception& e) {
@@ -1396,8 +1407,9 @@ void SessionCore::on_message(mqtt::const_message_ptr message) noexcept {
         if (router_->has_receive_thread_routes()) {
             // Before this returns and Paho acknowledges the message to the broker.
             inline_delivery_thread = true;
-            router_->deliver(wrapped, Router::Pass::receive_thread);
+            const bool rest = router_->deliver(wrapped, Router::Pass::receive_thread);
             inline_delivery_thread = false;
+            if (!rest) return;  // no dispatcher route wants it: no hop, no wake-up
         }
         if (!runtime_->dispatcher.post(worker_, router_, std::move(wrapped),
                                        runtime_->options.dispatch_block_timeout)) {

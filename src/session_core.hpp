@@ -78,9 +78,14 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
                       std::chrono::steady_clock::time_point deadline) noexcept;
     std::chrono::steady_clock::time_point disconnect_deadline() const noexcept;
 
-    // `listener` hears the outcome (see Delivery); it must not block.
     DeliveryToken publish(std::string_view topic, std::string_view payload, int qos, bool retained,
-                          const PublishProperties* properties, Delivery::Listener listener = {});
+                          const PublishProperties* properties);
+    // The same with the topic and payload already shared (the forwarder passes on the
+    // received payload without copying it); `observer` hears the outcome with `tag`.
+    DeliveryToken publish_shared(mqtt::string_ref topic, mqtt::binary_ref payload, int qos,
+                                 bool retained, const PublishProperties* properties,
+                                 std::weak_ptr<DeliveryObserver> observer = {},
+                                 std::int64_t tag = 0);
     // `on_receive_thread`: see RouteEntry.
     std::shared_ptr<RouteEntry> subscribe(std::string_view filter, int qos, MessageHandler handler,
                                           const SubscribeOptions& options = {},
