@@ -320,6 +320,19 @@ long current_syscall(pid_t pid) {
     }
 }
 
+// How often the process has been switched out (voluntarily or not): unchanged between
+// two looks means it did not run in between.
+long long context_switches(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    long long total = 0;
+    for (std::string line; std::getline(in, line);) {
+        if (line.find("ctxt_switches:") != std::string::npos) {
+            total += std::stoll(line.substr(line.find(':') + 1));
+        }
+    }
+    return total;
+}
+
 // Inode and modification time: a rename over the file changes the inode.
 std::pair<ino_t, std::int64_t> file_identity(const std::string& path) {
     struct stat st {};
@@ -334,9 +347,17 @@ void Mosquitto::save_when_idle() {
         throw std::runtime_error("mqttx::test::Mosquitto::save_when_idle needs persistence");
     }
     if (!running()) throw std::runtime_error("mqttx::test::Mosquitto::save_when_idle: not running");
+    // Asleep in epoll_wait at two looks a poll interval apart, without having run in
+    // between: a single look can catch it on its way into epoll_wait with data still to
+    // read, most likely on a loaded machine, and the saved state would miss that data.
+    long long switches_then = -1;
     const bool idle = wait_until([&] {
         const long call = current_syscall(process_.pid());
-        return call == SYS_epoll_wait || call == SYS_epoll_pwait;
+        const long long switches = context_switches(process_.pid());
+        const bool waiting = call == SYS_epoll_wait || call == SYS_epoll_pwait;
+        const bool settled = waiting && switches == switches_then;
+        switches_then = waiting ? switches : -1;
+        return settled;
     });
     if (!idle) throw std::runtime_error("mosquitto never went idle in epoll_wait");
     const std::string db = dir_ + "/mosquitto.db";
