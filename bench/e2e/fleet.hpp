@@ -15,6 +15,18 @@ namespace mqttx::bench {
 
 using OnMessage = std::function<void(std::string_view payload)>;
 
+// Forwarding (S7) for fleets whose message callback forwards by hand: what arrives on
+// `in_prefix`# goes out through connection `to` as `out_prefix` + the rest of the topic.
+template <class Connection>
+struct ForwardRule {
+    Connection* to = nullptr;  // null: not forwarding
+    std::string in_prefix, out_prefix;
+    int qos = 0;
+    std::string out_topic(const char* topic) const {
+        return out_prefix + (topic + in_prefix.size());
+    }
+};
+
 class Fleet {
   public:
     virtual ~Fleet() = default;

@@ -16,10 +16,7 @@ namespace {
 struct Connection {
     mosquitto* client = nullptr;
     OnMessage on_message;
-    // Forwarding (S7): what arrives is published on `forward_to` instead.
-    Connection* forward_to = nullptr;
-    std::string in_prefix, out_prefix;
-    int forward_qos = 0;
+    ForwardRule<Connection> forward;  // S7: what arrives is published on forward.to instead
     std::mutex mutex;
     std::condition_variable changed;
     bool connected = false;
@@ -73,16 +70,16 @@ class MosquittoFleet final : public Fleet {
             mosquitto_message_callback_set(c->client, [](mosquitto*, void* self,
                                                          const mosquitto_message* m) {
                 auto* c = static_cast<Connection*>(self);
-                if (c->forward_to) {
+                if (c->forward.to) {
                     // Counted, not waited for: a network thread must not block.
-                    auto& target = *c->forward_to;
-                    const std::string out = c->out_prefix + (m->topic + c->in_prefix.size());
+                    auto& target = *c->forward.to;
+                    const std::string out = c->forward.out_topic(m->topic);
                     {
                         std::lock_guard lock(target.mutex);
                         ++target.unacknowledged;
                     }
                     if (mosquitto_publish(target.client, nullptr, out.c_str(), m->payloadlen,
-                                          m->payload, c->forward_qos, false) != MOSQ_ERR_SUCCESS) {
+                                          m->payload, c->forward.qos, false) != MOSQ_ERR_SUCCESS) {
                         std::lock_guard lock(target.mutex);
                         --target.unacknowledged;
                     }
@@ -118,10 +115,7 @@ class MosquittoFleet final : public Fleet {
     void forward(int from, int to, const std::string& in_prefix, const std::string& out_prefix,
                  int qos) override {
         auto& c = *connections_.at(from);
-        c.forward_to = connections_.at(to).get();
-        c.in_prefix = in_prefix;
-        c.out_prefix = out_prefix;
-        c.forward_qos = qos;
+        c.forward = {connections_.at(to).get(), in_prefix, out_prefix, qos};
         subscribe(c, in_prefix + "#", qos);
     }
 

@@ -18,10 +18,7 @@ namespace {
 struct Connection {
     MQTTAsync client = nullptr;
     OnMessage on_message;
-    // Forwarding (S7): what arrives is published on `forward_to` instead.
-    Connection* forward_to = nullptr;
-    std::string in_prefix, out_prefix;
-    int forward_qos = 0;
+    ForwardRule<Connection> forward;  // S7: what arrives is published on forward.to instead
     std::mutex mutex;
     std::condition_variable changed;
     int connect_result = 1;  // 1: waiting, 0: connected, < 0: failed
@@ -106,10 +103,7 @@ class PahoCFleet final : public Fleet {
     void forward(int from, int to, const std::string& in_prefix, const std::string& out_prefix,
                  int qos) override {
         auto& c = *connections_.at(from);
-        c.forward_to = connections_.at(to).get();
-        c.in_prefix = in_prefix;
-        c.out_prefix = out_prefix;
-        c.forward_qos = qos;
+        c.forward = {connections_.at(to).get(), in_prefix, out_prefix, qos};
         subscribe(c, in_prefix + "#", qos);
     }
 
@@ -190,12 +184,12 @@ class PahoCFleet final : public Fleet {
 
     static int on_message(void* context, char* topic, int, MQTTAsync_message* message) {
         auto* c = static_cast<Connection*>(context);
-        if (c->forward_to) {
+        if (c->forward.to) {
             // Not waiting for a window on Paho's thread: Paho buffers it (if full, the
             // message is dropped and counted lost, as a hand-written forwarder does).
-            const std::string out = c->out_prefix + (topic + c->in_prefix.size());
-            send(*c->forward_to, out.c_str(), message->payload, message->payloadlen,
-                 c->forward_qos);
+            const std::string out = c->forward.out_topic(topic);
+            send(*c->forward.to, out.c_str(), message->payload, message->payloadlen,
+                 c->forward.qos);
         } else {
             c->on_message(std::string_view(static_cast<const char*>(message->payload),
                                            static_cast<std::size_t>(message->payloadlen)));
