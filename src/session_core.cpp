@@ -116,14 +116,11 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
       backoff_(options_.reconnect,
                [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }),
       window_(static_cast<std::size_t>(options_.performance.max_inflight)),
-      connect_listener_(*this, &SessionCore::on_connect_success, &SessionCore::on_connect_failure),
-      resubscribe_listener_(*this, &SessionCore::on_resubscribe_success,
-                            &SessionCore::on_resubscribe_failure),
-      publish_listener_(*this, &SessionCore::on_publish_success, &SessionCore::on_publish_failure),
       ca_bundle_(options_.tls && !options_.tls->ca_path.empty()
                      ? std::make_unique<CaBundle>(options_.tls->ca_path)
                      : nullptr),
       storage_(open_storage(options_, client_id_)),
+      saved_(storage_ ? std::make_unique<SavedState>() : nullptr),
       persistence_(
           storage_ ? std::make_unique<PahoPersistence>(storage_, log_, options_.name,
                                                        [this](int id) { on_publish_written(id); })
@@ -161,10 +158,10 @@ void SessionCore::install_initial_subscriptions() {
     for (const auto& spec : options_.subscriptions) {
         permanent_routes_.push_back(subscribe(spec.filter, spec.qos, spec.handler, spec.options));
     }
-    if (!stored_state_) return;
+    if (!saved_ || !saved_->loaded) return;
     std::size_t restored = 0;
     std::vector<StoredSubscription> carried;
-    for (const auto& stored : stored_state_->subscriptions) {
+    for (const auto& stored : saved_->loaded->subscriptions) {
         const bool configured = std::any_of(
             options_.subscriptions.begin(), options_.subscriptions.end(), [&](const auto& spec) {
                 return spec.filter == stored.filter &&
@@ -205,7 +202,8 @@ void SessionCore::forget_carried(std::string_view filter) {
 
 std::string SessionCore::current_broker() const {
     std::lock_guard lock(mutex_);
-    return state_.load() == SessionState::connected ? broker_ : std::string();
+    return state_.load() == SessionState::connected ? brokers_[connected_index_].paho_uri()
+                                                    : std::string();
 }
 
 SessionMetrics SessionCore::metrics() const noexcept {
@@ -293,9 +291,8 @@ void SessionCore::attempt_connect(std::uint64_t epoch) {
             return;
         }
         connect_in_flight_ = true;
-        broker = brokers_[broker_index_];
-        attempt_broker_ = broker.paho_uri();
-        attempt_uri_ = broker;
+        attempt_index_ = broker_index_;
+        broker = brokers_[attempt_index_];
     }
     try {
         emit(EventType::session_connecting);
@@ -402,8 +399,8 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
         connected_before_ = true;
         connected_at_ = std::chrono::steady_clock::now();
         last_connected_ = std::chrono::system_clock::now();
-        broker_ = attempt_broker_;
-        broker = broker_;
+        connected_index_ = attempt_index_;
+        broker = brokers_[connected_index_].paho_uri();
         tried_in_round_ = 0;
         generation = ++generation_;
         old_state = set_state(SessionState::connected);
@@ -426,7 +423,7 @@ void SessionCore::on_connect_failure(const mqtt::token& token) {
     BrokerUri broker;
     {
         std::lock_guard lock(mutex_);
-        broker = attempt_uri_;
+        broker = brokers_[attempt_index_];
     }
     if (!broker.secure()) {
         connection_failed(std::move(error));
@@ -475,7 +472,7 @@ void SessionCore::connection_failed(Error error) {
         std::lock_guard lock(mutex_);
         connect_in_flight_ = false;
         epoch = epoch_;
-        error.with_context("broker", attempt_broker_);
+        error.with_context("broker", brokers_[attempt_index_].paho_uri());
         if (!want_connected_) return;
         broker_index_ = (broker_index_ + 1) % brokers_.size();
         if (++tried_in_round_ < brokers_.size()) {
@@ -1098,12 +1095,17 @@ void SessionCore::restore_outbox() {
     }
 }
 
+const std::optional<StoredSessionState>& SessionCore::stored_state() const noexcept {
+    static const std::optional<StoredSessionState> none;
+    return saved_ ? saved_->loaded : none;
+}
+
 void SessionCore::load_state() {
     if (!storage_) return;
     const auto text = storage_->get(session_state_key);
     if (!text) return;
     try {
-        stored_state_ = decode_stored_state(*text);
+        saved_->loaded = decode_stored_state(*text);
     } catch (const std::exception& e) {
         // Not fatal: the broker still has the session; only our copy of its shape is lost.
         log_->error(
@@ -1113,12 +1115,12 @@ void SessionCore::load_state() {
         return;
     }
     std::lock_guard lock(mutex_);
-    last_connected_ = stored_state_->last_connected;
-    last_disconnected_ = stored_state_->last_disconnected;
+    last_connected_ = saved_->loaded->last_connected;
+    last_disconnected_ = saved_->loaded->last_disconnected;
 }
 
 void SessionCore::save_state() noexcept {
-    if (!storage_ || state_save_posted_.exchange(true)) return;
+    if (!storage_ || saved_->save_posted.exchange(true)) return;
     // Storage may be a network away (Redis): not on the scheduler, which runs every
     // session's timers.
     bool posted = false;
@@ -1126,18 +1128,18 @@ void SessionCore::save_state() noexcept {
         posted = runtime_->background.post([weak = weak_from_this()] {
             auto self = weak.lock();
             if (!self) return;
-            self->state_save_posted_.store(false);
+            self->saved_->save_posted.store(false);
             self->write_state(false);
         });
     } catch (...) {
     }
-    if (!posted) state_save_posted_.store(false);
+    if (!posted) saved_->save_posted.store(false);
 }
 
 void SessionCore::write_state(bool final) noexcept {
     if (!storage_) return;
     try {
-        std::lock_guard writing(state_write_mutex_);
+        std::lock_guard writing(saved_->write_mutex);
         StoredSessionState state;
         state.client_id = client_id_;
         state.session = options_.name;

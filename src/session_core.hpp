@@ -64,7 +64,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::weak_ptr<SessionStats> stats() const noexcept { return stats_; }
     std::optional<StorageMetrics> storage_metrics() const;
     // What the last run of a persistent session saved (see StoredSessionState).
-    const std::optional<StoredSessionState>& stored_state() const noexcept { return stored_state_; }
+    const std::optional<StoredSessionState>& stored_state() const noexcept;
 
     // Makes the routes of Options::subscriptions (they live as long as the session).
     void install_initial_subscriptions();
@@ -207,12 +207,12 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     bool connect_in_flight_ = false;
     std::uint64_t epoch_ = 0;  // bumped by start(), disconnect() and close()
     std::chrono::steady_clock::time_point connected_at_{};
-    std::uint64_t generation_ = 0;    // bumped by each successful connect
-    std::string broker_;              // connected to (Paho URI spelling)
-    std::string attempt_broker_;      // the current or last connect attempt's
-    BrokerUri attempt_uri_;           // the same, parsed
-    std::size_t broker_index_ = 0;    // into brokers_: the next attempt's
-    std::size_t tried_in_round_ = 0;  // brokers failed since the last success or backoff
+    std::uint64_t generation_ = 0;  // bumped by each successful connect
+    // Indices into brokers_ (not copies: 10,000 sessions each hold them).
+    std::size_t connected_index_ = 0;  // connected to
+    std::size_t attempt_index_ = 0;    // the current or last connect attempt's
+    std::size_t broker_index_ = 0;     // the next attempt's
+    std::size_t tried_in_round_ = 0;   // brokers failed since the last success or backoff
     std::map<std::string, BrokerFilter, std::less<>> filters_;  // broker subscriptions
     std::set<std::string, std::less<>> pending_unsubscribes_;   // made while offline
     std::vector<std::string> resubscribe_filters_;              // in flight after a connect
@@ -255,17 +255,24 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::atomic<std::uint64_t> next_sequence_{0};
     std::atomic<bool> pump_posted_{false};
 
-    ActionForwarder connect_listener_;
-    ActionForwarder resubscribe_listener_;
-    ActionForwarder publish_listener_;
+    ActionForwarder connect_listener_{*this, &SessionCore::on_connect_success,
+                                      &SessionCore::on_connect_failure};
+    ActionForwarder resubscribe_listener_{*this, &SessionCore::on_resubscribe_success,
+                                          &SessionCore::on_resubscribe_failure};
+    ActionForwarder publish_listener_{*this, &SessionCore::on_publish_success,
+                                      &SessionCore::on_publish_failure};
     // TlsConfig::ca_path as one file (see CaBundle); null without a CA directory.
     const std::unique_ptr<CaBundle> ca_bundle_;
     // A persistent session's storage (else null) and Paho's view of it; both outlive
     // the client.
     const std::shared_ptr<Storage> storage_;
-    std::optional<StoredSessionState> stored_state_;  // set in the constructor only
-    std::mutex state_write_mutex_;  // a snapshot and its put together; before mutex_
-    std::atomic<bool> state_save_posted_{false};
+    // What only a session with storage needs, so the others do not carry it.
+    struct SavedState {
+        std::optional<StoredSessionState> loaded;  // set in the constructor only
+        std::mutex write_mutex;                    // a snapshot and its put together; before mutex_
+        std::atomic<bool> save_posted{false};
+    };
+    const std::unique_ptr<SavedState> saved_;  // null without storage_
     const std::unique_ptr<PahoPersistence> persistence_;
     std::unique_ptr<mqtt::async_client> client_;  // last: destroyed first
 };

@@ -228,4 +228,26 @@ TEST(RateWindow, RatesCoverTheLastWindowOfSamples) {
     EXPECT_DOUBLE_EQ(r.messages_per_second, 300.0);
 }
 
+TEST(RateWindow, AnIdleStretchCountsFromTheStartOfTheWindow) {
+    using Clock = mqttx::detail::RateWindow::Clock;
+    const auto t0 = Clock::time_point{} + std::chrono::hours(1);
+    mqttx::detail::RateWindow window(std::chrono::seconds(10), t0);
+    for (int s = 1; s <= 30; ++s) window.sample(t0 + std::chrono::seconds(s), 0, 0);
+    // Idle for 30 s, then 100 messages before the next sample: the totals were 0 where
+    // the window starts (20.5 s), so the rate is over the whole window.
+    auto r = window.rates(t0 + std::chrono::milliseconds(30500), 100, 800);
+    EXPECT_DOUBLE_EQ(r.messages_per_second, 10.0);
+    EXPECT_DOUBLE_EQ(r.bytes_per_second, 80.0);
+    window.sample(t0 + std::chrono::seconds(31), 100, 800);
+    r = window.rates(t0 + std::chrono::seconds(31), 100, 800);
+    EXPECT_DOUBLE_EQ(r.messages_per_second, 10.0);
+    // Traffic, then idle again: the busy second still counts until it leaves the window.
+    for (int s = 32; s <= 40; ++s) window.sample(t0 + std::chrono::seconds(s), 100, 800);
+    r = window.rates(t0 + std::chrono::seconds(40), 100, 800);
+    EXPECT_DOUBLE_EQ(r.messages_per_second, 10.0);
+    window.sample(t0 + std::chrono::seconds(45), 100, 800);
+    r = window.rates(t0 + std::chrono::seconds(45), 100, 800);
+    EXPECT_DOUBLE_EQ(r.messages_per_second, 0.0);
+}
+
 }  // namespace
