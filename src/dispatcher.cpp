@@ -78,19 +78,25 @@ void Dispatcher::grow(Worker& worker) {
 
 void Dispatcher::run(Worker& worker) {
     std::unique_lock lock(worker.mutex);
+    bool streaming = false;
     for (;;) {
-        // Yield a few times before sleeping: on a busy machine the thread that pushes
-        // next (Paho's receive thread) often only needs this CPU for a moment, and each
-        // sleep costs a futex wait, a wake-up and two context switches. On an idle
-        // machine a yield returns at once. (S5 fan-out: a quarter fewer context switches.)
-        for (int i = 0; i < idle_yields && worker.size == 0 && !worker.stopping; ++i) {
+        // While messages stream in (the last sleep was short), yield a few times before
+        // sleeping: on a busy machine the thread that pushes next (Paho's receive
+        // thread) often needs this CPU only for a moment, and each sleep costs a futex
+        // wait, a wake-up and two context switches (S5 fan-out: a quarter fewer context
+        // switches). Not after a long sleep: a push that comes while the worker waits
+        // for its turn after a yield does not wake it, which adds to the latency of
+        // sparse messages (S1 ping-pong).
+        for (int i = 0; streaming && i < idle_yields && worker.size == 0 && !worker.stopping; ++i) {
             lock.unlock();
             std::this_thread::yield();
             lock.lock();
         }
         while (worker.size == 0 && !worker.stopping) {
             worker.sleeping = true;
+            const auto slept = std::chrono::steady_clock::now();
             worker.not_empty.wait(lock);
+            streaming = std::chrono::steady_clock::now() - slept < streaming_gap;
         }
         worker.sleeping = false;
         if (worker.size == 0) {  // stopping and drained

@@ -66,6 +66,9 @@ class Dispatcher {
     static constexpr std::size_t spent_limit = 64;
     static constexpr std::size_t initial_ring = 256;
     static constexpr int idle_yields = 2;  // before a worker with nothing to do sleeps
+    // A sleep shorter than this means messages stream in (a flood gives each worker one
+    // every 15-35 us on the bench machine; a ping-pong round trip takes about 100 us).
+    static constexpr std::chrono::microseconds streaming_gap{50};
     // Takes its own reference: a task may destroy the Dispatcher before push() returns.
     bool push(std::shared_ptr<Worker> keep, Task&& task, std::chrono::milliseconds block_for);
     static void run(Worker& worker);
