@@ -152,6 +152,17 @@ Result latency(Fleet& fleet, const Broker& broker, int qos, int samples) {
     return r;
 }
 
+// The end of every throughput case: waits for `expected` arrivals (or for them to
+// stop), then reports arrivals per second, the losses and the meter's figures.
+Result arrivals(Counter& counter, const Meter& meter, long expected) {
+    counter.wait_for(expected);
+    Result r;
+    meter.finish(r, static_cast<std::uint64_t>(expected));
+    r.lost = expected - counter.received();
+    r.value = static_cast<double>(counter.received()) / r.seconds;
+    return r;
+}
+
 // One publisher to one subscriber. QoS 0 is paced by the receiver (at most 1,000
 // messages between them, or the broker would drop); QoS 1 by the window.
 Result stream(Fleet& fleet, const Broker& broker, int qos, int window, std::size_t payload_size,
@@ -162,7 +173,6 @@ Result stream(Fleet& fleet, const Broker& broker, int qos, int window, std::size
     Disconnect disconnect(fleet);
     fleet.subscribe(1, "bench/s2", qos, counter.handler());
     const std::string payload(payload_size, 'x');
-    Result r;
     Meter meter;
     meter.start();
     for (long i = 0; i < messages; ++i) {
@@ -172,11 +182,7 @@ Result stream(Fleet& fleet, const Broker& broker, int qos, int window, std::size
         fleet.publish(0, "bench/s2", payload, qos);
     }
     fleet.drain(0);
-    counter.wait_for(messages);
-    meter.finish(r, static_cast<std::uint64_t>(messages));
-    r.lost = messages - counter.received();
-    r.value = static_cast<double>(counter.received()) / r.seconds;
-    return r;
+    return arrivals(counter, meter, messages);
 }
 
 // `publishers` sessions to one subscriber, QoS 1, round-robin from one thread.
@@ -187,7 +193,6 @@ Result fan_in(Fleet& fleet, const Broker& broker, int publishers, long messages)
     Disconnect disconnect(fleet);
     fleet.subscribe(publishers, "bench/s4/#", 1, counter.handler());
     const std::string payload(64, 'x');
-    Result r;
     Meter meter;
     meter.start();
     for (long i = 0; i < messages; ++i) {
@@ -195,11 +200,7 @@ Result fan_in(Fleet& fleet, const Broker& broker, int publishers, long messages)
         fleet.publish(from, "bench/s4/" + std::to_string(from), payload, 1);
     }
     for (int i = 0; i < publishers; ++i) fleet.drain(i);
-    counter.wait_for(messages);
-    meter.finish(r, static_cast<std::uint64_t>(messages));
-    r.lost = messages - counter.received();
-    r.value = static_cast<double>(counter.received()) / r.seconds;
-    return r;
+    return arrivals(counter, meter, messages);
 }
 
 // One publisher to `subscribers` sessions, QoS 1: deliveries per second.
@@ -212,16 +213,11 @@ Result fan_out(Fleet& fleet, const Broker& broker, int subscribers, long message
     Disconnect disconnect(fleet);
     for (int i = 1; i <= subscribers; ++i) fleet.subscribe(i, "bench/s5", 1, counter.handler());
     const std::string payload(64, 'x');
-    Result r;
     Meter meter;
     meter.start();
     for (long i = 0; i < published; ++i) fleet.publish(0, "bench/s5", payload, 1);
     fleet.drain(0);
-    counter.wait_for(deliveries);
-    meter.finish(r, static_cast<std::uint64_t>(deliveries));
-    r.lost = deliveries - counter.received();
-    r.value = static_cast<double>(counter.received()) / r.seconds;
-    return r;
+    return arrivals(counter, meter, deliveries);
 }
 
 // S7: connection 0 publishes QoS 1 (window 100) on bench/s7/in/<k>; connection 1 takes
@@ -234,18 +230,13 @@ Result forwarding(Fleet& fleet, const Broker& broker, long messages) {
     fleet.subscribe(3, "bench/s7/out/#", 1, counter.handler());
     fleet.forward(1, 2, "bench/s7/in/", "bench/s7/out/", 1);
     const std::string payload(64, 'x');
-    Result r;
     Meter meter;
     meter.start();
     for (long i = 0; i < messages; ++i) {
         fleet.publish(0, "bench/s7/in/" + std::to_string(i % 10), payload, 1);
     }
     fleet.drain(0);
-    counter.wait_for(messages);
-    meter.finish(r, static_cast<std::uint64_t>(messages));
-    r.lost = messages - counter.received();
-    r.value = static_cast<double>(counter.received()) / r.seconds;
-    return r;
+    return arrivals(counter, meter, messages);
 }
 
 }  // namespace
