@@ -32,9 +32,13 @@ class DeliveryObserver {
 
 class Delivery {
   public:
-    Delivery(mqtt::message message, std::uint64_t sequence,
+    // The Paho message is built in place: every mqtt::message that is moved from and
+    // destroyed still calls into Paho C (MQTTProperties_free), and each such call takes
+    // Paho's process-wide trace mutex, contended by its send and receive threads.
+    Delivery(mqtt::string_ref topic, mqtt::binary_ref payload, int qos, bool retained,
+             const mqtt::properties& properties, std::uint64_t sequence,
              std::weak_ptr<DeliveryObserver> observer = {}, std::int64_t tag = 0)
-        : message_(std::move(message)),
+        : message_(std::move(topic), std::move(payload), qos, retained, properties),
           sequence_(sequence),
           observer_(std::move(observer)),
           tag_(tag) {}

@@ -795,11 +795,10 @@ DeliveryToken SessionCore::publish_shared(mqtt::string_ref topic_ref, mqtt::bina
             .with_session(options_.name)
             .with_topic(std::string(topic));
     }
-    mqtt::message message(std::move(topic_ref), std::move(payload_ref), qos, retained);
-    if (has_properties) message.set_properties(to_paho(*properties));
     auto delivery = std::make_shared<Delivery>(
-        std::move(message), next_sequence_.fetch_add(1, std::memory_order_relaxed),
-        std::move(observer), tag);
+        std::move(topic_ref), std::move(payload_ref), qos, retained,
+        has_properties ? to_paho(*properties) : mqtt::properties(),
+        next_sequence_.fetch_add(1, std::memory_order_relaxed), std::move(observer), tag);
     DeliveryToken result(delivery);
 
     // A persistent session keeps the message in its storage until Paho has it (Paho
@@ -1080,14 +1079,14 @@ void SessionCore::restore_outbox() {
             ++left_to_paho;
             continue;
         }
-        mqtt::message message(record->topic, record->payload.data(), record->payload.size(),
-                              record->qos, record->retained);
-        if (!record->user_properties.empty() && options_.protocol == Protocol::v5) {
-            PublishProperties properties;
+        PublishProperties properties;
+        if (options_.protocol == Protocol::v5) {
             properties.user_properties = std::move(record->user_properties);
-            message.set_properties(to_paho(properties));
         }
-        auto delivery = std::make_shared<Delivery>(std::move(message), sequence);
+        auto delivery = std::make_shared<Delivery>(
+            mqtt::string_ref(record->topic), mqtt::binary_ref(std::move(record->payload)),
+            record->qos, record->retained,
+            properties.empty() ? mqtt::properties() : to_paho(properties), sequence);
         delivery->stored = true;
         outbox().waiting.push_back(std::move(delivery));
     }
