@@ -72,7 +72,6 @@ void ForwarderCore::start() {
         stopping_ = false;
     }
     if (config_.mode == ForwardMode::decoupled) worker_ = std::thread([this] { run_worker(); });
-    const bool on_receive_thread = config_.mode == ForwardMode::at_least_once;
     // Subscribe at the QoS asked for, or at 2 so that messages keep the QoS they were sent with.
     const int qos = config_.qos.value_or(2);
     std::weak_ptr<ForwarderCore> weak = weak_from_this();
@@ -86,9 +85,12 @@ void ForwarderCore::start() {
             SubscribeOptions options;
             // Its own forwarded messages must not come back to a session that is both.
             options.no_local = source->name() == target_->name();
+            // At least once: the message is published on before Paho acknowledges it.
+            if (config_.mode == ForwardMode::at_least_once) {
+                options.handler_thread = HandlerThread::receive_thread;
+            }
             for (const auto& filter : config_.sources[i].filters) {
-                routes.emplace_back(
-                    source->core().subscribe(filter, qos, handler, options, on_receive_thread));
+                routes.emplace_back(source->core().subscribe(filter, qos, handler, options));
             }
         }
     } catch (...) {

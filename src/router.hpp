@@ -34,7 +34,7 @@ class RouteOwner {
 class RouteEntry final : public RouteHandle {
   public:
     // `on_receive_thread`: the handler runs on Paho's receive thread, before Paho
-    // acknowledges the message to the broker (forwarders in at-least-once mode).
+    // acknowledges the message to the broker (SubscribeOptions::handler_thread).
     RouteEntry(std::string filter, int qos, MessageHandler handler, std::weak_ptr<RouteOwner> owner,
                bool on_receive_thread = false);
 

@@ -1195,8 +1195,7 @@ void SessionCore::fail_undelivered() noexcept {
 
 std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text, int qos,
                                                    MessageHandler handler,
-                                                   const SubscribeOptions& options,
-                                                   bool on_receive_thread) {
+                                                   const SubscribeOptions& options) {
     check_open();
     if (inline_delivery_thread) {
         // Waiting for the SUBACK on Paho's own thread would wait forever.
@@ -1230,8 +1229,9 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
             .with_session(options_.name)
             .with_topic(filter);
     }
-    auto entry = std::make_shared<RouteEntry>(filter, qos, std::move(handler), weak_from_this(),
-                                              on_receive_thread);
+    auto entry =
+        std::make_shared<RouteEntry>(filter, qos, std::move(handler), weak_from_this(),
+                                     options.handler_thread == HandlerThread::receive_thread);
     mqtt::subscribe_options paho_options;
     bool send = false;
     int broker_qos = qos;

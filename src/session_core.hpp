@@ -86,10 +86,8 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
                                  bool retained, const PublishProperties* properties,
                                  std::weak_ptr<DeliveryObserver> observer = {},
                                  std::int64_t tag = 0);
-    // `on_receive_thread`: see RouteEntry.
     std::shared_ptr<RouteEntry> subscribe(std::string_view filter, int qos, MessageHandler handler,
-                                          const SubscribeOptions& options = {},
-                                          bool on_receive_thread = false);
+                                          const SubscribeOptions& options = {});
     void unsubscribe(std::string_view filter);
     void remove_route(RouteEntry& entry) noexcept override;
     // Sends an UNSUBSCRIBE of a topic never subscribed to, for PahoWaker; no wait.

@@ -286,12 +286,21 @@ class ChannelRoute final : public detail::RouteHandle {
     std::shared_ptr<detail::ChannelQueue> queue_;
 };
 
-void check_channel(const ChannelOptions& options) {
+// `inline_handlers`: the manager runs every handler on Paho's receive thread.
+void check_channel(const ChannelOptions& options, const SubscribeOptions& route,
+                   bool inline_handlers) {
     if (options.capacity == 0) {
         throw Error(ErrorKind::configuration, "ChannelOptions::capacity must be at least 1");
     }
     if (options.block_timeout.count() < 0) {
         throw Error(ErrorKind::configuration, "ChannelOptions::block_timeout must not be negative");
+    }
+    // A full channel would stop every session of the process from receiving.
+    const bool on_receive_thread =
+        inline_handlers || route.handler_thread == HandlerThread::receive_thread;
+    if (options.overflow == Overflow::block && on_receive_thread) {
+        throw Error(ErrorKind::configuration,
+                    "a channel filled on Paho's receive thread may not block (Overflow::block)");
     }
 }
 
@@ -335,7 +344,7 @@ Route SessionManager::handle_to(std::string_view session, std::string_view filte
 
 Listener SessionManager::listen(std::string_view filter, int qos, ChannelOptions channel,
                                 const SubscribeOptions& options) {
-    check_channel(channel);
+    check_channel(channel, options, runtime_->options.inline_handlers);
     auto [queue, handler] = make_channel(channel);
     auto inner = add_global_route(filter, std::move(handler), qos, options);
     return {MessageChannel(queue), Route(std::make_shared<ChannelRoute>(inner, queue))};
@@ -349,7 +358,7 @@ Listener SessionManager::listen_to(std::string_view session, std::string_view fi
         channel.emplace();
         channel->capacity = target->options().message_channel_size;
     }
-    check_channel(*channel);
+    check_channel(*channel, options, runtime_->options.inline_handlers);
     auto [queue, handler] = make_channel(*channel);
     auto inner = target->core().subscribe(filter, qos, std::move(handler), options);
     return {MessageChannel(queue), Route(std::make_shared<ChannelRoute>(inner, queue))};

@@ -23,6 +23,7 @@ struct ChannelOptions {
     Overflow overflow = Overflow::drop_oldest;
     // With Overflow::block: how long a full channel may hold up the dispatcher thread
     // (and the session's later messages) before the message is dropped and counted.
+    // Refused for a channel filled on Paho's receive thread (HandlerThread).
     std::chrono::milliseconds block_timeout{1000};
 };
 

@@ -47,8 +47,9 @@ struct ManagerOptions {
     // Works around Paho C 1.3.12 delaying a connect by ~2 s while other sessions are
     // idle, by having a connected session draw broker replies (see src/paho_waker.hpp).
     bool wake_paho_on_connect = true;
-    // Run message handlers on Paho's receive thread: lowest latency, but a slow handler
-    // stalls every session of the process, and a handler may not subscribe.
+    // Run every message handler on Paho's receive thread: lowest latency, but a slow
+    // handler stalls every session of the process, and a handler may not subscribe.
+    // SubscribeOptions::handler_thread does this for one route.
     bool inline_handlers = false;
 };
 

@@ -11,8 +11,21 @@ enum class RetainHandling {
     do_not_send = 2,               // never
 };
 
+// Which thread runs a route's handler.
+enum class HandlerThread {
+    // The manager's dispatcher threads, in order per session. A slow handler holds up
+    // only the sessions sharing its thread.
+    dispatcher,
+    // Paho's receive thread, before the message is acknowledged to the broker: no
+    // hand-off to another thread (the least latency and CPU), but while the handler runs
+    // no session of the process receives anything. The handler must be quick and may
+    // not subscribe or wait for a broker reply (that would deadlock).
+    receive_thread,
+};
+
 // The broker keeps one subscription per (session, filter): the options of the first
-// route on a filter apply to every later route on the same filter.
+// route on a filter apply to every later route on the same filter. `handler_thread` is
+// the exception: it belongs to each route.
 struct SubscribeOptions {
     bool no_local = false;             // MQTT 5: not our own publishes back
     bool retain_as_published = false;  // MQTT 5: keep the retain flag as published
@@ -20,6 +33,8 @@ struct SubscribeOptions {
     // Non-empty: subscribe as "$share/{share_group}/{filter}", so each message goes to
     // one member of the group.
     std::string share_group;
+    // ManagerOptions::inline_handlers puts every route on the receive thread.
+    HandlerThread handler_thread = HandlerThread::dispatcher;
 };
 
 }  // namespace mqttx

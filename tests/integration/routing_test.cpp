@@ -599,4 +599,116 @@ TEST_F(InlineHandlers, HandlersRunOnPahosThreadAndMayNotSubscribe) {
     EXPECT_EQ(refused, 1);
 }
 
+mqttx::SubscribeOptions on_receive_thread() {
+    mqttx::SubscribeOptions options;
+    options.handler_thread = mqttx::HandlerThread::receive_thread;
+    return options;
+}
+
+TEST_F(RoutingTest, ReceiveThreadRouteIsNotHeldUpByABusyDispatcher) {
+    auto sub = add("sub");
+    auto pub = add("pub");
+    mqttx::test::Gate release;
+    std::atomic<int> slow_entered{0};
+    Collector slow_inbox;
+    auto slow = sub->subscribe("rt/#", 1, [&](const mqttx::Message& m) {
+        ++slow_entered;
+        release.wait();
+        slow_inbox.add(m);
+    });
+    Collector quick_inbox;
+    auto quick = sub->subscribe("rt/#", 1, quick_inbox.handler(), on_receive_thread());
+    connect_all();
+
+    publish_numbers(*pub, "rt/n", 5);
+    // The same session's dispatcher route is stuck in its first message meanwhile.
+    const bool all_quick = quick_inbox.wait_for(5);
+    EXPECT_EQ(slow_inbox.size(), 0u);
+    EXPECT_LE(slow_entered, 1);
+    release.open();
+    ASSERT_TRUE(all_quick) << "the receive-thread route waited for the dispatcher";
+    EXPECT_EQ(payloads(quick_inbox.messages()),
+              (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+    ASSERT_TRUE(slow_inbox.wait_for(5));
+    EXPECT_EQ(payloads(slow_inbox.messages()), (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+    EXPECT_EQ(quick.stats().received, 5u);
+}
+
+TEST_F(RoutingTest, ReceiveThreadRouteRunsOnPahosThreadAndMayNotSubscribe) {
+    auto sub = add("sub");
+    auto pub = add("pub");
+    Collector inbox;
+    std::atomic<int> refused{0};
+    std::thread::id quick_thread;
+    std::thread::id dispatcher_thread;
+    mqttx::test::Gate both_ran;
+    std::atomic<int> ran{0};
+    auto quick = sub->subscribe(
+        "rt/#", 1,
+        [&](const mqttx::Message& m) {
+            try {
+                sub->subscribe("more", 0, [](const mqttx::Message&) {});
+            } catch (const mqttx::Error& e) {
+                if (e.kind() == ErrorKind::configuration) ++refused;
+            }
+            quick_thread = std::this_thread::get_id();
+            inbox.add(m);
+            if (++ran == 2) both_ran.open();
+        },
+        on_receive_thread());
+    auto normal = sub->subscribe("rt/#", 1, [&](const mqttx::Message&) {
+        dispatcher_thread = std::this_thread::get_id();
+        if (++ran == 2) both_ran.open();
+    });
+    connect_all();
+    pub->publish("rt/x", "fast", 1).wait();
+    ASSERT_TRUE(both_ran.wait());
+    EXPECT_EQ(refused, 1);
+    EXPECT_NE(quick_thread, dispatcher_thread);
+    EXPECT_NE(quick_thread, std::this_thread::get_id());
+    // Routes on the same filter share one broker subscription, whatever their thread.
+    normal.stop();
+    pub->publish("rt/x", "again", 1).wait();
+    ASSERT_TRUE(inbox.wait_for(2));
+    EXPECT_EQ(inbox.messages().back().payload, "again");
+}
+
+TEST_F(RoutingTest, ChannelOnTheReceiveThreadMayDropButNotBlock) {
+    auto sub = add("sub");
+    auto pub = add("pub");
+    EXPECT_EQ(error_kind_of([&] {
+                  manager.listen_to("sub", "rtc/#", 1,
+                                    mqttx::ChannelOptions{10, mqttx::Overflow::block},
+                                    on_receive_thread());
+              }),
+              ErrorKind::configuration);
+    EXPECT_EQ(error_kind_of([&] {
+                  manager.listen("rtc/#", 1, mqttx::ChannelOptions{10, mqttx::Overflow::block},
+                                 on_receive_thread());
+              }),
+              ErrorKind::configuration);
+
+    auto [channel, route] = manager.listen_to(
+        "sub", "rtc/#", 1, mqttx::ChannelOptions{10, mqttx::Overflow::drop_oldest},
+        on_receive_thread());
+    connect_all();
+    publish_numbers(*pub, "rtc/n", 3);
+    std::vector<std::string> got;
+    while (got.size() < 3) {
+        auto message = channel.pop_for(20s);
+        ASSERT_TRUE(message.has_value());
+        got.push_back(message->payload_string());
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "2"}));
+}
+
+TEST_F(InlineHandlers, ChannelThatBlocksIsRefused) {
+    add("sub");
+    EXPECT_EQ(
+        error_kind_of([&] {
+            manager.listen_to("sub", "c/#", 1, mqttx::ChannelOptions{10, mqttx::Overflow::block});
+        }),
+        ErrorKind::configuration);
+}
+
 }  // namespace
