@@ -1,8 +1,10 @@
 #include "dispatcher.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "router.hpp"
+#include "thread_name.hpp"
 
 namespace mqttx::detail {
 
@@ -63,7 +65,7 @@ bool Dispatcher::push(std::shared_ptr<Worker> keep, Task&& task,
     lock.unlock();
     // Outside the lock, so the worker does not wake into a held mutex. `keep` holds the
     // Worker: the task may already have run and destroyed the Dispatcher.
-    worker.not_empty.notify_one();
+    worker.not_empty.post();
     return true;
 }
 
@@ -77,6 +79,7 @@ void Dispatcher::grow(Worker& worker) {
 }
 
 void Dispatcher::run(Worker& worker) {
+    name_this_thread("mqttx-dispatch");
     std::unique_lock lock(worker.mutex);
     bool streaming = false;
     for (;;) {
@@ -93,9 +96,11 @@ void Dispatcher::run(Worker& worker) {
             lock.lock();
         }
         while (worker.size == 0 && !worker.stopping) {
-            worker.sleeping = true;
+            worker.sleeping = true;  // a push or stop() clears it and posts not_empty once
             const auto slept = std::chrono::steady_clock::now();
-            worker.not_empty.wait(lock);
+            lock.unlock();
+            worker.not_empty.wait();
+            lock.lock();
             streaming = std::chrono::steady_clock::now() - slept < streaming_gap;
         }
         worker.sleeping = false;
@@ -138,11 +143,13 @@ void Dispatcher::stop() noexcept {
         stopped_ = true;
     }
     for (auto& worker : workers_) {
+        bool asleep = false;
         {
             std::lock_guard lock(worker->mutex);
             worker->stopping = true;
+            asleep = std::exchange(worker->sleeping, false);
         }
-        worker->not_empty.notify_all();
+        if (asleep) worker->not_empty.post();
         worker->not_full.notify_all();
     }
     for (auto& worker : workers_) {

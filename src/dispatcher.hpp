@@ -14,11 +14,33 @@
 #include <thread>
 #include <vector>
 
+#include <semaphore.h>
+
 #include "mqttx/message.hpp"
 
 namespace mqttx::detail {
 
 class Router;
+
+// A sleeping worker waits here; the push that finds it asleep posts once. Not a
+// condition variable: glibc re-locks the mutex after a condition wait as if contended,
+// so each wake-up cost the worker one more futex call (a wake of nobody) at its next
+// unlock, about one per message in a flood.
+class WakeSignal {
+  public:
+    WakeSignal() noexcept { sem_init(&semaphore_, 0, 0); }
+    ~WakeSignal() { sem_destroy(&semaphore_); }
+    WakeSignal(const WakeSignal&) = delete;
+    WakeSignal& operator=(const WakeSignal&) = delete;
+    void post() noexcept { sem_post(&semaphore_); }
+    void wait() noexcept {
+        while (sem_wait(&semaphore_) != 0) {
+        }  // EINTR only: the semaphore is valid
+    }
+
+  private:
+    sem_t semaphore_;
+};
 
 class Dispatcher {
   public:
@@ -47,13 +69,13 @@ class Dispatcher {
     };
     struct Worker {
         std::mutex mutex;
-        std::condition_variable not_empty;
+        WakeSignal not_empty;
         std::condition_variable not_full;
         std::vector<Task> ring;  // grown (doubled) while full and below capacity
         std::size_t capacity = 0;
         std::size_t head = 0;
         std::size_t size = 0;
-        bool sleeping = false;    // waiting on not_empty: only then does a push notify
+        bool sleeping = false;    // waiting on not_empty: only then does a push post it
         std::size_t blocked = 0;  // pushers waiting on not_full
         // Messages whose handlers are done, released by the next push. That push
         // usually runs on Paho's receive thread: Paho's message destructor takes Paho's

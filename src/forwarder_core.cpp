@@ -8,6 +8,7 @@
 #include "mqttx/topic.hpp"
 #include "session_core.hpp"
 #include "session_stats.hpp"
+#include "thread_name.hpp"
 
 namespace mqttx::detail {
 
@@ -293,6 +294,7 @@ void ForwarderCore::enqueue(Outgoing out) {
 }
 
 void ForwarderCore::run_worker() {
+    name_this_thread("mqttx-forward");
     for (;;) {
         Outgoing out;
         {

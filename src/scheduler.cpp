@@ -1,5 +1,7 @@
 #include "scheduler.hpp"
 
+#include "thread_name.hpp"
+
 namespace mqttx::detail {
 
 Scheduler::Scheduler()
@@ -39,6 +41,7 @@ void Scheduler::stop() noexcept {
 }
 
 void Scheduler::run(State& state) {
+    name_this_thread("mqttx-scheduler");
     std::unique_lock lock(state.mutex);
     while (!state.stopping) {
         if (state.queue.empty()) {

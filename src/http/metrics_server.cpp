@@ -10,6 +10,7 @@
 #include "mqttx/error.hpp"
 #include "mqttx/session_manager.hpp"
 #include "problems.hpp"
+#include "thread_name.hpp"
 
 namespace mqttx {
 namespace {
@@ -84,7 +85,10 @@ MetricsServer::MetricsServer(const SessionManager& manager, MetricsServerOptions
             .with_context("port", options.port);
     }
     if (options.port != 0) impl_->port = options.port;
-    impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+    impl_->thread = std::thread([this] {
+        detail::name_this_thread("mqttx-metrics");
+        impl_->server.listen_after_bind();
+    });
     // A stop() before the thread reaches its accept loop would be missed and the join
     // would hang: return only once it serves (it is at once; the bound is a safeguard).
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
