@@ -2,6 +2,7 @@
 #include "support/sync.hpp"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <future>
 
@@ -78,16 +79,19 @@ TEST(DispatcherTest, TasksRunOnDispatcherThreads) {
     Dispatcher dispatcher(2, 16);
     EXPECT_FALSE(dispatcher.on_dispatcher_thread());
     std::atomic<bool> inside{false};
+    char name[16] = {};
     Gate done;
     ASSERT_TRUE(dispatcher.post(
         1,
         [&] {
             inside = dispatcher.on_dispatcher_thread();
+            pthread_getname_np(pthread_self(), name, sizeof name);
             done.open();
         },
         kBlock));
     ASSERT_TRUE(done.wait());
     EXPECT_TRUE(inside.load());
+    EXPECT_STREQ(name, "mqttx-dispatch");  // what top -H and perf show
 }
 
 TEST(DispatcherTest, PerWorkerFifoOrder) {

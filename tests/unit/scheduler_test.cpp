@@ -2,6 +2,7 @@
 #include "support/sync.hpp"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <chrono>
@@ -51,12 +52,15 @@ TEST(SchedulerTest, PostRuns) {
     Scheduler scheduler;
     Gate done;
     std::atomic<bool> on_thread{false};
+    char name[16] = {};
     ASSERT_TRUE(scheduler.post([&] {
         on_thread = scheduler.on_scheduler_thread();
+        pthread_getname_np(pthread_self(), name, sizeof name);
         done.open();
     }));
     EXPECT_TRUE(done.wait());
     EXPECT_TRUE(on_thread.load());
+    EXPECT_STREQ(name, "mqttx-scheduler");
     EXPECT_FALSE(scheduler.on_scheduler_thread());
 }
 
