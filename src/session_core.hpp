@@ -226,7 +226,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::vector<StoredSubscription> carried_;
     // Reconnect jitter only: a small engine (std::mt19937_64 is 2.5 KB per session),
     // seeded per session so that sessions do not reconnect in step.
-    std::minstd_rand random_{std::random_device{}()};
+    std::minstd_rand random_;
     Backoff backoff_;
 
     // The outbox (see publish() in the .cpp): messages accepted and not yet handed to

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 #include <mqttx/mqttx.hpp>
 
+#include <set>
+#include <string>
+
 #include "support/error_kind.hpp"
 
 namespace {
@@ -35,6 +38,33 @@ TEST(ManagerOptions, UnknownSessionAndClosedManager) {
                   manager.add_session(mqttx::quick_connect("late", "tcp://127.0.0.1:1").build());
               }),
               ErrorKind::session_closed);
+}
+
+TEST(ManagerOptions, DerivedClientIdsKeepTheNameAndNeverRepeat) {
+    // Two programs with the same session names must not take each other's place at the
+    // broker: each derived id ends in 16 random hex digits.
+    std::set<std::string> ids;
+    for (int manager_index = 0; manager_index < 2; ++manager_index) {
+        mqttx::SessionManager manager;
+        for (int i = 0; i < 100; ++i) {
+            const auto name = "plant a/" + std::to_string(i);
+            const auto& id =
+                manager.add_session(mqttx::quick_connect(name, "tcp://127.0.0.1:1").build())
+                    ->client_id();
+            const auto prefix = "plant_a_" + std::to_string(i) + "-";
+            ASSERT_EQ(id.rfind(prefix, 0), 0u) << id;
+            const auto suffix = id.substr(prefix.size());
+            ASSERT_EQ(suffix.size(), 16u) << id;
+            EXPECT_EQ(suffix.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+            ids.insert(suffix);
+        }
+    }
+    EXPECT_EQ(ids.size(), 200u);
+
+    mqttx::SessionManager manager;
+    auto given = manager.add_session(
+        mqttx::quick_connect("named", "tcp://127.0.0.1:1").client_id("exactly-this").build());
+    EXPECT_EQ(given->client_id(), "exactly-this");
 }
 
 }  // namespace
