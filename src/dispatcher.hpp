@@ -16,6 +16,8 @@
 
 #include <semaphore.h>
 
+#include <cerrno>
+
 #include "mqttx/message.hpp"
 
 namespace mqttx::detail {
@@ -34,8 +36,8 @@ class WakeSignal {
     WakeSignal& operator=(const WakeSignal&) = delete;
     void post() noexcept { sem_post(&semaphore_); }
     void wait() noexcept {
-        while (sem_wait(&semaphore_) != 0) {
-        }  // EINTR only: the semaphore is valid
+        while (sem_wait(&semaphore_) != 0 && errno == EINTR) {
+        }
     }
 
   private:
