@@ -4,6 +4,7 @@
 // grows on demand up to its bound, so an idle manager does not hold the whole bound.
 #pragma once
 
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -15,8 +16,6 @@
 #include <vector>
 
 #include <semaphore.h>
-
-#include <cerrno>
 
 #include "mqttx/message.hpp"
 
