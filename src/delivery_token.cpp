@@ -21,10 +21,10 @@ void Delivery::fail(Error error) noexcept {
         std::lock_guard lock(mutex_);
         if (finished_) return;
         finished_ = true;
-        error_ = std::move(error);
+        error_ = std::make_unique<const Error>(std::move(error));
     }
     done_.notify_all();
-    if (auto observer = observer_.lock()) observer->settled(&*error_, tag_);
+    if (auto observer = observer_.lock()) observer->settled(error_.get(), tag_);
 }
 
 bool Delivery::wait_for(std::chrono::milliseconds timeout) const {
