@@ -1,6 +1,7 @@
 // Fleet: many sessions in one program. Ten "devices" publish readings; a manager-wide
-// route counts every message each session sees, a channel collects the readings for
-// one consumer thread, and events report connects and reconnects.
+// route counts the command each session sees (on Paho's receive thread: a counter needs
+// no other thread), a channel collects the readings for one consumer thread, and
+// events report connects and reconnects.
 //   mqttx-fleet [broker-uri] [devices]      (default tcp://127.0.0.1:1883, 10)
 #include <mqttx/mqttx.hpp>
 
@@ -32,10 +33,12 @@ int main(int argc, char** argv) {
 
         // Readings from every device, into one bounded channel on the collector only.
         auto [readings, route] = manager.listen_to("collector", "fleet/+/temperature", 1);
-        // Commands to every session, present and future.
+        // Commands to every session, present and future. The handler only counts, so it
+        // runs where Paho delivers the message, without a hand-off to a dispatcher thread.
         std::atomic<int> commands{0};
-        auto command_route =
-            manager.handle("fleet/all/command", [&](const mqttx::Message&) { ++commands; });
+        auto command_route = manager.handle(
+            "fleet/all/command", [&](const mqttx::Message&) { ++commands; }, 0,
+            mqttx::SubscribeOptions{.handler_thread = mqttx::HandlerThread::receive_thread});
 
         manager.connect_all();  // all at once; returns immediately
         manager.wait_for_all_sessions(30s);
