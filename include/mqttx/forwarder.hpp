@@ -43,33 +43,33 @@ enum class ForwardMode {
 };
 
 struct ForwarderSource {
-    std::string session;
-    std::vector<std::string> filters;
+    std::string session{};
+    std::vector<std::string> filters{};
 };
 
 // `from` is a topic or a filter; `to` a template: {1}..{n} stand for the levels matched
 // by the n '+' of `from`, {#} for what '#' matched, {topic} for the whole source topic.
 struct TopicMapping {
-    std::string from;
-    std::string to;
+    std::string from{};
+    std::string to{};
 };
 
 struct ForwarderConfig {
-    std::string name;
-    std::vector<ForwarderSource> sources;
-    std::string target;
-    std::optional<int> qos;  // empty: the QoS the message arrived with
+    std::string name{};
+    std::vector<ForwarderSource> sources{};
+    std::string target{};
+    std::optional<int> qos{};  // empty: the QoS the message arrived with
     bool keep_retain = true;
-    std::vector<TopicMapping> mappings;  // the first that matches applies; else the topic stays
-    std::string prefix;                  // put before the (mapped) topic
+    std::vector<TopicMapping> mappings{};  // the first that matches applies; else the topic stays
+    std::string prefix{};                  // put before the (mapped) topic
     // Filters, all of which a message must pass.
-    std::vector<std::string> topic_filters;
-    std::vector<MessagePredicate> predicates;
-    std::vector<std::string> payload_patterns;  // ECMAScript regular expressions, searched
-    std::vector<PayloadTransform> transforms;   // applied in order
+    std::vector<std::string> topic_filters{};
+    std::vector<MessagePredicate> predicates{};
+    std::vector<std::string> payload_patterns{};  // ECMAScript regular expressions, searched
+    std::vector<PayloadTransform> transforms{};   // applied in order
     // Sent as MQTT 5 user properties; a v3.1.1 target needs json_envelope, which wraps
     // the payload as {"payload": "<payload>", "metadata": {...}}.
-    std::vector<std::pair<std::string, std::string>> metadata;
+    std::vector<std::pair<std::string, std::string>> metadata{};
     bool json_envelope = false;
     ForwardMode mode = ForwardMode::at_least_once;
     std::chrono::milliseconds handoff_timeout{100};  // at_least_once: for a full target outbox

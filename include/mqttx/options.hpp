@@ -71,14 +71,14 @@ enum class StorageType { memory, file, redis };
 // Where a persistent session keeps in-flight messages, its outbox and its state.
 struct StorageOptions {
     StorageType type = StorageType::memory;
-    std::string directory;  // file
+    std::string directory{};  // file
     // file: sync each record and the directory, so a record survives a power cut. false:
     // write and rename only, which survives the program's crash but not the machine's
     // (what Paho's own file persistence does), about 4x faster.
     bool file_sync = true;
-    std::string redis_address;   // redis: "host:port"
-    std::string redis_user;      // redis AUTH (empty: password only, or none)
-    std::string redis_password;  // never logged
+    std::string redis_address{};   // redis: "host:port"
+    std::string redis_user{};      // redis AUTH (empty: password only, or none)
+    std::string redis_password{};  // never logged
     int redis_db = 0;
     std::string redis_prefix = "mqttx:";
     std::chrono::milliseconds redis_connect_timeout{2000};
@@ -87,30 +87,30 @@ struct StorageOptions {
 };
 
 struct Credentials {
-    std::string username;
-    std::string password;  // never logged
+    std::string username{};
+    std::string password{};  // never logged
 };
 
 struct Will {
-    std::string topic;
-    std::string payload;
+    std::string topic{};
+    std::string payload{};
     int qos = 0;
     bool retained = false;
 };
 
 // A subscription made as soon as the session connects, and again after every reconnect.
 struct SubscriptionSpec {
-    std::string filter;
+    std::string filter{};
     int qos = 0;
-    MessageHandler handler;
+    MessageHandler handler{};
     SubscribeOptions options{};
 };
 
 struct Options {
-    std::string name;
-    std::vector<std::string> brokers;  // tried in order; "host:port" means tcp (ssl with TLS)
-    std::string client_id;             // empty: derived from the name
-    std::optional<Credentials> credentials;
+    std::string name{};
+    std::vector<std::string> brokers{};  // tried in order; "host:port" means tcp (ssl with TLS)
+    std::string client_id{};             // empty: derived from the name
+    std::optional<Credentials> credentials{};
     Protocol protocol = Protocol::v311;
     // A dead connection is noticed within about 1.5x this: the session pings the broker
     // at half of it (and tells the broker that half). 0 turns keep-alive off.
@@ -121,18 +121,18 @@ struct Options {
     std::chrono::milliseconds write_timeout{10000};  // subscribe/unsubscribe acknowledgements
     std::chrono::milliseconds disconnect_timeout{2000};
     ReconnectPolicy reconnect{};
-    std::optional<TlsConfig> tls;
+    std::optional<TlsConfig> tls{};
     PerformanceOptions performance{};
-    std::optional<StorageOptions> storage;
-    std::optional<Will> will;
-    std::vector<SubscriptionSpec> subscriptions;
+    std::optional<StorageOptions> storage{};
+    std::optional<Will> will{};
+    std::vector<SubscriptionSpec> subscriptions{};
     // Persistent sessions: the subscriptions saved by the last run (StoredSessionState)
     // that `subscriptions` does not make again get a route to this handler before the
     // session connects, so what the broker kept for them is delivered. Empty: they are
     // only reported (Session::stored_state()), and what arrives on them is unrouted.
-    MessageHandler restored_handler;
+    MessageHandler restored_handler{};
     std::size_t message_channel_size = 1000;
-    std::shared_ptr<spdlog::logger> logger;  // empty: the library's "mqttx" logger
+    std::shared_ptr<spdlog::logger> logger{};  // empty: the library's "mqttx" logger
 };
 
 // Throws Error (kind configuration) listing every problem found, one per field.

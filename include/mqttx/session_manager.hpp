@@ -43,7 +43,7 @@ struct ManagerOptions {
     // How long Paho's receive thread may wait for room in a full dispatch queue
     // before the message is dropped and counted (it blocks every session meanwhile).
     std::chrono::milliseconds dispatch_block_timeout{1000};
-    std::shared_ptr<spdlog::logger> logger;  // empty: the library's "mqttx" logger
+    std::shared_ptr<spdlog::logger> logger{};  // empty: the library's "mqttx" logger
     // Works around Paho C 1.3.12 delaying a connect by ~2 s while other sessions are
     // idle, by having a connected session draw broker replies (see src/paho_waker.hpp).
     bool wake_paho_on_connect = true;

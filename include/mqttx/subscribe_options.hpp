@@ -32,7 +32,7 @@ struct SubscribeOptions {
     RetainHandling retain_handling = RetainHandling::send_on_subscribe;  // MQTT 5
     // Non-empty: subscribe as "$share/{share_group}/{filter}", so each message goes to
     // one member of the group.
-    std::string share_group;
+    std::string share_group{};
     // ManagerOptions::inline_handlers puts every route on the receive thread.
     HandlerThread handler_thread = HandlerThread::dispatcher;
 };
