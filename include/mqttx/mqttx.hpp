@@ -6,6 +6,7 @@
 #include "mqttx/error.hpp"
 #include "mqttx/events.hpp"
 #include "mqttx/forwarder.hpp"
+#include "mqttx/heap_optional.hpp"
 #include "mqttx/message.hpp"
 #include "mqttx/message_channel.hpp"
 #include "mqttx/metrics.hpp"

@@ -5,10 +5,10 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "mqttx/heap_optional.hpp"
 #include "mqttx/message.hpp"
 #include "mqttx/subscribe_options.hpp"
 
@@ -110,7 +110,7 @@ struct Options {
     std::string name{};
     std::vector<std::string> brokers{};  // tried in order; "host:port" means tcp (ssl with TLS)
     std::string client_id{};             // empty: derived from the name
-    std::optional<Credentials> credentials{};
+    HeapOptional<Credentials> credentials{};
     Protocol protocol = Protocol::v311;
     // A dead connection is noticed within about 1.5x this: the session pings the broker
     // at half of it (and tells the broker that half). 0 turns keep-alive off.
@@ -121,10 +121,10 @@ struct Options {
     std::chrono::milliseconds write_timeout{10000};  // subscribe/unsubscribe acknowledgements
     std::chrono::milliseconds disconnect_timeout{2000};
     ReconnectPolicy reconnect{};
-    std::optional<TlsConfig> tls{};
+    HeapOptional<TlsConfig> tls{};
     PerformanceOptions performance{};
-    std::optional<StorageOptions> storage{};
-    std::optional<Will> will{};
+    HeapOptional<StorageOptions> storage{};
+    HeapOptional<Will> will{};
     std::vector<SubscriptionSpec> subscriptions{};
     // Persistent sessions: the subscriptions saved by the last run (StoredSessionState)
     // that `subscriptions` does not make again get a route to this handler before the
