@@ -51,7 +51,8 @@ class Fleet {
 // `inline_handlers`: ManagerOptions::inline_handlers (handlers on Paho's receive thread,
 // as raw Paho's callback runs), to see what the hop to a dispatcher thread costs.
 std::unique_ptr<Fleet> make_mqttx_fleet(bool inline_handlers = false);
-std::unique_ptr<Fleet> make_paho_fleet();
+// `handoff`: the message callbacks hand messages to a worker thread of the fleet's.
+std::unique_ptr<Fleet> make_paho_fleet(bool handoff = false);
 std::unique_ptr<Fleet> make_paho_c_fleet();  // MQTTAsync directly, no C++ wrapper
 std::unique_ptr<Fleet> make_mosquitto_fleet();
 

@@ -5,6 +5,8 @@
 //   mqttx-bench [--messages N] [--rounds R] [--only S1,S3] [--json FILE] [--broker host:port]
 //               [--inline-handlers]   (mqttx handlers on Paho's thread, as raw Paho's run)
 //               [--libraries mqttx,paho]   (a subset of the columns, e.g. to profile one)
+//               [--libraries mqttx,paho,paho-handoff]   (adds raw Paho C++ whose callback
+//                hands each message to a worker thread: the hop mqttx's dispatcher makes)
 // Without --broker it starts its own mosquitto (persistence off, set_tcp_nodelay true,
 // large queues) on a free loopback port.
 #include <mosquitto.h>
@@ -39,6 +41,7 @@ bool inline_handlers = false;  // --inline-handlers
 std::unique_ptr<Fleet> make_fleet(const std::string& name) {
     if (name == "mqttx") return mqttx::bench::make_mqttx_fleet(inline_handlers);
     if (name == "paho") return mqttx::bench::make_paho_fleet();
+    if (name == "paho-handoff") return mqttx::bench::make_paho_fleet(true);
     if (name == "paho-c") return mqttx::bench::make_paho_c_fleet();
     return mqttx::bench::make_mosquitto_fleet();
 }
@@ -144,7 +147,8 @@ int main(int argc, char** argv) {
             } else if (arg == "--libraries") {
                 std::stringstream list(next());
                 for (std::string s; std::getline(list, s, ',');) {
-                    if (s != "mqttx" && s != "paho" && s != "paho-c" && s != "libmosquitto") {
+                    if (s != "mqttx" && s != "paho" && s != "paho-c" && s != "libmosquitto" &&
+                        s != "paho-handoff") {
                         throw std::invalid_argument("unknown library " + s);
                     }
                     libraries.insert(s);
@@ -160,7 +164,7 @@ int main(int argc, char** argv) {
                 std::fprintf(stderr,
                              "usage: %s [--messages N] [--rounds R] [--only S1,S3] [--json FILE] "
                              "[--broker host:port] [--inline-handlers] [--libraries "
-                             "mqttx,paho,paho-c,libmosquitto]\n",
+                             "mqttx,paho,paho-c,libmosquitto,paho-handoff]\n",
                              argv[0]);
                 return 2;
             }
@@ -213,6 +217,10 @@ int main(int argc, char** argv) {
         if (!only.empty() && !only.contains(c.scenario)) continue;
         std::vector<std::string> fleets{"mqttx", "paho", "paho-c"};
         if (c.with_mosquitto) fleets.emplace_back("libmosquitto");
+        // Only on request: it answers one question, whether the dispatcher's hop costs
+        // more than the one people write by hand.
+        if (libraries.contains("paho-handoff") && !c.idle && c.scenario != "S7")
+            fleets.emplace_back("paho-handoff");
         if (!libraries.empty())
             std::erase_if(fleets, [&](const auto& f) { return !libraries.contains(f); });
         std::map<std::string, std::vector<Result>> runs;
@@ -280,6 +288,11 @@ int main(int argc, char** argv) {
             } else if (c.idle) {
                 std::printf("     %-26s %-13s %.1f KiB RSS per session\n", name.c_str(), "",
                             r->rss_kb_per_session);
+            } else if (name == "paho-handoff") {
+                std::printf("     %-26s %-13s %10s, CPU %s; mqttx / paho-handoff %.2f, CPU %.2f\n",
+                            name.c_str(), "", cell(r->value).c_str(),
+                            cell(r->cpu_per_million).c_str(), ours ? ours->value / r->value : 0.0,
+                            ours ? ours->cpu_per_million / r->cpu_per_million : 0.0);
             }
         }
         std::fflush(stdout);

@@ -1,8 +1,15 @@
 // The raw Paho C++ fleet: async_clients as the Paho examples write them, connected all
 // at once, a message callback per client, delivery tokens waited for in a window.
+// With `handoff`, the callbacks hand each message to one worker thread through a
+// mutex and condition variable queue, the hop people write by hand to keep their
+// handlers off Paho's thread (what mqttx's dispatcher does by default).
 #include <mqtt/async_client.h>
 
+#include <condition_variable>
 #include <deque>
+#include <mutex>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "fleet.hpp"
@@ -10,9 +17,52 @@
 namespace mqttx::bench {
 namespace {
 
+// Runs handlers on its own thread, in the order the messages were handed over.
+class HandoffQueue {
+  public:
+    HandoffQueue() : worker_([this] { run(); }) {}
+    ~HandoffQueue() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        ready_.notify_one();
+        worker_.join();
+    }
+    void push(const OnMessage* handler, mqtt::const_message_ptr message) {
+        {
+            std::lock_guard lock(mutex_);
+            queue_.emplace_back(handler, std::move(message));
+        }
+        ready_.notify_one();
+    }
+
+  private:
+    void run() {
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;
+            auto [handler, message] = std::move(queue_.front());
+            queue_.pop_front();
+            lock.unlock();
+            (*handler)(message->get_payload());
+            lock.lock();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable ready_;
+    std::deque<std::pair<const OnMessage*, mqtt::const_message_ptr>> queue_;
+    bool stopping_ = false;
+    std::thread worker_;  // last: starts once the rest exists
+};
+
 class PahoFleet final : public Fleet {
   public:
-    const char* name() const override { return "paho"; }
+    explicit PahoFleet(bool handoff)
+        : handoff_(handoff ? std::make_unique<HandoffQueue>() : nullptr) {}
+    const char* name() const override { return handoff_ ? "paho-handoff" : "paho"; }
 
     void connect(const std::string& host, int port, int count, int window) override {
         window_ = static_cast<std::size_t>(window);
@@ -36,8 +86,15 @@ class PahoFleet final : public Fleet {
     void subscribe(int i, const std::string& filter, int qos, OnMessage on_message) override {
         handlers_[i] = std::move(on_message);
         auto& handler = handlers_[i];
-        clients_[i]->set_message_callback(
-            [&handler](mqtt::const_message_ptr m) { handler(m->get_payload()); });
+        if (handoff_) {
+            clients_[i]->set_message_callback(
+                [&handler, &queue = *handoff_](mqtt::const_message_ptr m) {
+                    queue.push(&handler, std::move(m));
+                });
+        } else {
+            clients_[i]->set_message_callback(
+                [&handler](mqtt::const_message_ptr m) { handler(m->get_payload()); });
+        }
         clients_[i]->subscribe(filter, qos)->wait();
     }
 
@@ -81,16 +138,18 @@ class PahoFleet final : public Fleet {
     }
 
   private:
-    std::vector<std::unique_ptr<mqtt::async_client>> clients_;
+    // The clients' callbacks use the queue and the handlers, its worker the handlers.
     std::vector<OnMessage> handlers_;
+    std::unique_ptr<HandoffQueue> handoff_;
+    std::vector<std::unique_ptr<mqtt::async_client>> clients_;
     std::vector<std::deque<mqtt::delivery_token_ptr>> tokens_;
     std::size_t window_ = 1;
 };
 
 }  // namespace
 
-std::unique_ptr<Fleet> make_paho_fleet() {
-    return std::make_unique<PahoFleet>();
+std::unique_ptr<Fleet> make_paho_fleet(bool handoff) {
+    return std::make_unique<PahoFleet>(handoff);
 }
 
 }  // namespace mqttx::bench
