@@ -289,10 +289,12 @@ int main(int argc, char** argv) {
                 std::printf("     %-26s %-13s %.1f KiB RSS per session\n", name.c_str(), "",
                             r->rss_kb_per_session);
             } else if (name == "paho-handoff") {
-                std::printf("     %-26s %-13s %10s, CPU %s; mqttx / paho-handoff %.2f, CPU %.2f\n",
-                            name.c_str(), "", cell(r->value).c_str(),
-                            cell(r->cpu_per_million).c_str(), ours ? ours->value / r->value : 0.0,
-                            ours ? ours->cpu_per_million / r->cpu_per_million : 0.0);
+                std::printf(
+                    "     %-26s %-13s %10s, CPU %s, lost %llu; mqttx / paho-handoff %.2f, CPU "
+                    "%.2f\n",
+                    name.c_str(), "", cell(r->value).c_str(), cell(r->cpu_per_million).c_str(),
+                    static_cast<unsigned long long>(r->lost), ours ? ours->value / r->value : 0.0,
+                    ours ? ours->cpu_per_million / r->cpu_per_million : 0.0);
             }
         }
         std::fflush(stdout);
