@@ -1,11 +1,15 @@
 // HeapOptional<T>: an optional value kept on the heap, for the rarely set parts of
 // Options (TLS, storage, will, credentials). Every session keeps a copy of its Options,
-// and an empty std::optional<TlsConfig> still takes the whole TlsConfig's 240 bytes;
-// an empty HeapOptional takes one pointer. It reads and assigns like std::optional.
+// and an empty std::optional<TlsConfig> still takes 240 bytes; an empty HeapOptional
+// takes one pointer. It has std::optional's accessors and takes what std::optional
+// takes (a T, a braced list, std::nullopt, a std::optional<T>). Unlike std::optional,
+// a moved-from HeapOptional is empty.
 #pragma once
 
+#include <concepts>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace mqttx {
@@ -16,6 +20,10 @@ class HeapOptional {
     HeapOptional() noexcept = default;
     HeapOptional(std::nullopt_t) noexcept {}
     HeapOptional(T value) : value_(std::make_unique<T>(std::move(value))) {}
+    HeapOptional(const std::optional<T>& other)
+        : value_(other ? std::make_unique<T>(*other) : nullptr) {}
+    HeapOptional(std::optional<T>&& other)
+        : value_(other ? std::make_unique<T>(std::move(*other)) : nullptr) {}
 
     HeapOptional(const HeapOptional& other)
         : value_(other.value_ ? std::make_unique<T>(*other.value_) : nullptr) {}
@@ -27,6 +35,14 @@ class HeapOptional {
     HeapOptional& operator=(HeapOptional&& other) noexcept = default;
     HeapOptional& operator=(std::nullopt_t) noexcept {
         value_.reset();
+        return *this;
+    }
+    // A template, as std::optional's is, so that `= {...}` builds a T and `= {}` empties.
+    template <class U = T>
+    requires(!std::same_as<std::remove_cvref_t<U>, HeapOptional> &&
+             std::constructible_from<T, U&&>) HeapOptional&
+    operator=(U&& value) {
+        value_ = std::make_unique<T>(std::forward<U>(value));
         return *this;
     }
 
@@ -54,6 +70,10 @@ class HeapOptional {
         return *value_;
     }
     void reset() noexcept { value_.reset(); }
+
+    friend bool operator==(const HeapOptional& optional, std::nullopt_t) noexcept {
+        return !optional;
+    }
 
   private:
     std::unique_ptr<T> value_;

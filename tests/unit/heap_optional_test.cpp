@@ -44,6 +44,42 @@ TEST(HeapOptional, CopiesAreIndependent) {
     EXPECT_EQ(copy->ca_file, "a");
 }
 
+TEST(HeapOptional, TakesWhatStdOptionalTakes) {
+    HeapOptional<TlsConfig> tls;
+    tls = {.ca_file = "braced.pem"};
+    ASSERT_TRUE(tls.has_value());
+    EXPECT_EQ(tls->ca_file, "braced.pem");
+    EXPECT_TRUE(tls != std::nullopt);
+
+    tls = {};
+    EXPECT_TRUE(tls == std::nullopt);
+
+    tls = std::optional<TlsConfig>(TlsConfig{.ca_file = "from-std.pem"});
+    ASSERT_TRUE(tls.has_value());
+    EXPECT_EQ(tls->ca_file, "from-std.pem");
+    tls = std::optional<TlsConfig>();
+    EXPECT_FALSE(tls.has_value());
+
+    HeapOptional<mqttx::Credentials> credentials;
+    credentials.emplace("user", "secret");
+    ASSERT_TRUE(credentials.has_value());
+    EXPECT_EQ(credentials->username, "user");
+    EXPECT_EQ(credentials->password, "secret");
+}
+
+TEST(HeapOptional, MovedFromIsEmptyAndSelfAssignmentKeepsTheValue) {
+    HeapOptional<TlsConfig> source = TlsConfig{.ca_file = "a"};
+    HeapOptional<TlsConfig> target = std::move(source);
+    EXPECT_FALSE(source.has_value());  // NOLINT(bugprone-use-after-move): documented state
+    ASSERT_TRUE(target.has_value());
+    EXPECT_EQ(target->ca_file, "a");
+
+    auto& alias = target;
+    target = alias;
+    ASSERT_TRUE(target.has_value());
+    EXPECT_EQ(target->ca_file, "a");
+}
+
 TEST(HeapOptional, EmplaceMakesTheDefaultValue) {
     HeapOptional<mqttx::StorageOptions> storage;
     storage.emplace().directory = "/var/lib/x";
