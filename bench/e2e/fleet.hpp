@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <mqttx/session_manager.hpp>
 #include <string>
 #include <string_view>
 
@@ -35,7 +36,8 @@ class Fleet {
     // every one is connected. Throws std::runtime_error on failure.
     virtual void connect(const std::string& host, int port, int count, int window) = 0;
     // Subscribes connection `i`; `on_message` runs for each message on the library's
-    // delivery thread. Returns once the broker acknowledged it.
+    // delivery thread (paho-handoff: the fleet's worker thread). Returns once the broker
+    // acknowledged it. After disconnect() no `on_message` runs any more.
     virtual void subscribe(int i, const std::string& filter, int qos, OnMessage on_message) = 0;
     virtual void publish(int i, const std::string& topic, const std::string& payload, int qos) = 0;
     // Forwards what connection `from` receives on `in_prefix`# through connection `to`,
@@ -48,10 +50,11 @@ class Fleet {
     virtual void disconnect() = 0;
 };
 
-// `inline_handlers`: ManagerOptions::inline_handlers (handlers on Paho's receive thread,
-// as raw Paho's callback runs), to see what the hop to a dispatcher thread costs.
-std::unique_ptr<Fleet> make_mqttx_fleet(bool inline_handlers = false);
+// `options`: the SessionManager's, e.g. inline_handlers (handlers on Paho's receive
+// thread, as raw Paho's callback runs) to see what the hop to a dispatcher thread costs.
+std::unique_ptr<Fleet> make_mqttx_fleet(const ManagerOptions& options = {});
 // `handoff`: the message callbacks hand messages to a worker thread of the fleet's.
+// Forwarding (S7) stays in the callback, as mqttx's at-least-once forwarder does.
 std::unique_ptr<Fleet> make_paho_fleet(bool handoff = false);
 std::unique_ptr<Fleet> make_paho_c_fleet();  // MQTTAsync directly, no C++ wrapper
 std::unique_ptr<Fleet> make_mosquitto_fleet();

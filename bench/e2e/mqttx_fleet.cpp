@@ -14,12 +14,7 @@ using namespace std::chrono_literals;
 
 class MqttxFleet final : public Fleet {
   public:
-    explicit MqttxFleet(bool inline_handlers)
-        : manager_([&] {
-              ManagerOptions options;
-              options.inline_handlers = inline_handlers;
-              return options;
-          }()) {}
+    explicit MqttxFleet(const ManagerOptions& options) : manager_(options) {}
     const char* name() const override { return "mqttx"; }
 
     void connect(const std::string& host, int port, int count, int window) override {
@@ -87,8 +82,8 @@ class MqttxFleet final : public Fleet {
 
 }  // namespace
 
-std::unique_ptr<Fleet> make_mqttx_fleet(bool inline_handlers) {
-    return std::make_unique<MqttxFleet>(inline_handlers);
+std::unique_ptr<Fleet> make_mqttx_fleet(const ManagerOptions& options) {
+    return std::make_unique<MqttxFleet>(options);
 }
 
 }  // namespace mqttx::bench

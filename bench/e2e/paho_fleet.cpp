@@ -61,8 +61,9 @@ class HandoffQueue {
 class PahoFleet final : public Fleet {
   public:
     explicit PahoFleet(bool handoff)
-        : handoff_(handoff ? std::make_unique<HandoffQueue>() : nullptr) {}
-    const char* name() const override { return handoff_ ? "paho-handoff" : "paho"; }
+        : name_(handoff ? "paho-handoff" : "paho"),
+          handoff_(handoff ? std::make_unique<HandoffQueue>() : nullptr) {}
+    const char* name() const override { return name_; }
 
     void connect(const std::string& host, int port, int count, int window) override {
         window_ = static_cast<std::size_t>(window);
@@ -135,10 +136,15 @@ class PahoFleet final : public Fleet {
         for (auto& client : clients_) closing.push_back(client->disconnect());
         for (auto& token : closing) token->wait();
         clients_.clear();
+        // A scenario's handlers may use its locals, which go once this returns: the
+        // worker runs what is queued and stops first.
+        handoff_.reset();
     }
 
   private:
-    // The clients' callbacks use the queue and the handlers, its worker the handlers.
+    const char* name_;
+    // In this order so that the clients (whose callbacks push) go first, and the worker
+    // (which calls the handlers) stops before the handlers go.
     std::vector<OnMessage> handlers_;
     std::unique_ptr<HandoffQueue> handoff_;
     std::vector<std::unique_ptr<mqtt::async_client>> clients_;
