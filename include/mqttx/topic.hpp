@@ -11,56 +11,35 @@
 #include <string_view>
 #include <type_traits>
 
+#include "mqttx/detail/mqtt_string.hpp"
+
 namespace mqttx::topic {
 
 // Topic names and filters are UTF-8 strings with a 16-bit length prefix (s1.5.3/s1.5.4).
-inline constexpr std::size_t max_length = 65535;
+inline constexpr std::size_t max_length = mqttx::detail::max_string_length;
 
 // The prefix of a shared subscription filter, "$share/{group}/{filter}" (5.0 s4.8.2).
 inline constexpr std::string_view shared_prefix = "$share/";
 
 namespace detail {
 
-// Bytes of one well-formed UTF-8 sequence starting at s[i], or 0 when ill-formed.
-// Table 3-7 of the Unicode standard: this rejects overlong forms, surrogates
-// (U+D800..U+DFFF, which s1.5.3 forbids) and code points above U+10FFFF.
-inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept {
-    auto byte = [&](std::size_t k) -> unsigned {
-        return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0x100u;
-    };
-    auto in = [](unsigned b, unsigned lo, unsigned hi) { return b >= lo && b <= hi; };
-    const unsigned b0 = byte(0);
-    if (b0 < 0x80) return 1;
-    if (in(b0, 0xC2, 0xDF)) return in(byte(1), 0x80, 0xBF) ? 2 : 0;
-    if (in(b0, 0xE0, 0xEF)) {
-        const unsigned lo = b0 == 0xE0 ? 0xA0 : 0x80;  // E0 80..9F would be overlong
-        const unsigned hi = b0 == 0xED ? 0x9F : 0xBF;  // ED A0..BF would be a surrogate
-        return in(byte(1), lo, hi) && in(byte(2), 0x80, 0xBF) ? 3 : 0;
-    }
-    if (in(b0, 0xF0, 0xF4)) {
-        const unsigned lo = b0 == 0xF0 ? 0x90 : 0x80;  // F0 80..8F would be overlong
-        const unsigned hi = b0 == 0xF4 ? 0x8F : 0xBF;  // F4 90.. would be above U+10FFFF
-        return in(byte(1), lo, hi) && in(byte(2), 0x80, 0xBF) && in(byte(3), 0x80, 0xBF) ? 4 : 0;
-    }
-    return 0;  // continuation byte first, C0/C1 (always overlong) or F5..FF
-}
-
-// One pass over the bytes: UTF-8 well-formedness, U+0000 and the wildcards.
+// One pass over the bytes: the string rules of mqtt_string.hpp and the wildcards.
 // '/', '+', '#' and NUL are ASCII and never occur inside a multi-byte sequence,
 // so looking at their neighbouring bytes is safe.
-// U+0001..U+001F, U+007F..U+009F and non-characters are only "SHOULD NOT"
-// (s1.5.3), so they are accepted like most brokers do.
 inline std::string_view check_text(std::string_view s, bool is_filter) noexcept {
     const std::size_t n = s.size();
     for (std::size_t i = 0; i < n;) {
         const char c = s[i];
-        if (static_cast<unsigned char>(c) >= 0x80) {
-            const std::size_t len = utf8_sequence_length(s, i);
+        if (static_cast<unsigned char>(c) >= 0x80 || static_cast<unsigned char>(c) < 0x20 ||
+            c == 0x7F) {
+            const std::size_t len = mqttx::detail::utf8_sequence_length(s, i);
             if (len == 0) return "not well-formed UTF-8";
+            if (auto problem = mqttx::detail::check_code_point(s, i, len); !problem.empty()) {
+                return problem;
+            }
             i += len;
             continue;
         }
-        if (c == '\0') return "contains U+0000";
         if (c == '+' || c == '#') {
             if (!is_filter) return "contains a wildcard ('+' or '#')";
             const bool starts_level = i == 0 || s[i - 1] == '/';

@@ -44,6 +44,8 @@ constexpr std::string_view kTooLong = "longer than 65535 bytes";
 constexpr std::string_view kWildcard = "contains a wildcard ('+' or '#')";
 constexpr std::string_view kNul = "contains U+0000";
 constexpr std::string_view kUtf8 = "not well-formed UTF-8";
+constexpr std::string_view kControl = "contains a control character";
+constexpr std::string_view kNonCharacter = "contains a Unicode non-character";
 constexpr std::string_view kHashLast = "'#' must be the last level";
 constexpr std::string_view kHashLevel = "'#' must occupy a whole level";
 constexpr std::string_view kPlusLevel = "'+' must occupy a whole level";
@@ -68,12 +70,15 @@ const std::vector<std::string_view> kValidNames = {
     "caf\xC3\xA9",       // U+00E9, 2 bytes
     "\xE2\x82\xAC",      // U+20AC, 3 bytes
     "\xF0\x9F\x98\x80",  // U+1F600, 4 bytes
-    "\xF4\x8F\xBF\xBF",  // U+10FFFF, the highest code point
+    "\xF4\x8F\xBF\xBD",  // U+10FFFD, the highest code point that is a character
     "\xED\x9F\xBF",      // U+D7FF, just below the surrogates
     "\xEE\x80\x80",      // U+E000, just above the surrogates
-    "\xEF\xBF\xBF",      // U+FFFF, a non-character: only "SHOULD NOT"
-    "\x01\x1F\x7F",      // control characters: only "SHOULD NOT"
-    "\xC2\x80",          // U+0080, smallest 2-byte
+    "\xEF\xBF\xBD",      // U+FFFD, just below the non-characters U+FFFE/U+FFFF
+    "\xEF\xB7\x8F",      // U+FDCF, just below the non-characters U+FDD0..U+FDEF
+    "\xEF\xB7\xB0",      // U+FDF0, just above them
+    "\xF0\x9F\xBF\xBD",  // U+1FFFD
+    "~",                 // U+007E, just below the control characters U+007F..U+009F
+    "\xC2\xA0",          // U+00A0, just above them (smallest 2-byte past them)
     "\xE0\xA0\x80",      // U+0800, smallest 3-byte
     "\xF0\x90\x80\x80",  // U+10000, smallest 4-byte
     kMaxLen,
@@ -107,6 +112,20 @@ const std::vector<Invalid> kInvalidText = {
     {"\xE2\x82/", kUtf8},     // truncated by a '/'
     {"\xC3\x00"sv, kUtf8},    // truncated by a NUL
     {"\xC3\xA9\xA9", kUtf8},  // one continuation byte too many
+    // Only "SHOULD NOT" in the spec, but brokers close the connection on them.
+    {"a\x01", kControl},
+    {"\x1F", kControl},
+    {"a\tb", kControl},
+    {"a\nb", kControl},
+    {"a\x7F", kControl},
+    {"\xC2\x80", kControl},               // U+0080
+    {"\xC2\x9F", kControl},               // U+009F
+    {"\xEF\xBF\xBE", kNonCharacter},      // U+FFFE
+    {"\xEF\xBF\xBF", kNonCharacter},      // U+FFFF
+    {"\xEF\xB7\x90", kNonCharacter},      // U+FDD0
+    {"\xEF\xB7\xAF", kNonCharacter},      // U+FDEF
+    {"\xF0\x9F\xBF\xBE", kNonCharacter},  // U+1FFFE
+    {"\xF4\x8F\xBF\xBF", kNonCharacter},  // U+10FFFF
 };
 
 TEST(TopicName, AcceptsValid) {
