@@ -126,6 +126,9 @@ void validate(const Options& options) {
     if (performance.max_inflight < 1 || performance.max_inflight > 65535) {
         problems.add("performance.max_inflight", "must be 1 to 65535");
     }
+    if (performance.max_publish_attempts < 1 || performance.max_publish_attempts > 100) {
+        problems.add("performance.max_publish_attempts", "must be 1 to 100");
+    }
     check_storage(problems, options);
 
     if (options.will) {

@@ -65,6 +65,10 @@ void declare_session_families(PrometheusExporter& e) {
               "Publishes dropped from the offline buffer to make room (drop_oldest).");
     e.declare("session_unrouted_messages_total", counter,
               "Received messages that no route wanted.");
+    e.declare("session_invalid_received_messages_total", counter,
+              "Received messages dropped before routing: their topic breaks the MQTT rules.");
+    e.declare("session_poison_publishes_total", counter,
+              "Publishes given up: the broker closed the connection each time they were sent.");
     e.declare("session_active_subscriptions", gauge, "Broker subscriptions of the session.");
     e.declare("session_offline_buffer_messages", gauge,
               "Publishes accepted and not yet handed to the client (the offline buffer).");
@@ -112,6 +116,8 @@ void add_session(PrometheusExporter& e, const SessionSample& s) {
     e.add("session_dropped_messages_total", {session}, m.dropped);
     e.add("session_offline_dropped_messages_total", {session}, m.offline_dropped);
     e.add("session_unrouted_messages_total", {session}, m.unrouted);
+    e.add("session_invalid_received_messages_total", {session}, m.invalid_received);
+    e.add("session_poison_publishes_total", {session}, m.poison_publishes);
     e.add("session_active_subscriptions", {session}, m.active_subscriptions);
     e.add("session_offline_buffer_messages", {session}, m.outbox_waiting);
     e.add("session_in_flight_messages", {session}, m.in_flight);

@@ -19,6 +19,7 @@
 #include "runtime.hpp"
 #include "stored_state.hpp"
 #include "tls.hpp"
+#include "wire_checks.hpp"
 
 namespace mqttx::detail {
 
@@ -107,6 +108,16 @@ mqtt::subscribe_options to_paho(const SubscribeOptions& options) {
     return mqtt::subscribe_options(
         options.no_local, options.retain_as_published,
         static_cast<mqtt::subscribe_options::RetainHandling>(options.retain_handling));
+}
+
+// restore_subscriptions() sends one SUBSCRIBE per filter, its generation as the context.
+std::uint64_t generation_of(const mqtt::token& token) {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(token.get_user_context()));
+}
+
+std::string filter_of(const mqtt::token& token) {
+    const auto topics = token.get_topics();
+    return topics && topics->size() == 1 ? (*topics)[0] : std::string();
 }
 
 // Set while a handler runs inline on Paho's receive thread.
@@ -395,7 +406,15 @@ mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker)
 }
 
 void SessionCore::on_connect_success(const mqtt::token& token) {
-    const bool session_present = token.get_connect_response().is_session_present();
+    const auto& response = token.get_connect_response();
+    const bool session_present = response.is_session_present();
+    // MQTT 5: the broker may limit the packets it takes (0 here: no limit but MQTT's).
+    std::uint32_t max_packet = 0;
+    if (response.get_properties().contains(mqtt::property::MAXIMUM_PACKET_SIZE)) {
+        max_packet = static_cast<std::uint32_t>(
+            mqtt::get<int>(response.get_properties(), mqtt::property::MAXIMUM_PACKET_SIZE));
+    }
+    broker_max_packet_.store(max_packet, std::memory_order_relaxed);
     runtime_->waker.connect_finished(this);
     SessionState old_state;
     std::uint64_t generation;
@@ -425,6 +444,7 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
         broker = brokers_[connected_index_].paho_uri();
         tried_in_round_ = 0;
         generation = ++generation_;
+        link_generation_.store(static_cast<std::uint32_t>(generation), std::memory_order_relaxed);
         old_state = set_state(SessionState::connected);
         if (!session_present) {
             for (auto& [filter, state] : filters_) state.acknowledged = false;
@@ -535,11 +555,13 @@ void SessionCore::on_connection_lost(const std::string& cause) noexcept {
         int attempt = 0;
         bool reconnect = false;
         std::uint64_t epoch;
+        std::uint64_t generation;
         {
             std::lock_guard lock(mutex_);
             ready_.store(false, std::memory_order_release);
             if (!want_connected_ || state() != SessionState::connected) return;
             epoch = epoch_;
+            generation = generation_;
             tried_in_round_ = 0;  // retry the broker we were on first, then the others
             // A connection that held for a while starts the backoff afresh; one that
             // drops at once keeps growing it, so a flapping broker is not hammered.
@@ -558,6 +580,7 @@ void SessionCore::on_connection_lost(const std::string& cause) noexcept {
             last_disconnected_ = std::chrono::system_clock::now();
         }
         save_state();
+        give_up_poison(generation);
         log_->warn("session '{}' lost its connection: {}", options_.name, cause);
         emit(EventType::session_disconnected, DisconnectInfo{cause});
         announce_state(old_state, new_state);
@@ -577,86 +600,89 @@ void SessionCore::schedule_reconnect(int attempt, std::chrono::milliseconds dela
 
 void SessionCore::restore_subscriptions(std::uint64_t generation) {
     std::lock_guard ops(broker_ops_mutex_);
+    struct Wanted {
+        std::string filter;
+        int qos;
+        mqtt::subscribe_options options;
+    };
+    std::vector<Wanted> wanted;
     std::vector<std::string> unsubscribes;
     {
         std::lock_guard lock(mutex_);
         if (generation != generation_ || state() != SessionState::connected) return;
-        resubscribe_filters_.clear();
-        resubscribe_qos_.clear();
-        resubscribe_options_.clear();
         for (const auto& [filter, state] : filters_) {
-            if (state.acknowledged) continue;
-            resubscribe_filters_.push_back(filter);
-            resubscribe_qos_.push_back(state.qos);
-            resubscribe_options_.push_back(to_paho(state.options));
+            if (!state.acknowledged) wanted.push_back({filter, state.qos, to_paho(state.options)});
         }
         unsubscribes.assign(pending_unsubscribes_.begin(), pending_unsubscribes_.end());
         pending_unsubscribes_.clear();
         resubscribe_generation_ = generation;
+        resubscribe_pending_ = wanted.size();
+        resubscribe_granted_.clear();
     }
     for (const auto& filter : unsubscribes) unsubscribe_at_broker(filter);
-    if (resubscribe_filters_.empty()) {
+    if (wanted.empty()) {
         mark_ready(generation, {});
         return;
     }
-    try {
-        auto filters = std::make_shared<mqtt::string_collection>(resubscribe_filters_);
-        if (options_.protocol == Protocol::v5 && resubscribe_filters_.size() == 1) {
-            // Paho C reads the options list only for several filters; one filter takes
-            // the single-options form, or no_local and friends are lost.
-            client_->subscribe(resubscribe_filters_.front(), resubscribe_qos_.front(), nullptr,
-                               resubscribe_listener_, resubscribe_options_.front());
-        } else if (options_.protocol == Protocol::v5) {
-            client_->subscribe(filters, resubscribe_qos_, nullptr, resubscribe_listener_,
-                               resubscribe_options_);
-        } else {
-            client_->subscribe(filters, resubscribe_qos_, nullptr, resubscribe_listener_);
+    // One SUBSCRIBE per filter. Paho C++ 1.2.0's several-filter subscribe loses its
+    // vector of MQTT 5 options when it copies them, and Paho C 1.3.12 then reads a null
+    // pointer (SIGSEGV; eclipse/paho.mqtt.cpp #524). The single form keeps every option.
+    // The generation rides in the user context, so a late answer of an earlier
+    // connection is told apart.
+    auto* context = reinterpret_cast<void*>(static_cast<std::uintptr_t>(generation));
+    for (const auto& [filter, qos, options] : wanted) {
+        try {
+            client_->subscribe(filter, qos, context, resubscribe_listener_, options);
+        } catch (const mqtt::exception& e) {
+            // Usually the connection dropped again; the next connect retries.
+            report(from_paho(e, ErrorKind::subscription, "restoring a subscription failed")
+                       .with_session(options_.name)
+                       .with_topic(filter));
+            resubscribe_answered(generation, filter, false);
         }
-    } catch (const mqtt::exception& e) {
-        // Usually the connection dropped again; the next connect retries.
-        report(from_paho(e, ErrorKind::subscription, "restoring subscriptions failed")
-                   .with_session(options_.name));
     }
 }
 
 void SessionCore::on_resubscribe_success(const mqtt::token& token) {
-    std::vector<std::string> refused;
-    std::vector<std::string> granted;
-    std::uint64_t generation;
-    {
-        std::lock_guard lock(mutex_);
-        generation = resubscribe_generation_;
-        std::vector<mqtt::ReasonCode> codes;
-        try {
-            codes = token.get_subscribe_response().get_reason_codes();
-        } catch (const mqtt::exception&) {
-            // No SUBACK details: Paho reported success for all of them.
-        }
-        for (std::size_t i = 0; i < resubscribe_filters_.size(); ++i) {
-            const bool ok = i >= codes.size() || static_cast<int>(codes[i]) < 0x80;
-            (ok ? granted : refused).push_back(resubscribe_filters_[i]);
-        }
+    const auto filter = filter_of(token);
+    int code = 0;
+    try {
+        const auto codes = token.get_subscribe_response().get_reason_codes();
+        if (!codes.empty()) code = static_cast<int>(codes.front());
+    } catch (const mqtt::exception&) {
+        // No SUBACK details (MQTT 3.1.1): Paho reported success.
     }
-    for (const auto& filter : refused) {
+    if (code >= 0x80) {
         report(Error(ErrorKind::subscription, "broker refused the subscription")
                    .with_session(options_.name)
-                   .with_topic(filter));
+                   .with_topic(filter)
+                   .with_codes(0, code));
     }
-    mark_ready(generation, granted);
+    resubscribe_answered(generation_of(token), filter, code < 0x80);
 }
 
 void SessionCore::on_resubscribe_failure(const mqtt::token& token) {
-    std::uint64_t generation;
+    // Paho reports a refused SUBACK here too: the error says so, and the session is as
+    // ready as it can be once every filter has its answer.
+    const auto filter = filter_of(token);
+    report(from_token(token, ErrorKind::subscription, "restoring a subscription failed")
+               .with_session(options_.name)
+               .with_topic(filter));
+    resubscribe_answered(generation_of(token), filter, false);
+}
+
+void SessionCore::resubscribe_answered(std::uint64_t generation, const std::string& filter,
+                                       bool granted) {
+    std::vector<std::string> all_granted;
     {
         std::lock_guard lock(mutex_);
-        generation = resubscribe_generation_;
+        if (generation != resubscribe_generation_ || resubscribe_pending_ == 0) return;
+        if (granted) resubscribe_granted_.push_back(filter);
+        if (--resubscribe_pending_ > 0) return;
+        all_granted = std::move(resubscribe_granted_);
+        resubscribe_granted_.clear();
     }
-    // Paho reports a refused single-filter SUBACK here: the error says so, and the
-    // session is as ready as it can be (several filters with one refused arrive in
-    // on_resubscribe_success and end the same way).
-    report(from_token(token, ErrorKind::subscription, "restoring subscriptions failed")
-               .with_session(options_.name));
-    mark_ready(generation, {});
+    mark_ready(generation, all_granted);
 }
 
 void SessionCore::mark_ready(std::uint64_t generation, const std::vector<std::string>& granted) {
@@ -812,10 +838,24 @@ DeliveryToken SessionCore::publish_shared(mqtt::string_ref topic_ref, mqtt::bina
             .with_session(options_.name)
             .with_topic(std::string(topic));
     }
+    if (has_properties) {
+        Problems problems;
+        check_publish_properties(*properties, problems, "properties");
+        if (!problems.empty()) {
+            problems.raise("invalid publish properties on '" + std::string(topic) + "'",
+                           options_.name);
+        }
+    }
     auto delivery = std::make_shared<Delivery>(
         std::move(topic_ref), std::move(payload_ref), qos, retained,
         has_properties ? to_paho(*properties) : mqtt::properties(),
         next_sequence_.fetch_add(1, std::memory_order_relaxed), std::move(observer), tag);
+    if (auto problem = packet_size_problem(*delivery); !problem.empty()) {
+        throw Error(ErrorKind::payload_too_large, std::move(problem))
+            .with_session(options_.name)
+            .with_topic(std::string(topic))
+            .with_context("bytes", payload.size());
+    }
     DeliveryToken result(delivery);
 
     // A persistent session keeps the message in its storage until Paho has it (Paho
@@ -838,6 +878,7 @@ DeliveryToken SessionCore::publish_shared(mqtt::string_ref topic_ref, mqtt::bina
             handoff.owns_lock() && box.waiting.empty() && ready() && box.in_flight.size() < window_;
         if (direct) {
             box.in_flight.emplace(delivery.get(), delivery);  // before Paho may report on it
+            delivery->sent_in = link_generation_.load(std::memory_order_relaxed);
         } else {
             if (box.waiting.size() >= static_cast<std::size_t>(options_.performance.max_pending)) {
                 if (options_.performance.overflow == BufferOverflow::reject) {
@@ -879,6 +920,21 @@ DeliveryToken SessionCore::publish_shared(mqtt::string_ref topic_ref, mqtt::bina
 }
 
 bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexcept {
+    // Accepted while offline, it may be larger than the broker connected to since allows.
+    if (broker_max_packet_.load(std::memory_order_relaxed) != 0) {
+        if (auto problem = packet_size_problem(*delivery); !problem.empty()) {
+            {
+                std::lock_guard lock(deliveries_mutex_);
+                outbox().in_flight.erase(delivery.get());
+            }
+            stats_->count_error();
+            unstore(*delivery);
+            delivery->fail(Error(ErrorKind::payload_too_large, std::move(problem))
+                               .with_session(options_.name)
+                               .with_topic(delivery->message().get_topic()));
+            return true;
+        }
+    }
     try {
         auto token =
             client_->publish(Delivery::paho_message(delivery), delivery.get(), publish_listener_);
@@ -937,6 +993,7 @@ void SessionCore::pump() noexcept {
             next = std::move(outbox_->waiting.front());
             outbox_->waiting.pop_front();
             outbox_->in_flight.emplace(next.get(), next);
+            next->sent_in = link_generation_.load(std::memory_order_relaxed);
         }
         if (!hand_to_paho(next)) return;
     }
@@ -951,6 +1008,95 @@ std::shared_ptr<Delivery> SessionCore::take_delivery(const mqtt::token& token) {
     auto delivery = std::move(it->second);
     in_flight.erase(it);
     return delivery;
+}
+
+std::string SessionCore::packet_size_problem(const Delivery& delivery) const {
+    const auto& message = delivery.message();
+    // Paho keeps the encoded length of the properties as it adds them.
+    const auto property_length =
+        static_cast<std::size_t>(message.get_properties().c_struct().length);
+    const std::size_t property_bytes =
+        options_.protocol == Protocol::v5
+            ? variable_byte_integer_size(property_length) + property_length
+            : 0;
+    const auto remaining = publish_remaining_length(message.get_topic_ref().length(),
+                                                    message.get_payload_ref().length(),
+                                                    message.get_qos(), property_bytes);
+    if (remaining > max_remaining_length) {
+        return "the PUBLISH packet would have " + std::to_string(remaining) +
+               " bytes after its fixed header, more than MQTT's 268435455";
+    }
+    const auto size = packet_size(remaining);
+    const auto broker_limit = broker_max_packet_.load(std::memory_order_relaxed);
+    if (broker_limit != 0 && size > broker_limit) {
+        return "the PUBLISH packet would be " + std::to_string(size) +
+               " bytes, more than the broker's Maximum Packet Size of " +
+               std::to_string(broker_limit);
+    }
+    return {};
+}
+
+// Paho's receive thread, when a connection of generation `lost` dropped. The oldest
+// unconfirmed message that was in flight then is the suspect: a broker handles a
+// connection's packets in order, so a message it closes the connection on is the
+// oldest it has not acknowledged. Suspect at max_publish_attempts drops in a row, it
+// is given up. (A persistent session's Paho resends what it has in flight itself at
+// the next connect; the token fails all the same, and its window place is freed.)
+void SessionCore::give_up_poison(std::uint64_t lost) noexcept {
+    std::shared_ptr<Delivery> poison;
+    {
+        std::lock_guard lock(deliveries_mutex_);
+        if (!outbox_) return;
+        auto& box = *outbox_;
+        const Delivery* oldest = nullptr;
+        for (const auto& [key, delivery] : box.in_flight) {
+            if (!oldest || delivery->sequence() < oldest->sequence()) oldest = delivery.get();
+        }
+        // Back in the outbox already if Paho failed it before this callback.
+        for (const auto& delivery : box.waiting) {
+            if (oldest && delivery->sequence() > oldest->sequence()) break;
+            if (delivery->sent_in == static_cast<std::uint32_t>(lost)) {
+                oldest = delivery.get();
+                break;
+            }
+        }
+        if (!oldest) {
+            suspect_drops_ = 0;
+            return;
+        }
+        if (oldest->sequence() == suspect_sequence_) {
+            ++suspect_drops_;
+        } else {
+            suspect_sequence_ = oldest->sequence();
+            suspect_drops_ = 1;
+        }
+        if (suspect_drops_ < options_.performance.max_publish_attempts) return;
+        suspect_drops_ = 0;
+        if (auto it = box.in_flight.find(oldest); it != box.in_flight.end()) {
+            poison = std::move(it->second);
+            box.in_flight.erase(it);
+        } else {
+            auto at = std::find_if(box.waiting.begin(), box.waiting.end(),
+                                   [&](const auto& d) { return d.get() == oldest; });
+            poison = std::move(*at);
+            box.waiting.erase(at);
+        }
+    }
+    stats_->poison_publishes.fetch_add(1, std::memory_order_relaxed);
+    stats_->count_error();
+    unstore(*poison);
+    const auto topic = poison->message().get_topic();
+    log_->error(
+        "session '{}': gave up a QoS {} message to '{}': the broker closed the connection each "
+        "of the {} times in a row it was in flight",
+        options_.name, poison->message().get_qos(), topic,
+        options_.performance.max_publish_attempts);
+    poison->fail(Error(ErrorKind::publish,
+                       "given up: the broker closed the connection each time the message was "
+                       "sent (a message it refuses to take)")
+                     .with_session(options_.name)
+                     .with_topic(topic)
+                     .with_context("attempts", options_.performance.max_publish_attempts));
 }
 
 SessionCore::Outbox& SessionCore::outbox() {

@@ -131,6 +131,8 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void on_connection_lost(const std::string& cause) noexcept;
     void on_resubscribe_success(const mqtt::token& token);
     void on_resubscribe_failure(const mqtt::token& token);
+    // Counts one answer to restore_subscriptions(); the last one marks the session ready.
+    void resubscribe_answered(std::uint64_t generation, const std::string& filter, bool granted);
     void on_publish_success(const mqtt::token& token);
     void on_publish_failure(const mqtt::token& token);
     std::shared_ptr<Delivery> take_delivery(const mqtt::token& token);
@@ -141,6 +143,11 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // the outbox). Other failures fail the delivery.
     bool hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexcept;
     void fail_undelivered() noexcept;
+    // "" when the message's PUBLISH fits MQTT's limit and the broker's, else why not.
+    std::string packet_size_problem(const Delivery& delivery) const;
+    // The poison guard (see PerformanceOptions::max_publish_attempts), when the
+    // connection of generation `lost` dropped.
+    void give_up_poison(std::uint64_t lost) noexcept;
     // Storage: the outbox's messages are kept until Paho has them, and read back when a
     // session with the same client id and storage starts again.
     void store(Delivery& delivery);
@@ -213,10 +220,11 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::size_t tried_in_round_ = 0;   // brokers failed since the last success or backoff
     std::map<std::string, BrokerFilter, std::less<>> filters_;  // broker subscriptions
     std::set<std::string, std::less<>> pending_unsubscribes_;   // made while offline
-    std::vector<std::string> resubscribe_filters_;              // in flight after a connect
-    std::vector<int> resubscribe_qos_;
-    std::vector<mqtt::subscribe_options> resubscribe_options_;
+    // The SUBSCRIBEs restore_subscriptions() sent after a connect: the generation they
+    // belong to, how many still wait for their answer, and the filters granted so far.
     std::uint64_t resubscribe_generation_ = 0;
+    std::size_t resubscribe_pending_ = 0;
+    std::vector<std::string> resubscribe_granted_;
     std::vector<std::shared_ptr<RouteEntry>> permanent_routes_;  // Options::subscriptions
     std::chrono::system_clock::time_point last_connected_{};
     std::chrono::system_clock::time_point last_disconnected_{};
@@ -252,6 +260,14 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::size_t in_flight_count() const { return outbox_ ? outbox_->in_flight.size() : 0; }
     std::atomic<std::uint64_t> next_sequence_{0};
     std::atomic<bool> pump_posted_{false};
+    // The poison guard's suspect (guarded by deliveries_mutex_): the oldest message in
+    // flight at the last drops, and at how many drops in a row it was.
+    std::uint64_t suspect_sequence_ = ~std::uint64_t{0};
+    int suspect_drops_ = 0;
+    // The current connection's generation_ (low bits), for Delivery::sent_in; and the
+    // broker's Maximum Packet Size (MQTT 5 CONNACK), 0 when it set none.
+    std::atomic<std::uint32_t> link_generation_{0};
+    std::atomic<std::uint32_t> broker_max_packet_{0};
 
     ActionForwarder connect_listener_{*this, &SessionCore::on_connect_success,
                                       &SessionCore::on_connect_failure};

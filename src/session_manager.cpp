@@ -111,6 +111,8 @@ void add_counters(Totals& totals, const SessionMetrics& m, const SessionMetrics*
     totals.reconnects += m.reconnects - before.reconnects;
     totals.dropped += m.dropped - before.dropped;
     totals.offline_dropped += m.offline_dropped - before.offline_dropped;
+    totals.invalid_received += m.invalid_received - before.invalid_received;
+    totals.poison_publishes += m.poison_publishes - before.poison_publishes;
 }
 
 }  // namespace

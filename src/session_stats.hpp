@@ -40,6 +40,8 @@ struct SessionStats {
     std::atomic<std::uint64_t> dropped{0};
     std::atomic<std::uint64_t> offline_dropped{0};
     std::atomic<std::uint64_t> unrouted{0};  // arrived with no route to take them
+    std::atomic<std::uint64_t> invalid_received{0};
+    std::atomic<std::uint64_t> poison_publishes{0};
     std::atomic<std::int64_t> last_error_ns{0};
 
     alignas(64) LatencyRecorder publish_latency;     // Paho's send and receive threads
@@ -73,6 +75,8 @@ struct SessionStats {
         m.dropped = dropped.load(memory_order_relaxed);
         m.offline_dropped = offline_dropped.load(memory_order_relaxed);
         m.unrouted = unrouted.load(memory_order_relaxed);
+        m.invalid_received = invalid_received.load(memory_order_relaxed);
+        m.poison_publishes = poison_publishes.load(memory_order_relaxed);
         m.last_message = time_from_ns(std::max(last_message_ns.load(memory_order_relaxed),
                                                last_sent_ns.load(memory_order_relaxed)));
         m.last_error = time_from_ns(last_error_ns.load(memory_order_relaxed));
@@ -98,7 +102,8 @@ struct SessionStats {
     // made while it runs may be lost; that is the nature of a reset.
     void reset() noexcept {
         for (auto* counter : {&messages_sent, &bytes_sent, &messages_received, &bytes_received,
-                              &errors, &reconnects, &dropped, &offline_dropped, &unrouted}) {
+                              &errors, &reconnects, &dropped, &offline_dropped, &unrouted,
+                              &invalid_received, &poison_publishes}) {
             counter->store(0, std::memory_order_relaxed);
         }
         last_message_ns.store(0, std::memory_order_relaxed);

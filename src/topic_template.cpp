@@ -14,6 +14,9 @@ TopicTemplate::TopicTemplate(std::string from, std::string_view to, std::string&
         problem = "'from' " + std::string(bad);
         return;
     }
+    // A shared subscription delivers topics matched by its inner filter: the levels of
+    // "$share/<group>/" are not levels of any topic.
+    if (const auto shared = topic::parse_shared(from_)) from_ = std::string(shared->filter);
     topic::for_each_level(from_, [this](std::string_view level) {
         if (level == "+") ++plus_count_;
         if (level == "#") has_hash_ = true;
@@ -84,6 +87,7 @@ bool TopicTemplate::apply(std::string_view topic, std::string& out) const {
             if (i < levels.size()) remainder = topic.substr(levels[i].data() - topic.data());
             return false;
         }
+        if (i >= levels.size()) return false;  // matches() rules it out; never read past the end
         if (level == "+") plus.push_back(levels[i]);
         ++i;
         return true;
@@ -93,7 +97,9 @@ bool TopicTemplate::apply(std::string_view topic, std::string& out) const {
         if (const auto* text = std::get_if<std::string>(&part)) {
             out += *text;
         } else if (const auto* index = std::get_if<int>(&part)) {
-            out += plus.at(static_cast<std::size_t>(*index));
+            const auto n = static_cast<std::size_t>(*index);
+            if (n >= plus.size()) return false;
+            out += plus[n];
         } else if (std::holds_alternative<Remainder>(part)) {
             out += remainder;
         } else {

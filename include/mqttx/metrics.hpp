@@ -29,6 +29,12 @@ struct SessionMetrics {
     std::uint64_t dropped = 0;            // received messages dropped by a full queue
     std::uint64_t offline_dropped = 0;    // publishes dropped from the offline buffer (drop_oldest)
     std::uint64_t unrouted = 0;           // received messages no route wanted
+    // Received messages dropped before routing: their topic breaks the MQTT rules (a
+    // broken or hostile server sent them).
+    std::uint64_t invalid_received = 0;
+    // QoS 1/2 publishes given up: in flight each time the broker closed the connection,
+    // max_publish_attempts times in a row (a message the broker refuses to take).
+    std::uint64_t poison_publishes = 0;
     std::uint64_t active_subscriptions = 0;
     std::uint64_t outbox_waiting = 0;  // accepted, not yet handed to Paho (the offline buffer)
     std::uint64_t in_flight = 0;       // handed to Paho, not yet confirmed
@@ -63,6 +69,8 @@ struct ManagerMetrics {
     std::uint64_t reconnects = 0;
     std::uint64_t dropped = 0;
     std::uint64_t offline_dropped = 0;
+    std::uint64_t invalid_received = 0;
+    std::uint64_t poison_publishes = 0;
     std::uint64_t active_subscriptions = 0;
     std::uint64_t forwarders = 0;
     double message_rate = 0.0;  // the sum of the sessions' message_rate

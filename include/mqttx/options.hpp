@@ -64,6 +64,11 @@ struct PerformanceOptions {
     // Receive Maximum.
     int max_inflight = 20;
     BufferOverflow overflow = BufferOverflow::reject;
+    // A QoS 1/2 message that was in flight each time the broker closed the connection,
+    // this many times in a row, is given up: its token fails (kind publish), it is
+    // counted (SessionMetrics::poison_publishes) and the outbox moves on. A broker
+    // closes the connection on a message it cannot take; resent, it would do so forever.
+    int max_publish_attempts = 3;
 };
 
 enum class StorageType { memory, file, redis };

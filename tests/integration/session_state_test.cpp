@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <memory>
+#include <string>
+#include <tuple>
 
 #include "support/collector.hpp"
 #include "support/mosquitto.hpp"
@@ -18,15 +20,18 @@ using mqttx::test::Collector;
 
 enum class Backend { file, redis };
 
-class SessionStateTest : public ::testing::TestWithParam<Backend> {
+// MQTT 5 too: a v5 session restoring two subscriptions at connect used to crash (issue 18).
+class SessionStateTest : public ::testing::TestWithParam<std::tuple<Backend, mqttx::Protocol>> {
   protected:
     ~SessionStateTest() override { mqttx::test::remove_tree(dir_); }
 
     // The same persistent session each run: same client id, same storage.
     mqttx::SessionBuilder persistent_session() {
-        auto builder =
-            mqttx::quick_connect("keeper", broker_.uri()).client_id("state-keeper").persistent();
-        if (GetParam() == Backend::file) {
+        auto builder = mqttx::quick_connect("keeper", broker_.uri())
+                           .client_id("state-keeper")
+                           .protocol(std::get<mqttx::Protocol>(GetParam()))
+                           .persistent();
+        if (std::get<Backend>(GetParam()) == Backend::file) {
             builder.file_storage(dir_);
         } else {
             if (!redis_) redis_ = std::make_unique<mqttx::test::RedisServer>();
@@ -159,10 +164,14 @@ TEST_P(SessionStateTest, WithoutRestoreTheSubscriptionsAreReportedAndKept) {
         last.add_session(persistent_session().build())->stored_state()->subscriptions.empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, SessionStateTest,
-                         ::testing::Values(Backend::file, Backend::redis), [](const auto& info) {
-                             return info.param == Backend::file ? "file" : "redis";
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Backends, SessionStateTest,
+    ::testing::Combine(::testing::Values(Backend::file, Backend::redis),
+                       ::testing::Values(mqttx::Protocol::v311, mqttx::Protocol::v5)),
+    [](const auto& info) {
+        return std::string(std::get<Backend>(info.param) == Backend::file ? "file" : "redis") +
+               (std::get<mqttx::Protocol>(info.param) == mqttx::Protocol::v5 ? "_v5" : "_v311");
+    });
 
 TEST(SessionStateFile, AnUnusableRecordIsReportedAndTheSessionStillRuns) {
     mqttx::test::Mosquitto broker;

@@ -335,14 +335,28 @@ TEST_F(SessionTest, UnsubscribeStopsDelivery) {
     EXPECT_EQ(gone.size(), 0u);
 }
 
-TEST_F(SessionTest, SubscriptionsComeBackAfterABrokerRestart) {
+// Two subscriptions each, so that the restore after the restart sends several
+// SUBSCRIBEs: with MQTT 5 that used to crash the process (issue 18). The MQTT 5 option
+// no_local must survive the restore: the subscriber's own publish stays away.
+class Restart : public SessionTest, public ::testing::WithParamInterface<mqttx::Protocol> {};
+
+TEST_P(Restart, SubscriptionsComeBackAfterABrokerRestart) {
+    const bool v5 = GetParam() == mqttx::Protocol::v5;
     const mqttx::ReconnectPolicy quick{50ms, 500ms, 2.0, 0.2};
-    auto subscriber = manager.add_session(
-        mqttx::quick_connect("sub", broker.uri()).auto_reconnect(quick).build());
-    auto publisher = manager.add_session(
-        mqttx::quick_connect("pub", broker.uri()).auto_reconnect(quick).build());
+    auto subscriber = manager.add_session(mqttx::quick_connect("sub", broker.uri())
+                                              .protocol(GetParam())
+                                              .auto_reconnect(quick)
+                                              .build());
+    auto publisher = manager.add_session(mqttx::quick_connect("pub", broker.uri())
+                                             .protocol(GetParam())
+                                             .auto_reconnect(quick)
+                                             .build());
     Collector inbox;
+    Collector others;
+    mqttx::SubscribeOptions not_own;
+    not_own.no_local = v5;
     auto route = subscriber->subscribe("restart/#", 1, inbox.handler());
+    auto second = subscriber->subscribe("other/+", 1, others.handler(), not_own);
     connect_all();
     publisher->publish("restart/before", "1", 1).wait();
     ASSERT_TRUE(inbox.wait_for(1));
@@ -358,7 +372,50 @@ TEST_F(SessionTest, SubscriptionsComeBackAfterABrokerRestart) {
     ASSERT_TRUE(publisher->publish("restart/after", "2", 1).wait_for(20s));
     ASSERT_TRUE(inbox.wait_for(2));
     EXPECT_EQ(inbox.messages().back().payload, "2");
+    if (v5) {
+        ASSERT_TRUE(subscriber->publish("other/own", "own", 1).wait_for(20s));
+    }
+    ASSERT_TRUE(publisher->publish("other/theirs", "theirs", 1).wait_for(20s));
+    ASSERT_TRUE(others.wait_for(1));
+    // Published after "other/own" on the same connection, so it arrives after it would.
+    ASSERT_TRUE(subscriber->publish("restart/sentinel", "3", 1).wait_for(20s));
+    ASSERT_TRUE(inbox.wait_for(3));
+    EXPECT_EQ(others.messages().front().payload, "theirs");
+    EXPECT_EQ(others.size(), 1u) << "no_local was lost in the restore";
     EXPECT_GE(subscriber->metrics().reconnects, 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, Restart,
+                         ::testing::Values(mqttx::Protocol::v311, mqttx::Protocol::v5),
+                         [](const auto& info) {
+                             return info.param == mqttx::Protocol::v5 ? "v5" : "v311";
+                         });
+
+// Issue 18: two subscriptions made before connecting, over MQTT 5, crashed at connect.
+TEST_F(SessionTest, Mqtt5SessionWithSeveralSubscriptionsAtConnectReceivesOnEach) {
+    Collector a;
+    Collector b;
+    Collector c;
+    mqttx::SubscribeOptions keep_retain;
+    keep_retain.retain_as_published = true;
+    manager.add_session(mqttx::quick_connect("multi", broker.uri())
+                            .protocol(mqttx::Protocol::v5)
+                            .subscribe("m/a", 1, a.handler())
+                            .subscribe("m/b", 2, b.handler())
+                            .build());
+    auto session = manager.get_session("multi");
+    auto route = session->subscribe("m/c", 0, c.handler(), keep_retain);
+    auto publisher = add("pub5", mqttx::Protocol::v5);
+    connect_all();
+    ASSERT_TRUE(publisher->publish("m/a", "1", 1).wait_for(20s));
+    ASSERT_TRUE(publisher->publish("m/b", "2", 2).wait_for(20s));
+    ASSERT_TRUE(publisher->publish("m/c", "3", 1, true).wait_for(20s));
+    ASSERT_TRUE(a.wait_for(1));
+    ASSERT_TRUE(b.wait_for(1));
+    ASSERT_TRUE(c.wait_for(1));
+    EXPECT_EQ(a.messages().front().payload, "1");
+    EXPECT_EQ(b.messages().front().qos, 2);
+    EXPECT_TRUE(c.messages().front().retained) << "retain_as_published was lost";
 }
 
 TEST_F(SessionTest, ConnectEventsArriveInOrder) {

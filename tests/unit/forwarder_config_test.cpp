@@ -42,6 +42,17 @@ TEST(TopicTemplate, HashRemainderAndWholeTopic) {
     EXPECT_EQ(render("+/#", "{topic}!{1}", "p/q/r"), "p/q/r!p");
 }
 
+// Issue 18: "$share/<group>/" is two levels of the filter that no topic has; they were
+// counted as topic levels, so '+' read past the topic's levels (a heap overflow).
+TEST(TopicTemplate, SharedSubscriptionsMapByTheirInnerFilter) {
+    EXPECT_EQ(render("$share/grp/sensors/+", "out/{1}", "sensors/t0"), "out/t0");
+    EXPECT_EQ(render("$share/grp/sensors/#", "out/{#}", "sensors/a/b/c0"), "out/a/b/c0");
+    EXPECT_EQ(render("$share/g/+/+", "{2}/{1}", "a/b"), "b/a");
+    EXPECT_EQ(render("$share/g/#", "all/{topic}", "x"), "all/x");
+    EXPECT_EQ(render("$share/grp/sensors/+", "out/{1}", "$share/grp/sensors"), "<no match>");
+    EXPECT_NE(problem_of("$share/g/a/+", "x/{2}").find("has 1 '+' level"), std::string::npos);
+}
+
 TEST(TopicTemplate, ExactTopicsAndNonMatches) {
     EXPECT_EQ(render("a/b", "c", "a/b"), "c");
     EXPECT_EQ(render("a/b", "c", "a/b/c"), "<no match>");

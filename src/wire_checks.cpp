@@ -1,0 +1,68 @@
+#include "wire_checks.hpp"
+
+#include <cstdint>
+#include <limits>
+
+#include "mqttx/detail/mqtt_string.hpp"
+#include "mqttx/topic.hpp"
+
+namespace mqttx::detail {
+
+namespace {
+
+void check_string(Problems& problems, const std::string& field, std::string_view value) {
+    if (auto problem = check_mqtt_string(value); !problem.empty()) {
+        problems.add(field, std::string(problem));
+    }
+}
+
+}  // namespace
+
+std::size_t variable_byte_integer_size(std::size_t value) noexcept {
+    std::size_t bytes = 1;
+    while (value >= 128) {
+        value /= 128;
+        ++bytes;
+    }
+    return bytes;
+}
+
+std::size_t publish_remaining_length(std::size_t topic_bytes, std::size_t payload_bytes, int qos,
+                                     std::size_t property_bytes) noexcept {
+    // Topic with its length, the packet identifier of QoS 1/2, properties, payload.
+    return 2 + topic_bytes + (qos > 0 ? 2 : 0) + property_bytes + payload_bytes;
+}
+
+std::size_t packet_size(std::size_t remaining_length) noexcept {
+    return 1 + variable_byte_integer_size(remaining_length) + remaining_length;
+}
+
+void check_publish_properties(const PublishProperties& properties, Problems& problems,
+                              const std::string& field) {
+    for (std::size_t i = 0; i < properties.user_properties.size(); ++i) {
+        const auto& [key, value] = properties.user_properties[i];
+        const auto name = field + ".user_properties[" + std::to_string(i) + "]";
+        check_string(problems, name + ".key", key);
+        check_string(problems, name + ".value", value);
+    }
+    if (properties.content_type) {
+        check_string(problems, field + ".content_type", *properties.content_type);
+    }
+    if (properties.response_topic) {
+        // A topic name: the string rules, and no wildcards.
+        if (auto problem = topic::check_topic_name(*properties.response_topic); !problem.empty()) {
+            problems.add(field + ".response_topic", std::string(problem));
+        }
+    }
+    if (properties.correlation_data && properties.correlation_data->size() > max_string_length) {
+        problems.add(field + ".correlation_data", "longer than 65535 bytes");
+    }
+    if (properties.message_expiry) {
+        const auto seconds = properties.message_expiry->count();
+        if (seconds < 0 || seconds > std::numeric_limits<std::uint32_t>::max()) {
+            problems.add(field + ".message_expiry", "must be 0 to 4294967295 seconds");
+        }
+    }
+}
+
+}  // namespace mqttx::detail

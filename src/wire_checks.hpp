@@ -1,0 +1,33 @@
+// What the MQTT specification requires of a PUBLISH before it goes on the wire: the
+// string and length rules of its properties, and the size of the whole packet. A
+// message that breaks them is refused at publish(): sent anyway, the broker closes the
+// connection, and the message would go out again on every reconnect.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "mqttx/properties.hpp"
+#include "problems.hpp"
+
+namespace mqttx::detail {
+
+// A packet's Remaining Length is at most 268,435,455 bytes (3.1.1 s2.2.3, 5.0 s2.1.4).
+inline constexpr std::size_t max_remaining_length = 268'435'455;
+
+// Bytes of a Variable Byte Integer (5.0 s1.5.5, 3.1.1 s2.2.3).
+std::size_t variable_byte_integer_size(std::size_t value) noexcept;
+
+// The Remaining Length of a PUBLISH packet: everything after its fixed header.
+// `property_bytes` is the MQTT 5 property section with its length field (0 for 3.1.1).
+std::size_t publish_remaining_length(std::size_t topic_bytes, std::size_t payload_bytes, int qos,
+                                     std::size_t property_bytes) noexcept;
+
+// Bytes of a whole packet, fixed header included (what a Maximum Packet Size counts).
+std::size_t packet_size(std::size_t remaining_length) noexcept;
+
+// One problem per property that breaks the rules, under "<field>.<property>".
+void check_publish_properties(const PublishProperties& properties, Problems& problems,
+                              const std::string& field);
+
+}  // namespace mqttx::detail
