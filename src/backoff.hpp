@@ -24,7 +24,10 @@ class Backoff {
                             std::pow(policy_.multiplier, static_cast<double>(attempt_));
         const double capped = std::min(base, static_cast<double>(policy_.max.count()));
         const double factor = 1.0 + policy_.jitter * (2.0 * uniform_() - 1.0);
-        const double jittered = std::min(capped * factor, static_cast<double>(policy_.max.count()));
+        // llround of a double near 2^63 overflows: a max that large (centuries) is held
+        // to 2^62 ms, which the scheduler saturates to "never" anyway.
+        const double ceiling = std::min(static_cast<double>(policy_.max.count()), 0x1p62);
+        const double jittered = std::min(capped * factor, ceiling);
         ++attempt_;
         return std::chrono::milliseconds(std::max<long long>(1, std::llround(jittered)));
     }

@@ -38,6 +38,40 @@ bool parse_scheme(std::string_view text, Transport& out) {
     return true;
 }
 
+// The longest host name DNS can carry (RFC 1035: 255 octets on the wire, 253 written).
+constexpr std::size_t max_host_length = 253;
+
+bool is_host_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
+}
+
+// A host name or IPv4 address: what getaddrinfo resolves, nothing Paho would cut short
+// (it stops at a NUL) or misread. An international name must be given in its ASCII
+// (punycode) form: the resolver does no IDN conversion.
+std::string check_host(std::string_view host, bool bracketed) {
+    if (host.size() > max_host_length) return "host longer than 253 characters";
+    for (char c : host) {
+        // An IPv6 literal: hex digits, ':' and '.', and a zone after '%' (fe80::1%eth0).
+        const bool ok = is_host_char(c) || (bracketed && (c == ':' || c == '%'));
+        if (ok) continue;
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte >= 0x80) return "host is not ASCII: write an international name in punycode";
+        if (byte < 0x20 || byte == 0x7F) return "control character in host";
+        return "invalid character '" + std::string(1, c) + "' in host";
+    }
+    return {};
+}
+
+// A websocket path: printable ASCII only (RFC 3986 characters, percent-encoded as needed).
+bool is_valid_path(std::string_view path) {
+    for (char c : path) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte <= 0x20 || byte >= 0x7F) return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 const char* scheme_name(Transport transport) noexcept {
@@ -97,11 +131,21 @@ bool parse_broker_uri(std::string_view text, bool tls_configured, BrokerUri& out
         }
         out.path = std::string(rest.substr(slash));
         rest = rest.substr(0, slash);
+        if (!is_valid_path(out.path)) {
+            problem = "the path may hold printable ASCII only (percent-encode the rest)";
+            return false;
+        }
+    }
+    // Before the host is split from the port: "user:pw@host:1883" has two colons.
+    if (rest.find('@') != std::string_view::npos) {
+        problem = "user info in the broker address is not supported: use auth()";
+        return false;
     }
 
     std::string_view host;
     std::string_view port;
-    if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
+    const bool bracketed = !rest.empty() && rest.front() == '[';
+    if (bracketed) {  // [IPv6]:port
         auto close = rest.find(']');
         if (close == std::string_view::npos) {
             problem = "unterminated IPv6 address";
@@ -139,24 +183,18 @@ bool parse_broker_uri(std::string_view text, bool tls_configured, BrokerUri& out
         problem = "missing host";
         return false;
     }
-    if (host.find('@') != std::string_view::npos) {
-        problem = "user info in the broker address is not supported: use auth()";
-        return false;
-    }
-    for (char c : host) {
-        if (c == ' ' || c == '?' || c == '#') {
-            problem = "invalid character in host";
-            return false;
-        }
-    }
+    if (problem = check_host(host, bracketed); !problem.empty()) return false;
     out.host = std::string(host);
     if (port.empty()) {
         out.port = default_port(out.transport);
     } else {
         int value = 0;
         auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-        if (ec != std::errc{} || end != port.data() + port.size() || value < 1 || value > 65535) {
-            problem = "port must be a number from 1 to 65535";
+        // No leading zeros: "0021883" would be read as 21883 here and may be read
+        // differently elsewhere.
+        if (ec != std::errc{} || end != port.data() + port.size() || value < 1 || value > 65535 ||
+            port.front() == '0') {
+            problem = "port must be a number from 1 to 65535, without leading zeros";
             return false;
         }
         out.port = value;

@@ -1,5 +1,6 @@
 #include "channel_queue.hpp"
 
+#include "deadline.hpp"
 #include "mqttx/error.hpp"
 
 namespace mqttx::detail {
@@ -22,8 +23,8 @@ bool ChannelQueue::push(const Message& message) {
                 dropped_.fetch_add(1, std::memory_order_relaxed);
                 break;
             case Overflow::block:
-                if (!not_full_.wait_for(lock, block_timeout_,
-                                        [&] { return size_ < ring_.size() || closed_; }) ||
+                if (!detail::wait_for(not_full_, lock, block_timeout_,
+                                      [&] { return size_ < ring_.size() || closed_; }) ||
                     closed_) {
                     dropped_.fetch_add(1, std::memory_order_relaxed);
                     return false;
@@ -50,7 +51,7 @@ std::optional<Message> ChannelQueue::pop(std::optional<std::chrono::milliseconds
     std::unique_lock lock(mutex_);
     auto ready = [&] { return size_ > 0 || closed_; };
     if (timeout) {
-        if (!not_empty_.wait_for(lock, *timeout, ready)) return std::nullopt;
+        if (!detail::wait_for(not_empty_, lock, *timeout, ready)) return std::nullopt;
     } else {
         not_empty_.wait(lock, ready);
     }

@@ -1,6 +1,8 @@
 #include "mqttx/delivery_token.hpp"
 
+#include "deadline.hpp"
 #include "delivery.hpp"
+#include "session_core.hpp"
 
 namespace mqttx {
 
@@ -31,7 +33,7 @@ bool Delivery::wait_for(std::chrono::milliseconds timeout) const {
     std::unique_lock lock(mutex_);
     if (timeout.count() < 0) {
         done_.wait(lock, [this] { return finished_; });
-    } else if (!done_.wait_for(lock, timeout, [this] { return finished_; })) {
+    } else if (!detail::wait_for(done_, lock, timeout, [this] { return finished_; })) {
         return false;
     }
     if (error_) throw *error_;
@@ -48,13 +50,33 @@ bool Delivery::is_complete() const noexcept {
 DeliveryToken::DeliveryToken(std::shared_ptr<detail::Delivery> delivery) noexcept
     : delivery_(std::move(delivery)) {}
 
+namespace {
+
+// The acknowledgement arrives on Paho's receive thread: a handler running there that
+// waited for one would wait forever, and hold up publish() on every other thread.
+void refuse_on_inline_handler_thread(const char* call) {
+    if (detail::on_inline_handler_thread()) {
+        throw Error(ErrorKind::configuration,
+                    std::string(call) +
+                        " on a DeliveryToken from an inline handler would deadlock: the "
+                        "acknowledgement arrives on this very thread (poll with wait_for(0ms), "
+                        "or use HandlerThread::dispatcher)");
+    }
+}
+
+}  // namespace
+
 void DeliveryToken::wait() const {
     if (!delivery_) throw Error(ErrorKind::internal, "wait() on an empty DeliveryToken");
+    if (!delivery_->is_complete()) refuse_on_inline_handler_thread("wait()");
     delivery_->wait_for(std::chrono::milliseconds(-1));
 }
 
 bool DeliveryToken::wait_for(std::chrono::milliseconds timeout) const {
     if (!delivery_) throw Error(ErrorKind::internal, "wait_for() on an empty DeliveryToken");
+    if (timeout > timeout.zero() && !delivery_->is_complete()) {
+        refuse_on_inline_handler_thread("wait_for()");
+    }
     return delivery_->wait_for(std::max(timeout, std::chrono::milliseconds(0)));
 }
 

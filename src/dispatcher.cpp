@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "deadline.hpp"
 #include "router.hpp"
 #include "thread_name.hpp"
 
@@ -51,8 +52,9 @@ bool Dispatcher::push(std::shared_ptr<Worker> keep, Task&& task,
         // A handler running on this very worker must never wait for itself.
         if (std::this_thread::get_id() == worker.thread_id) return false;
         ++worker.blocked;
-        const bool room = worker.not_full.wait_for(
-            lock, block_for, [&] { return worker.size < capacity || worker.stopping; });
+        const bool room = detail::wait_for(worker.not_full, lock, block_for, [&] {
+            return worker.size < capacity || worker.stopping;
+        });
         --worker.blocked;
         if (!room) return false;
     }

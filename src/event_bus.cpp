@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "problems.hpp"
+
 namespace mqttx {
 
 const char* to_string(EventType type) noexcept {
@@ -44,6 +46,11 @@ thread_local bool in_event_handler = false;
 }  // namespace
 
 std::uint64_t EventBus::add(std::optional<EventType> type, EventHandler handler) {
+    if (!handler) throw Error(ErrorKind::configuration, "an event handler must not be empty");
+    // It indexes the listener counts.
+    if (type && !is_enumerator(*type, EventType::error)) {
+        throw Error(ErrorKind::configuration, "not an EventType");
+    }
     std::lock_guard lock(mutex_);
     const auto id = next_id_++;
     entries_.push_back({id, type, std::make_shared<Slot>(std::move(handler))});

@@ -12,6 +12,7 @@
 #include "runtime.hpp"
 #include "session_core.hpp"
 #include "topic_template.hpp"
+#include "wire_checks.hpp"
 
 namespace mqttx {
 
@@ -28,7 +29,7 @@ void validate(const ForwarderConfig& config) {
         if (source.filters.empty()) problems.add(field + ".filters", "at least one filter");
         for (const auto& filter : source.filters) {
             if (auto bad = topic::check_topic_filter(filter); !bad.empty()) {
-                problems.add(field + ".filters", "'" + filter + "': " + std::string(bad));
+                problems.add(field + ".filters", detail::quoted(filter) + ": " + std::string(bad));
             }
         }
     }
@@ -44,16 +45,17 @@ void validate(const ForwarderConfig& config) {
     if (config.prefix.find_first_of("+#") != std::string::npos) {
         problems.add("prefix", "may not contain '+' or '#'");
     }
+    detail::check_string(problems, "prefix", config.prefix);
     for (const auto& filter : config.topic_filters) {
         if (auto bad = topic::check_topic_filter(filter); !bad.empty()) {
-            problems.add("topic_filters", "'" + filter + "': " + std::string(bad));
+            problems.add("topic_filters", detail::quoted(filter) + ": " + std::string(bad));
         }
     }
     for (const auto& pattern : config.payload_patterns) {
         try {
             std::regex compiled(pattern);
         } catch (const std::regex_error& e) {
-            problems.add("payload_patterns", "'" + pattern + "': " + e.what());
+            problems.add("payload_patterns", detail::quoted(pattern) + ": " + e.what());
         }
     }
     for (const auto& predicate : config.predicates) {
@@ -62,11 +64,22 @@ void validate(const ForwarderConfig& config) {
     for (const auto& transform : config.transforms) {
         if (!transform) problems.add("transforms", "an empty transform");
     }
-    for (const auto& [key, value] : config.metadata) {
-        if (key.empty()) problems.add("metadata", "a key is empty");
+    for (std::size_t i = 0; i < config.metadata.size(); ++i) {
+        const auto& [key, value] = config.metadata[i];
+        const std::string field = "metadata[" + std::to_string(i) + "]";
+        if (key.empty()) problems.add(field + ".key", "must not be empty");
         if (key == detail::ForwarderCore::hops_property) {
-            problems.add("metadata", std::string("'") + key + "' is reserved for the hop count");
+            problems.add(field + ".key", detail::quoted(key) + " is reserved for the hop count");
         }
+        // User properties on MQTT 5, JSON strings in the envelope: UTF-8 either way.
+        detail::check_string(problems, field + ".key", key);
+        detail::check_string(problems, field + ".value", value);
+    }
+    if (!detail::is_enumerator(config.mode, ForwardMode::decoupled)) {
+        problems.add("mode", "not a ForwardMode");
+    }
+    if (!detail::is_enumerator(config.overflow, Overflow::drop_newest)) {
+        problems.add("overflow", "not an Overflow");
     }
     if (config.handoff_timeout.count() < 0) problems.add("handoff_timeout", "must not be negative");
     if (config.buffer_size < 1) problems.add("buffer_size", "must be at least 1");

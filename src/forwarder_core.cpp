@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "deadline.hpp"
 #include "mqttx/error.hpp"
 #include "mqttx/topic.hpp"
 #include "session_core.hpp"
@@ -163,7 +164,7 @@ void ForwarderCore::on_message(const Message& message) noexcept {
         if (!out) return;
         if (config_.mode == ForwardMode::decoupled) {
             enqueue(std::move(*out));
-        } else if (!publish(*out, Clock::now() + config_.handoff_timeout)) {
+        } else if (!publish(*out, deadline_after(config_.handoff_timeout))) {
             drop(DropReason::buffer_full, "target outbox full for longer than handoff_timeout");
         }
     } catch (const std::exception& e) {
@@ -186,7 +187,15 @@ std::optional<ForwarderCore::Outgoing> ForwarderCore::prepare(const Message& mes
         pass =
             pass && std::regex_search(message.payload().begin(), message.payload().end(), pattern);
     }
-    for (const auto& predicate : config_.predicates) pass = pass && predicate(message);
+    try {
+        for (const auto& predicate : config_.predicates) pass = pass && predicate(message);
+    } catch (const std::exception& e) {
+        drop(DropReason::transform, std::string("predicate failed: ") + e.what());
+        return std::nullopt;
+    } catch (...) {  // user code may throw anything
+        drop(DropReason::transform, "predicate failed: threw a non-std::exception");
+        return std::nullopt;
+    }
     if (!pass) {
         filtered_.fetch_add(1, std::memory_order_relaxed);
         return std::nullopt;
@@ -204,6 +213,9 @@ std::optional<ForwarderCore::Outgoing> ForwarderCore::prepare(const Message& mes
             }
         } catch (const std::exception& e) {
             drop(DropReason::transform, std::string("transform failed: ") + e.what());
+            return std::nullopt;
+        } catch (...) {
+            drop(DropReason::transform, "transform failed: threw a non-std::exception");
             return std::nullopt;
         }
         transformed_.fetch_add(1, std::memory_order_relaxed);
@@ -278,7 +290,7 @@ void ForwarderCore::enqueue(Outgoing out) {
                 lock.lock();
                 break;
             case Overflow::block:
-                if (!queue_changed_.wait_for(lock, config_.handoff_timeout, [this] {
+                if (!detail::wait_for(queue_changed_, lock, config_.handoff_timeout, [this] {
                         return queue_.size() < config_.buffer_size || stopping_;
                     })) {
                     lock.unlock();

@@ -1,13 +1,16 @@
-#include <algorithm>
+#include <climits>
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "broker_uri.hpp"
+#include "mqttx/detail/mqtt_string.hpp"
 #include "mqttx/error.hpp"
 #include "mqttx/options.hpp"
 #include "mqttx/topic.hpp"
 #include "problems.hpp"
 #include "tls.hpp"
+#include "wire_checks.hpp"
 
 namespace mqttx {
 
@@ -16,6 +19,18 @@ using detail::Problems;
 namespace {
 
 constexpr std::size_t max_payload_kb = 256 * 1024;  // MQTT's limit is 256 MiB - 1 per packet
+
+// Paho holds connect and disconnect timeouts as int milliseconds (or seconds it
+// multiplies by 1000 into an int).
+constexpr std::chrono::milliseconds max_paho_timeout{INT_MAX};
+
+void check_paho_timeout(Problems& problems, const std::string& field,
+                        std::chrono::milliseconds timeout) {
+    if (timeout > max_paho_timeout) {
+        problems.add(field, "at most " + std::to_string(max_paho_timeout.count()) +
+                                " ms (about 24 days): Paho keeps it in an int");
+    }
+}
 
 void check_qos(Problems& problems, const std::string& field, int qos) {
     if (qos < 0 || qos > 2)
@@ -33,8 +48,9 @@ void check_brokers(Problems& problems, const Options& options) {
         if (!detail::parse_broker_uri(options.brokers[i], options.tls.has_value(), uri, problem)) {
             // An address with user info may hold a password: never repeat it.
             const bool has_user_info = options.brokers[i].find('@') != std::string::npos;
-            problems.add("brokers[" + std::to_string(i) + "]",
-                         has_user_info ? problem : "'" + options.brokers[i] + "': " + problem);
+            problems.add(
+                "brokers[" + std::to_string(i) + "]",
+                has_user_info ? problem : detail::quoted(options.brokers[i]) + ": " + problem);
         }
     }
 }
@@ -51,6 +67,9 @@ void check_storage(Problems& problems, const Options& options) {
         problems.add("storage",
                      "a storage needs a persistent session (call persistent()): a clean session "
                      "keeps nothing");
+    }
+    if (!detail::is_enumerator(storage.type, StorageType::redis)) {
+        problems.add("storage.type", "not a StorageType");
     }
     switch (storage.type) {
         case StorageType::memory:
@@ -81,37 +100,46 @@ void validate(const Options& options) {
     if (options.name.empty()) problems.add("name", "must not be empty");
     check_brokers(problems, options);
 
-    if (options.client_id.size() > 65535) {
-        problems.add("client_id", "longer than 65535 bytes");
-    } else if (std::any_of(options.client_id.begin(), options.client_id.end(), [](char c) {
-                   return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
-               })) {
-        problems.add("client_id", "contains a control character (brokers refuse it)");
-    } else if (options.persistent && options.client_id.empty()) {
+    detail::check_string(problems, "client_id", options.client_id);
+    if (options.persistent && options.client_id.empty()) {
         problems.add("client_id", "a persistent session needs a fixed client id");
+    }
+    if (!detail::is_enumerator(options.protocol, Protocol::v5)) {
+        problems.add("protocol", "not a Protocol (v311 or v5)");
     }
     if (options.persistent && options.clean_session) {
         problems.add("clean_session", "a persistent session cannot use a clean session");
     }
-    if (options.credentials && options.credentials->username.empty() &&
-        !options.credentials->password.empty()) {
-        problems.add("credentials", "a password needs a user name");
+    if (options.credentials) {
+        const auto& credentials = *options.credentials;
+        if (credentials.username.empty() && !credentials.password.empty()) {
+            problems.add("credentials", "a password needs a user name");
+        }
+        detail::check_string(problems, "credentials.username", credentials.username);
+        // Binary Data: any bytes, but a two-byte length. Never quoted: it is secret.
+        if (credentials.password.size() > detail::max_string_length) {
+            problems.add("credentials.password", "longer than 65535 bytes");
+        }
     }
     if (options.keep_alive.count() < 0 || options.keep_alive.count() > 65535) {
         problems.add("keep_alive", "must be 0 to 65535 seconds");
     }
     if (options.connect_timeout.count() <= 0) problems.add("connect_timeout", "must be positive");
+    check_paho_timeout(problems, "connect_timeout", options.connect_timeout);
     if (options.write_timeout.count() <= 0) problems.add("write_timeout", "must be positive");
     if (options.disconnect_timeout.count() < 0) {
         problems.add("disconnect_timeout", "must not be negative");
     }
+    check_paho_timeout(problems, "disconnect_timeout", options.disconnect_timeout);
 
     const auto& reconnect = options.reconnect;
     if (reconnect.initial.count() <= 0) problems.add("reconnect.initial", "must be positive");
     if (reconnect.max < reconnect.initial) {
         problems.add("reconnect.max", "must not be smaller than reconnect.initial");
     }
-    if (!(reconnect.multiplier >= 1.0)) problems.add("reconnect.multiplier", "must be >= 1");
+    if (!(reconnect.multiplier >= 1.0) || !std::isfinite(reconnect.multiplier)) {
+        problems.add("reconnect.multiplier", "must be a finite number >= 1");
+    }
     if (!(reconnect.jitter >= 0.0 && reconnect.jitter < 1.0)) {
         problems.add("reconnect.jitter", "must be in [0, 1)");
     }
@@ -126,6 +154,9 @@ void validate(const Options& options) {
     if (performance.max_inflight < 1 || performance.max_inflight > 65535) {
         problems.add("performance.max_inflight", "must be 1 to 65535");
     }
+    if (!detail::is_enumerator(performance.overflow, BufferOverflow::drop_oldest)) {
+        problems.add("performance.overflow", "not a BufferOverflow");
+    }
     if (performance.max_publish_attempts < 1 || performance.max_publish_attempts > 100) {
         problems.add("performance.max_publish_attempts", "must be 1 to 100");
     }
@@ -134,9 +165,13 @@ void validate(const Options& options) {
     if (options.will) {
         const auto& will = *options.will;
         if (auto problem = topic::check_topic_name(will.topic); !problem.empty()) {
-            problems.add("will.topic", "'" + will.topic + "': " + std::string(problem));
+            problems.add("will.topic", detail::quoted(will.topic) + ": " + std::string(problem));
         }
         check_qos(problems, "will.qos", will.qos);
+        // Binary Data in both versions (3.1.1 s3.1.3.3, 5.0 s3.1.3.4).
+        if (will.payload.size() > detail::max_string_length) {
+            problems.add("will.payload", "longer than 65535 bytes");
+        }
     }
     for (std::size_t i = 0; i < options.subscriptions.size(); ++i) {
         const auto& subscription = options.subscriptions[i];
@@ -145,10 +180,10 @@ void validate(const Options& options) {
         const std::string filter =
             group.empty() ? subscription.filter : "$share/" + group + "/" + subscription.filter;
         if (!group.empty() && !topic::check_share_group(group).empty()) {
-            problems.add(field + ".filter",
-                         "'" + filter + "': " + std::string(topic::check_share_group(group)));
+            problems.add(field + ".filter", detail::quoted(filter) + ": " +
+                                                std::string(topic::check_share_group(group)));
         } else if (auto problem = topic::check_topic_filter(filter); !problem.empty()) {
-            problems.add(field + ".filter", "'" + filter + "': " + std::string(problem));
+            problems.add(field + ".filter", detail::quoted(filter) + ": " + std::string(problem));
         }
         const auto& o = subscription.options;
         if ((o.no_local || o.retain_as_published ||
@@ -156,6 +191,9 @@ void validate(const Options& options) {
             options.protocol != Protocol::v5) {
             problems.add(field + ".options",
                          "no_local, retain_as_published and retain_handling need Protocol::v5");
+        }
+        if (auto problem = detail::check_subscribe_options(o); !problem.empty()) {
+            problems.add(field + ".options", std::string(problem));
         }
         check_qos(problems, field + ".qos", subscription.qos);
         if (!subscription.handler) problems.add(field + ".handler", "must not be empty");

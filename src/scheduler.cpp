@@ -49,6 +49,10 @@ void Scheduler::run(State& state) {
             continue;
         }
         const auto when = state.queue.top().when;
+        if (when == Clock::time_point::max()) {  // a saturated delay: never due
+            state.wake.wait(lock);
+            continue;
+        }
         if (Clock::now() < when) {
             state.wake.wait_until(lock, when);
             continue;

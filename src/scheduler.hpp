@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "deadline.hpp"
+
 namespace mqttx::detail {
 
 class Scheduler {
@@ -27,7 +29,7 @@ class Scheduler {
     // False once stopped (the task is dropped).
     bool post(Task task) { return post_at(Clock::now(), std::move(task)); }
     bool post_after(std::chrono::milliseconds delay, Task task) {
-        return post_at(Clock::now() + delay, std::move(task));
+        return post_at(deadline_after(delay), std::move(task));
     }
     bool post_at(Clock::time_point when, Task task);
 

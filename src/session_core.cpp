@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cinttypes>
+#include <functional>
 #include <random>
 #include <set>
 
 #include "broker_uri.hpp"
+#include "deadline.hpp"
 #include "delivery.hpp"
 #include "mqttx/topic.hpp"
 #include "paho_error.hpp"
@@ -16,6 +18,7 @@
 #include "outbox_record.hpp"
 #include "paho_persistence.hpp"
 #include "paho_properties.hpp"
+#include "problems.hpp"
 #include "runtime.hpp"
 #include "stored_state.hpp"
 #include "tls.hpp"
@@ -57,6 +60,15 @@ std::string make_client_id(const Options& options) {
     return id + "-" + suffix;
 }
 
+// The filter the waker unsubscribes from. Named after a hash of the client id, not the
+// id itself: an id may hold '#' or '+', or be 65,535 bytes long, and an invalid filter
+// makes the broker close the connection.
+std::string wake_topic_for(const std::string& client_id) {
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016zx", std::hash<std::string>{}(client_id));
+    return std::string("mqttx/wake/") + hash;
+}
+
 mqtt::create_options make_create_options(const Options& options) {
     mqtt::create_options create(
         options.protocol == Protocol::v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1,
@@ -85,8 +97,13 @@ std::unique_ptr<mqtt::async_client> make_client(const Options& options,
                                                 const std::string& client_id,
                                                 mqtt::iclient_persistence* persistence) {
     const auto first = parse_brokers(options).front();
-    return std::make_unique<mqtt::async_client>(first.paho_uri(), client_id,
-                                                make_create_options(options), persistence);
+    try {
+        return std::make_unique<mqtt::async_client>(first.paho_uri(), client_id,
+                                                    make_create_options(options), persistence);
+    } catch (const mqtt::exception& e) {  // validate() should have caught it; never raw
+        throw from_paho(e, ErrorKind::configuration, "Paho refused to create the client")
+            .with_session(options.name);
+    }
 }
 
 // A persistent session's storage, opened (so a backend that is down fails add_session).
@@ -138,7 +155,7 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
       log_(options_.logger ? options_.logger : runtime_->log),
       stats_(std::make_shared<SessionStats>()),
       router_(std::make_shared<Router>(stats_, log_)),
-      wake_topic_("mqttx/wake/" + client_id_),
+      wake_topic_(wake_topic_for(client_id_)),
       brokers_(parse_brokers(options_)),
       random_(static_cast<std::minstd_rand::result_type>(random_bits())),
       backoff_(options_.reconnect,
@@ -727,7 +744,7 @@ void SessionCore::await_disconnect(const std::shared_ptr<mqtt::token>& token,
 }
 
 std::chrono::steady_clock::time_point SessionCore::disconnect_deadline() const noexcept {
-    return std::chrono::steady_clock::now() + options_.disconnect_timeout + std::chrono::seconds(1);
+    return deadline_after(options_.disconnect_timeout + std::chrono::seconds(1));
 }
 
 void SessionCore::disconnect() noexcept {
@@ -1384,6 +1401,11 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
             .with_session(options_.name)
             .with_topic(filter);
     }
+    if (auto problem = check_subscribe_options(options); !problem.empty()) {
+        throw Error(ErrorKind::configuration, std::string(problem))
+            .with_session(options_.name)
+            .with_topic(filter);
+    }
     const bool v5_options = options.no_local || options.retain_as_published ||
                             options.retain_handling != RetainHandling::send_on_subscribe;
     if (v5_options && options_.protocol != Protocol::v5) {
@@ -1442,7 +1464,12 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
         drop_route(*entry, unsubscribe_if_last);
     };
     try {
-        if (!token->wait_for(options_.write_timeout)) {
+        // A write_timeout too long for the clock waits without limit.
+        const auto deadline = deadline_after(options_.write_timeout);
+        const bool answered = deadline == std::chrono::steady_clock::time_point::max()
+                                  ? (token->wait(), true)
+                                  : token->wait_until(deadline);
+        if (!answered) {
             undo(true);  // it may still be granted later: take it back
             throw Error::timeout("no subscribe acknowledgement in time")
                 .with_session(options_.name)
@@ -1559,6 +1586,18 @@ void SessionCore::poke_broker() noexcept {
 
 void SessionCore::on_message(mqtt::const_message_ptr message) noexcept {
     try {
+        // A broken or hostile server may send what no publisher could: a topic with
+        // wildcards, a NUL or ill-formed UTF-8. Never routed, never forwarded.
+        if (auto problem = topic::check_topic_name(message->get_topic()); !problem.empty()) {
+            const auto count = stats_->invalid_received.fetch_add(1, std::memory_order_relaxed);
+            if (count == 0) {
+                log_->warn(
+                    "session '{}': dropped a message from the broker with an invalid "
+                    "topic {}: {} (logged once, counted in invalid_received)",
+                    options_.name, quoted(message->get_topic()), problem);
+            }
+            return;
+        }
         const auto bytes = message->get_payload_ref().size();
         stats_->messages_received.fetch_add(1, std::memory_order_relaxed);
         stats_->bytes_received.fetch_add(bytes, std::memory_order_relaxed);

@@ -3,11 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include "channel_queue.hpp"
+#include "deadline.hpp"
 #include "global_route.hpp"
 #include "mqttx/prometheus.hpp"
+#include "problems.hpp"
 #include "prometheus_text.hpp"
 #include "runtime.hpp"
 #include "session_core.hpp"
+#include "wire_checks.hpp"
 
 namespace mqttx {
 
@@ -137,6 +140,7 @@ void SessionManager::remove_session(std::string_view name) {
         add_counters(removed_totals_, session->metrics(), &at_removal);
     }
     global_routes_->forget(&session->core());
+    close_channels(name);
     // On the session's own dispatcher thread: after its last message and event.
     runtime_->emit(
         session->core().worker(),
@@ -188,8 +192,9 @@ void SessionManager::wait_for_session(std::string_view name, std::chrono::millis
     auto session = get_session(name);
     auto& core = session->core();
     std::unique_lock lock(runtime_->state_mutex);
-    const bool done = runtime_->state_changed.wait_for(
-        lock, timeout, [&] { return core.ready() || core.state() == SessionState::closed; });
+    const bool done = detail::wait_for(runtime_->state_changed, lock, timeout, [&] {
+        return core.ready() || core.state() == SessionState::closed;
+    });
     if (core.state() == SessionState::closed) throw Error::session_closed(std::string(name));
     if (!done) {
         throw Error::timeout("session not ready in time")
@@ -229,7 +234,7 @@ void SessionManager::wait_for_all_sessions(std::chrono::milliseconds timeout) {
         return true;
     };
     std::unique_lock lock(runtime_->state_mutex);
-    if (runtime_->state_changed.wait_for(lock, timeout, all_ready)) return;
+    if (detail::wait_for(runtime_->state_changed, lock, timeout, all_ready)) return;
     const auto missing = not_ready();
     std::string list;
     for (const auto& name : missing) list += (list.empty() ? "" : ", ") + name;
@@ -297,6 +302,12 @@ void check_channel(const ChannelOptions& options, const SubscribeOptions& route,
     if (options.block_timeout.count() < 0) {
         throw Error(ErrorKind::configuration, "ChannelOptions::block_timeout must not be negative");
     }
+    if (!detail::is_enumerator(options.overflow, Overflow::drop_newest)) {
+        throw Error(ErrorKind::configuration, "ChannelOptions::overflow is not an Overflow");
+    }
+    if (auto problem = detail::check_subscribe_options(route); !problem.empty()) {
+        throw Error(ErrorKind::configuration, std::string(problem));
+    }
     // A full channel would stop every session of the process from receiving.
     const bool on_receive_thread =
         inline_handlers || route.handler_thread == HandlerThread::receive_thread;
@@ -316,6 +327,10 @@ std::pair<std::shared_ptr<detail::ChannelQueue>, MessageHandler> make_channel(
 
 std::shared_ptr<detail::GlobalRoute> SessionManager::add_global_route(
     std::string_view filter, MessageHandler handler, int qos, const SubscribeOptions& options) {
+    // Checked here too: with no session yet, nothing else would look at them now.
+    if (auto problem = detail::check_subscribe_options(options); !problem.empty()) {
+        throw Error(ErrorKind::configuration, std::string(problem)).with_topic(std::string(filter));
+    }
     auto route = std::make_shared<detail::GlobalRoute>(std::string(filter), qos, std::move(handler),
                                                        options, global_routes_);
     std::vector<std::shared_ptr<Session>> sessions;
@@ -349,6 +364,7 @@ Listener SessionManager::listen(std::string_view filter, int qos, ChannelOptions
     check_channel(channel, options, runtime_->options.inline_handlers);
     auto [queue, handler] = make_channel(channel);
     auto inner = add_global_route(filter, std::move(handler), qos, options);
+    keep_channel({}, queue);
     return {MessageChannel(queue), Route(std::make_shared<ChannelRoute>(inner, queue))};
 }
 
@@ -363,7 +379,35 @@ Listener SessionManager::listen_to(std::string_view session, std::string_view fi
     check_channel(*channel, options, runtime_->options.inline_handlers);
     auto [queue, handler] = make_channel(*channel);
     auto inner = target->core().subscribe(filter, qos, std::move(handler), options);
+    keep_channel(std::string(session), queue);
     return {MessageChannel(queue), Route(std::make_shared<ChannelRoute>(inner, queue))};
+}
+
+void SessionManager::keep_channel(std::string session,
+                                  const std::shared_ptr<detail::ChannelQueue>& queue) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!closed_) {
+            // Channels whose route and consumer are gone need no closing.
+            std::erase_if(channels_, [](const auto& entry) { return entry.second.expired(); });
+            channels_.emplace_back(std::move(session), queue);
+            return;
+        }
+    }
+    queue->close();  // the manager closed meanwhile
+}
+
+void SessionManager::close_channels(std::string_view session) {
+    std::vector<std::shared_ptr<detail::ChannelQueue>> closing;
+    {
+        std::lock_guard lock(mutex_);
+        std::erase_if(channels_, [&](const auto& entry) {
+            if (!session.empty() && entry.first != session) return false;
+            if (auto queue = entry.second.lock()) closing.push_back(std::move(queue));
+            return true;
+        });
+    }
+    for (const auto& queue : closing) queue->close();
 }
 
 void SessionManager::disconnect_all() {
@@ -494,6 +538,7 @@ void SessionManager::close() {
         session->core().finish_close(closing[i].first, closing[i].second, deadline);
         ++i;
     }
+    close_channels({});
     runtime_->stop();
 }
 

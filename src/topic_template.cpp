@@ -3,6 +3,7 @@
 #include <charconv>
 #include <utility>
 
+#include "mqttx/detail/mqtt_string.hpp"
 #include "mqttx/topic.hpp"
 
 namespace mqttx::detail {
@@ -24,6 +25,11 @@ TopicTemplate::TopicTemplate(std::string from, std::string_view to, std::string&
     });
     if (to.empty()) {
         problem = "'to' is empty";
+        return;
+    }
+    // What the placeholders insert comes from a valid topic; the rest must be valid too.
+    if (auto bad = check_mqtt_string(to); !bad.empty()) {
+        problem = "'to' " + std::string(bad);
         return;
     }
     std::string literal;

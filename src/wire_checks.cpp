@@ -8,15 +8,21 @@
 
 namespace mqttx::detail {
 
-namespace {
-
 void check_string(Problems& problems, const std::string& field, std::string_view value) {
     if (auto problem = check_mqtt_string(value); !problem.empty()) {
         problems.add(field, std::string(problem));
     }
 }
 
-}  // namespace
+std::string_view check_subscribe_options(const SubscribeOptions& options) noexcept {
+    if (!is_enumerator(options.retain_handling, RetainHandling::do_not_send)) {
+        return "retain_handling is not a RetainHandling";
+    }
+    if (!is_enumerator(options.handler_thread, HandlerThread::receive_thread)) {
+        return "handler_thread is not a HandlerThread";
+    }
+    return {};
+}
 
 std::size_t variable_byte_integer_size(std::size_t value) noexcept {
     std::size_t bytes = 1;

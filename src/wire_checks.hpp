@@ -1,16 +1,25 @@
-// What the MQTT specification requires of a PUBLISH before it goes on the wire: the
-// string and length rules of its properties, and the size of the whole packet. A
-// message that breaks them is refused at publish(): sent anyway, the broker closes the
-// connection, and the message would go out again on every reconnect.
+// What the MQTT specification requires of what the library puts on the wire: the
+// string and length rules of every field, and the size of a whole PUBLISH. What breaks
+// them is refused where the user hands it over: sent anyway, the broker closes the
+// connection, and a message would go out again on every reconnect.
 #pragma once
 
 #include <cstddef>
 #include <string>
 
+#include <string_view>
+
 #include "mqttx/properties.hpp"
+#include "mqttx/subscribe_options.hpp"
 #include "problems.hpp"
 
 namespace mqttx::detail {
+
+// Adds a problem under `field` unless `value` may go out as a UTF-8 Encoded String.
+void check_string(Problems& problems, const std::string& field, std::string_view value);
+
+// "" when every enumerator of `options` is one there is; else what is wrong.
+std::string_view check_subscribe_options(const SubscribeOptions& options) noexcept;
 
 // A packet's Remaining Length is at most 268,435,455 bytes (3.1.1 s2.2.3, 5.0 s2.1.4).
 inline constexpr std::size_t max_remaining_length = 268'435'455;

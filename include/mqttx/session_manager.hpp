@@ -27,6 +27,7 @@ namespace mqttx {
 
 namespace detail {
 class Runtime;
+class ChannelQueue;
 class GlobalRoute;
 class GlobalRoutes;
 }  // namespace detail
@@ -120,8 +121,9 @@ class SessionManager {
     // The forwarders between this manager's sessions.
     ForwarderManager& forwarders() noexcept { return *forwarders_; }
 
-    // Closes every session and stops the threads. Idempotent. Must not be called
-    // from a message or event handler.
+    // Closes every session and every listen() channel (a consumer iterating one sees
+    // its end) and stops the threads. Idempotent. Must not be called from a message or
+    // event handler.
     void close();
 
   private:
@@ -132,6 +134,9 @@ class SessionManager {
     std::shared_ptr<detail::GlobalRoute> add_global_route(std::string_view filter,
                                                           MessageHandler handler, int qos,
                                                           const SubscribeOptions& options);
+    // listen() channels end with the manager, listen_to() ones also with their session.
+    void keep_channel(std::string session, const std::shared_ptr<detail::ChannelQueue>& queue);
+    void close_channels(std::string_view session);  // empty: every channel
 
     std::shared_ptr<detail::Runtime> runtime_;
     std::shared_ptr<detail::GlobalRoutes> global_routes_;
@@ -140,6 +145,8 @@ class SessionManager {
     std::size_t next_worker_ = 0;
     SessionMetrics removed_totals_;  // counters of removed sessions (manager totals)
     bool closed_ = false;
+    // (session name, or empty for listen(); the channel), for close_channels().
+    std::vector<std::pair<std::string, std::weak_ptr<detail::ChannelQueue>>> channels_;
     std::unique_ptr<ForwarderManager> forwarders_;  // stopped before the sessions close
 };
 
