@@ -1,10 +1,18 @@
 #include "paho_waker.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <functional>
 
 #include "session_core.hpp"
 
 namespace mqttx::detail {
+
+std::string PahoWaker::wake_topic(const std::string& client_id) {
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016zx", std::hash<std::string>{}(client_id));
+    return std::string("mqttx/wake/") + hash;
+}
 
 void PahoWaker::add(std::weak_ptr<SessionCore> session) {
     std::lock_guard lock(mutex_);

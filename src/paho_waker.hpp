@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -33,6 +34,11 @@ class PahoWaker {
     static constexpr std::chrono::milliseconds sweep_interval{100};  // of given-up connects
 
     PahoWaker(Scheduler& scheduler, bool enabled) : scheduler_(scheduler), enabled_(enabled) {}
+
+    // The filter a session with this client id unsubscribes from to draw a reply. Named
+    // after a hash of the id, not the id: an id may hold '#' or '+' or be 65,535 bytes
+    // long, and an invalid filter makes the broker close the connection.
+    static std::string wake_topic(const std::string& client_id);
 
     void add(std::weak_ptr<SessionCore> session);
     void connect_started(const SessionCore* session);

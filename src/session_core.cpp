@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cinttypes>
-#include <functional>
 #include <random>
 #include <set>
 
@@ -58,15 +57,6 @@ std::string make_client_id(const Options& options) {
         id += keep ? c : '_';
     }
     return id + "-" + suffix;
-}
-
-// The filter the waker unsubscribes from. Named after a hash of the client id, not the
-// id itself: an id may hold '#' or '+', or be 65,535 bytes long, and an invalid filter
-// makes the broker close the connection.
-std::string wake_topic_for(const std::string& client_id) {
-    char hash[17];
-    std::snprintf(hash, sizeof hash, "%016zx", std::hash<std::string>{}(client_id));
-    return std::string("mqttx/wake/") + hash;
 }
 
 mqtt::create_options make_create_options(const Options& options) {
@@ -155,7 +145,7 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
       log_(options_.logger ? options_.logger : runtime_->log),
       stats_(std::make_shared<SessionStats>()),
       router_(std::make_shared<Router>(stats_, log_)),
-      wake_topic_(wake_topic_for(client_id_)),
+      wake_topic_(PahoWaker::wake_topic(client_id_)),
       brokers_(parse_brokers(options_)),
       random_(static_cast<std::minstd_rand::result_type>(random_bits())),
       backoff_(options_.reconnect,
