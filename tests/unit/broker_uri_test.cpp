@@ -70,6 +70,10 @@ INSTANTIATE_TEST_SUITE_P(BrokerUri, ValidUri, ::testing::Values(
     Valid{"ws://h/mqtt", false, Transport::ws, "h", 80, "/mqtt", "ws://h:80/mqtt"},
     Valid{"wss://h", false, Transport::wss, "h", 443, "", "wss://h:443"},
     // IPv6 literals in brackets; paho_uri() puts the brackets back.
+    Valid{"tcp://my_host-1.example:1", false, Transport::tcp, "my_host-1.example", 1, "",
+          "tcp://my_host-1.example:1"},
+    Valid{"[fe80::1%eth0]:1883", false, Transport::tcp, "fe80::1%eth0", 1883, "",
+          "tcp://[fe80::1%eth0]:1883"},
     Valid{"[::1]:1883", false, Transport::tcp, "::1", 1883, "", "tcp://[::1]:1883"},
     Valid{"[::1]", false, Transport::tcp, "::1", 1883, "", "tcp://[::1]:1883"},
     Valid{"[::1]", true, Transport::ssl, "::1", 8883, "", "ssl://[::1]:8883"},
@@ -79,6 +83,11 @@ INSTANTIATE_TEST_SUITE_P(BrokerUri, ValidUri, ::testing::Values(
     Valid{"ws://[::1]:9001/mqtt", false, Transport::ws, "::1", 9001, "/mqtt",
           "ws://[::1]:9001/mqtt"}));
 // clang-format on
+
+using namespace std::string_view_literals;
+
+// One character over what DNS can carry.
+const std::string long_host = "tcp://" + std::string(254, 'h') + ":1883";
 
 struct Invalid {
     std::string_view input;
@@ -120,6 +129,19 @@ INSTANTIATE_TEST_SUITE_P(BrokerUri, InvalidUri, ::testing::Values(
     Invalid{"ws:///mqtt", false, "missing host"},
     Invalid{"tcp://us er:1", false, "invalid character"},
     Invalid{"tcp://user@h:1", false, "user info"},
+    Invalid{"tcp://user:pw@h:1883", false, "user info"},
+    Invalid{"user:pw@h", false, "user info"},
+    // What Paho would cut short at the NUL (and connect to 127.0.0.1:1883) or misread.
+    Invalid{"tcp://127.0.0.1\0evil:21883"sv, false, "control character"},
+    Invalid{"tcp://a\nb:1883", false, "control character"},
+    Invalid{"tcp://a\tb:1883", false, "control character"},
+    Invalid{"tcp://a\x7f:1883", false, "control character"},
+    Invalid{"tcp://caf\xc3\xa9.example:1883", false, "not ASCII"},
+    Invalid{"tcp://a\xff:1883", false, "not ASCII"},
+    Invalid{"tcp://a?b:1", false, "invalid character '?'"},
+    Invalid{"tcp://a#b:1", false, "invalid character '#'"},
+    Invalid{"tcp://a%b:1", false, "invalid character '%'"},
+    Invalid{long_host, false, "longer than 253"},
     // Port.
     Invalid{"tcp://h:0", false, "1 to 65535"},
     Invalid{"tcp://h:65536", false, "1 to 65535"},
@@ -129,6 +151,8 @@ INSTANTIATE_TEST_SUITE_P(BrokerUri, InvalidUri, ::testing::Values(
     Invalid{"tcp://h:abc", false, "1 to 65535"},
     Invalid{"tcp://h:18x", false, "1 to 65535"},
     Invalid{"h: 1", false, "1 to 65535"},
+    Invalid{"tcp://h:0021883", false, "leading zeros"},
+    Invalid{"tcp://h:01", false, "leading zeros"},
     Invalid{"tcp://h:", false, "empty port"},
     Invalid{"[::1]:", false, "empty port"},
     Invalid{"[::1]:x", false, "1 to 65535"},
@@ -136,6 +160,9 @@ INSTANTIATE_TEST_SUITE_P(BrokerUri, InvalidUri, ::testing::Values(
     Invalid{"tcp://h:1883/mqtt", false, "path"},
     Invalid{"ssl://h:8883/", true, "path"},
     Invalid{"h:1883/x", false, "path"},
+    Invalid{"ws://h:80/a b", false, "printable ASCII"},
+    Invalid{"ws://h:80/a\nb", false, "printable ASCII"},
+    Invalid{"ws://h:80/caf\xc3\xa9", false, "printable ASCII"},
     // IPv6 spellings.
     Invalid{"::1", false, "brackets"},
     Invalid{"tcp://::1:1883", false, "brackets"},
