@@ -20,9 +20,14 @@ class DeliveryToken {
     explicit DeliveryToken(std::shared_ptr<detail::Delivery> delivery) noexcept;
 
     // Blocks until complete. Throws Error (kind publish or session_closed, naming the
-    // session and topic, with Paho's return and reason codes) when the delivery failed.
+    // session and topic, with Paho's return and reason codes) when the delivery failed,
+    // among them a message given up as poison (PerformanceOptions::max_publish_attempts).
+    // From a handler on Paho's receive thread it throws Error (configuration) at once
+    // unless already complete: the acknowledgement would arrive on that very thread.
     void wait() const;
-    // Waits at most `timeout`: true when delivered, false when still pending; throws as wait().
+    // Waits at most `timeout` (any length: one the clock cannot add waits without
+    // limit): true when delivered, false when still pending; throws as wait(). On
+    // Paho's receive thread only a zero timeout is allowed.
     bool wait_for(std::chrono::milliseconds timeout) const;
     bool is_complete() const noexcept;
     // Packet identifier (0 for QoS 0 or before Paho assigned one).

@@ -122,6 +122,8 @@ struct Options {
     std::chrono::seconds keep_alive{30};
     bool clean_session = true;
     bool persistent = false;  // keep the broker session and in-flight messages across restarts
+    // Connect and disconnect timeouts go to Paho, which keeps them in an int: at most
+    // INT_MAX ms (about 24 days). The write timeout is ours: any length.
     std::chrono::milliseconds connect_timeout{10000};
     std::chrono::milliseconds write_timeout{10000};  // subscribe/unsubscribe acknowledgements
     std::chrono::milliseconds disconnect_timeout{2000};
