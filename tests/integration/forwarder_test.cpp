@@ -448,4 +448,70 @@ TEST_F(ForwarderTest, RemovingASourceSessionStopsItsForwardersWithAnEvent) {
     EXPECT_NE(stopped[0].reason.find("source"), std::string::npos);
 }
 
+// A forwarder whose source subscription is shared ("$share/grp/...") maps topics by the
+// inner filter; its mapping `from` is that same shared filter. Run for a v3.1.1 and a v5
+// source session: mosquitto 2 takes $share from both.
+class SharedSourceTest : public ForwarderTest, public ::testing::WithParamInterface<Protocol> {
+  protected:
+    // Forwards from the site's "src" (subscribed on `from`) to the cloud's "dst" with
+    // the mapping from -> to, publishes each of `sent` (topic, payload) on the site
+    // and returns what a watcher on the cloud's out/# received, sorted by topic, once
+    // `expected` messages arrived and the forwarder has them acknowledged.
+    std::vector<mqttx::test::Received> forward(
+        const std::string& from, const std::string& to,
+        const std::vector<std::pair<std::string, std::string>>& sent, std::size_t expected) {
+        auto source = add("src", site.uri(), GetParam());
+        auto target = add("dst", cloud.uri());
+        auto watcher = add("watcher", cloud.uri());
+        auto route = watcher->subscribe("out/#", 1, inbox.handler());
+        connect_all();
+        auto& forwarder = manager.forwarders().add(
+            ForwarderBuilder("f").source("src", {from}).target("dst").map_topic(from, to).build());
+        EXPECT_TRUE(forwarder.running());
+        auto sensor = add("sensor", site.uri());
+        connect_all();
+        for (const auto& [topic, payload] : sent) sensor->publish(topic, payload, 1).wait();
+        EXPECT_TRUE(inbox.wait_for(expected)) << inbox.size() << " arrived";
+        EXPECT_TRUE(wait_until([&] { return forwarder.metrics().acknowledged == expected; }));
+        const auto m = forwarder.metrics();
+        EXPECT_EQ(m.received, expected);
+        EXPECT_EQ(m.forwarded, expected);
+        EXPECT_EQ(m.dropped, 0u);
+        auto got = inbox.messages();
+        std::sort(got.begin(), got.end(), [](auto& a, auto& b) { return a.topic < b.topic; });
+        return got;
+    }
+
+    Collector inbox;
+};
+
+TEST_P(SharedSourceTest, HashMappingCarriesWhatTheHashMatched) {
+    const auto got = forward("$share/grp/sensors/#", "out/{#}",
+                             {{"sensors/a/b/c0", "deep"}, {"sensors/t0", "flat"}}, 2);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].topic, "out/a/b/c0");
+    EXPECT_EQ(got[0].payload, "deep");
+    EXPECT_EQ(got[1].topic, "out/t0");
+    EXPECT_EQ(got[1].payload, "flat");
+}
+
+TEST_P(SharedSourceTest, PlusMappingCarriesTheLevelThePlusMatched) {
+    // sensors/a/b/c0 does not match sensors/+: the broker never sends it.
+    const auto got = forward("$share/grp/sensors/+", "out/{1}",
+                             {{"sensors/a/b/c0", "deep"},
+                              {"sensors/t0", "first"},
+                              {"sensors/a-much-longer-level-name", "second"}},
+                             2);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].topic, "out/a-much-longer-level-name");
+    EXPECT_EQ(got[0].payload, "second");
+    EXPECT_EQ(got[1].topic, "out/t0");
+    EXPECT_EQ(got[1].payload, "first");
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, SharedSourceTest,
+                         ::testing::Values(Protocol::v311, Protocol::v5), [](const auto& info) {
+                             return info.param == Protocol::v5 ? "v5" : "v311";
+                         });
+
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "support/collector.hpp"
 #include "support/error_kind.hpp"
+#include "support/fake_broker.hpp"
 #include "support/mosquitto.hpp"
 #include "support/sync.hpp"
 
@@ -709,6 +710,110 @@ TEST_F(InlineHandlers, ChannelThatBlocksIsRefused) {
             manager.listen_to("sub", "c/#", 1, mqttx::ChannelOptions{10, mqttx::Overflow::block});
         }),
         ErrorKind::configuration);
+}
+
+// A route on a shared subscription, however it was made, matches by the inner filter and
+// gets each message with the topic it was published on (not "$share/...").
+class SharedRouteTest : public RoutingTest,
+                        public ::testing::WithParamInterface<mqttx::Protocol> {};
+
+TEST_P(SharedRouteTest, RoutesOnSharedSubscriptionsReceiveTheRealTopic) {
+    auto sub = add("sub", GetParam());
+    auto pub = add("pub", GetParam());
+    connect_all();
+    mqttx::SubscribeOptions group_b;
+    group_b.share_group = "grp-b";
+    mqttx::SubscribeOptions group_c;
+    group_c.share_group = "grp-c";
+    // The filter written out, SubscribeOptions on one session, and on every session.
+    Collector direct;
+    auto literal = sub->subscribe("$share/grp-a/direct/#", 1, direct.handler());
+    Collector via_option;
+    auto optioned = sub->subscribe("opt/+", 1, via_option.handler(), group_b);
+    EXPECT_EQ(optioned.filter(), "$share/grp-b/opt/+");
+    Collector everywhere;
+    auto handled = manager.handle("hand/#", everywhere.handler(), 1, group_b);
+    auto [channel, listened] = manager.listen("chan/+/z", 1, {}, group_c);
+
+    pub->publish("direct/a/b", "1", 1).wait();
+    pub->publish("opt/x", "2", 1).wait();
+    pub->publish("hand/y", "3", 1).wait();
+    pub->publish("chan/q/z", "4", 1).wait();
+
+    ASSERT_TRUE(direct.wait_for(1));
+    EXPECT_EQ(direct.messages()[0].topic, "direct/a/b");
+    EXPECT_EQ(direct.messages()[0].payload, "1");
+    ASSERT_TRUE(via_option.wait_for(1));
+    EXPECT_EQ(via_option.messages()[0].topic, "opt/x");
+    EXPECT_EQ(via_option.messages()[0].payload, "2");
+    // "sub" and "pub" are both in grp-b for hand/#: one of them gets it.
+    ASSERT_TRUE(everywhere.wait_for(1));
+    EXPECT_EQ(everywhere.messages()[0].topic, "hand/y");
+    EXPECT_EQ(everywhere.messages()[0].payload, "3");
+    auto message = channel.pop_for(20s);
+    ASSERT_TRUE(message.has_value());
+    EXPECT_EQ(message->topic(), "chan/q/z");
+    EXPECT_EQ(message->payload_string(), "4");
+
+    // A second round through the same routes: each message once, none from round one.
+    pub->publish("direct/c", "5", 1).wait();
+    pub->publish("opt/w", "6", 1).wait();
+    pub->publish("hand/v/u", "7", 1).wait();
+    pub->publish("chan/r/z", "8", 1).wait();
+    ASSERT_TRUE(direct.wait_for(2));
+    ASSERT_TRUE(via_option.wait_for(2));
+    ASSERT_TRUE(everywhere.wait_for(2));
+    message = channel.pop_for(20s);
+    ASSERT_TRUE(message.has_value());
+    EXPECT_EQ(message->topic(), "chan/r/z");
+    EXPECT_EQ(message->payload_string(), "8");
+    EXPECT_EQ(direct.messages()[1].topic, "direct/c");
+    EXPECT_EQ(via_option.messages()[1].topic, "opt/w");
+    std::set<std::string> hand_topics;
+    for (const auto& m : everywhere.messages()) hand_topics.insert(m.topic + " " + m.payload);
+    EXPECT_EQ(hand_topics, (std::set<std::string>{"hand/y 3", "hand/v/u 7"}));
+    EXPECT_EQ(literal.stats().received, 2u);
+    EXPECT_EQ(optioned.stats().received, 2u);
+    EXPECT_EQ(handled.stats().received, 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, SharedRouteTest,
+                         ::testing::Values(mqttx::Protocol::v311, mqttx::Protocol::v5),
+                         [](const auto& info) {
+                             return info.param == mqttx::Protocol::v5 ? "v5" : "v311";
+                         });
+
+// A broken or hostile server may send a PUBLISH whose topic no client could publish on.
+// The session drops it before any route sees it, and counts it.
+TEST(HostileServerTest, PublishWithAnInvalidTopicIsDroppedBeforeRouting) {
+    mqttx::test::FakeBroker fake;  // outlives the manager, which disconnects from it
+    mqttx::SessionManager manager;
+    auto session = manager.add_session(
+        mqttx::quick_connect("victim", fake.uri()).protocol(mqttx::Protocol::v311).build());
+    Collector inbox;
+    auto route = session->subscribe("x/#", 0, inbox.handler());
+    manager.connect_all();
+    manager.wait_for_all_sessions(20s);
+    ASSERT_TRUE(fake.wait_for_subscribe("x/#"));
+
+    // Each matches x/# byte for byte, so only the check keeps it from the route.
+    const std::vector<std::string> invalid{"x/+", "x/#", std::string("x/\xFF\x00", 4),
+                                           "x/a\x01"
+                                           "b"};
+    for (const auto& topic : invalid) ASSERT_EQ(fake.send_publish(topic, "bad:" + topic), 1u);
+    ASSERT_EQ(fake.send_publish("x/ok", "good"), 1u);
+
+    // Messages arrive in order on one connection: once x/ok is through, so are the rest.
+    ASSERT_TRUE(inbox.wait_for(1));
+    const auto got = inbox.messages();
+    ASSERT_EQ(got.size(), 1u) << "also received topic " << got.back().topic;
+    EXPECT_EQ(got[0].topic, "x/ok");
+    EXPECT_EQ(got[0].payload, "good");
+    const auto metrics = session->metrics();
+    EXPECT_EQ(metrics.invalid_received, 4u);
+    EXPECT_EQ(metrics.messages_received, 1u);
+    EXPECT_EQ(metrics.reconnects, 0u);
+    EXPECT_EQ(route.stats().received, 1u);
 }
 
 }  // namespace
