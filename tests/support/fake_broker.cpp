@@ -1,0 +1,246 @@
+#include "support/fake_broker.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "support/loopback.hpp"
+#include "support/mosquitto.hpp"  // free_port()
+
+namespace mqttx::test {
+namespace {
+
+// Control packet types (s2.2.1).
+constexpr unsigned kConnect = 1, kSubscribe = 8, kUnsubscribe = 10, kPingreq = 12, kDisconnect = 14;
+
+// MQTT's variable byte integer (s2.2.3), as used by the remaining length.
+void put_length(std::string& out, std::size_t n) {
+    do {
+        auto byte = static_cast<unsigned char>(n % 128);
+        n /= 128;
+        if (n != 0) byte |= 0x80;
+        out.push_back(static_cast<char>(byte));
+    } while (n != 0);
+}
+
+// Blocking write of all of `data`; false if the peer is gone (or stopped reading for
+// SO_SNDTIMEO). MSG_NOSIGNAL: a closed peer must not kill the test with SIGPIPE.
+bool send_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+struct Conn {
+    int fd = -1;
+    bool connected = false;  // sent CONNECT: send_publish() writes to it
+    std::string in{};        // bytes read but not yet a whole packet
+};
+
+}  // namespace
+
+struct FakeBroker::Impl {
+    int listen_fd = -1;
+    int wake_fd = -1;  // the destructor's wake-up for poll()
+    std::atomic<bool> stopping{false};
+    std::thread thread;
+    // Guards conns and subscribed. The loop thread holds it while it answers a packet,
+    // so its replies and send_publish() never interleave on a socket, and a socket is
+    // never closed (and its number reused) while send_publish() writes to it.
+    std::mutex mutex;
+    std::condition_variable subscribed_cv;
+    std::vector<Conn> conns;  // only the loop thread adds and removes
+    std::set<std::string> subscribed;
+
+    ~Impl() {
+        stopping.store(true);
+        if (thread.joinable()) {
+            const std::uint64_t one = 1;
+            [[maybe_unused]] auto ignored = ::write(wake_fd, &one, sizeof one);
+            try {
+                thread.join();
+            } catch (...) {
+                thread.detach();  // cannot happen; never throw from a destructor
+            }
+        }
+        for (const auto& c : conns) ::close(c.fd);
+        if (listen_fd >= 0) ::close(listen_fd);
+        if (wake_fd >= 0) ::close(wake_fd);
+    }
+
+    // The thread. Only allocation can throw here; the clients then see a silent server.
+    void run() noexcept try {
+        std::vector<pollfd> fds;
+        while (!stopping.load()) {
+            fds = {{wake_fd, POLLIN, 0}, {listen_fd, POLLIN, 0}};
+            for (const auto& c : conns) fds.push_back({c.fd, POLLIN, 0});
+            if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return;
+            if (stopping.load()) return;
+            if (fds[1].revents != 0) {
+                const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+                if (fd >= 0) {
+                    // A client that stops reading must not hang send_publish() for ever.
+                    timeval timeout{10, 0};
+                    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+                    std::lock_guard lock(mutex);
+                    conns.push_back(Conn{fd, false, {}});
+                }
+            }
+            for (std::size_t i = 2; i < fds.size(); ++i) {
+                if (fds[i].revents != 0) serve(fds[i].fd);
+            }
+        }
+    } catch (...) {
+    }
+
+    // Reads what fd has and answers every whole packet in it.
+    void serve(int fd) {
+        char buffer[4096];
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+        std::lock_guard lock(mutex);
+        auto it = std::find_if(conns.begin(), conns.end(), [&](auto& c) { return c.fd == fd; });
+        if (it == conns.end()) return;
+        bool keep = n > 0;
+        if (keep) it->in.append(buffer, static_cast<std::size_t>(n));
+        while (keep) {
+            // Fixed header: type and flags, then the remaining length in 1..4 bytes.
+            const std::string& in = it->in;
+            std::size_t length = 0;
+            std::size_t pos = 1;
+            bool complete = false;
+            for (int shift = 0; pos < in.size() && shift <= 21; shift += 7) {
+                const auto byte = static_cast<unsigned char>(in[pos++]);
+                length |= static_cast<std::size_t>(byte & 0x7F) << shift;
+                complete = (byte & 0x80) == 0;
+                if (complete) break;
+            }
+            if (!complete) {
+                keep = in.size() < 5;  // five header bytes without an end: malformed
+                break;
+            }
+            if (in.size() - pos < length) break;  // wait for the rest
+            const auto type = static_cast<unsigned char>(in[0]) >> 4;
+            const std::string body = in.substr(pos, length);
+            it->in.erase(0, pos + length);
+            keep = answer(*it, type, body);
+        }
+        if (!keep) {
+            ::close(fd);
+            conns.erase(it);
+        }
+    }
+
+    // Replies to one packet; false to close the connection.
+    bool answer(Conn& conn, unsigned type, const std::string& body) {
+        switch (type) {
+            case kConnect:
+                conn.connected = true;
+                return send_all(conn.fd, std::string("\x20\x02\x00\x00", 4));
+            case kSubscribe: {
+                // Packet id, then (length, filter, requested QoS) per filter.
+                if (body.size() < 2) return false;
+                std::vector<std::string> filters;
+                for (std::size_t pos = 2; pos + 2 <= body.size();) {
+                    const std::size_t len = static_cast<unsigned char>(body[pos]) * 256u +
+                                            static_cast<unsigned char>(body[pos + 1]);
+                    if (pos + 2 + len + 1 > body.size()) return false;
+                    filters.push_back(body.substr(pos + 2, len));
+                    pos += 2 + len + 1;
+                }
+                std::string suback(1, '\x90');
+                put_length(suback, 2 + filters.size());
+                suback.append(body, 0, 2);
+                suback.append(filters.size(), '\x00');  // every filter granted QoS 0
+                if (!send_all(conn.fd, suback)) return false;
+                // Recorded after the SUBACK went out: see wait_for_subscribe().
+                subscribed.insert(filters.begin(), filters.end());
+                subscribed_cv.notify_all();
+                return true;
+            }
+            case kUnsubscribe:
+                if (body.size() < 2) return false;
+                return send_all(conn.fd, std::string("\xB0\x02", 2) + body.substr(0, 2));
+            case kPingreq:
+                return send_all(conn.fd, std::string("\xD0\x00", 2));
+            case kDisconnect:
+                return false;
+            default:
+                return true;  // PUBACK, PUBLISH and the rest: not needed by these tests
+        }
+    }
+};
+
+FakeBroker::FakeBroker() : impl_(std::make_unique<Impl>()) {
+    Impl& impl = *impl_;
+    impl.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (impl.wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+    int last_errno = 0;
+    for (int attempt = 0; attempt < 20 && impl.listen_fd < 0; ++attempt) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+        const int port = free_port();
+        const sockaddr_in addr = loopback(port);
+        if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
+            ::listen(fd, SOMAXCONN) == 0) {
+            impl.listen_fd = fd;
+            port_ = port;
+        } else {
+            last_errno = errno;  // someone took the port in between: try another
+            ::close(fd);
+        }
+    }
+    if (impl.listen_fd < 0) {
+        throw std::system_error(last_errno, std::generic_category(),
+                                "mqttx::test::FakeBroker: cannot listen on 127.0.0.1");
+    }
+    impl.thread = std::thread([&impl] { impl.run(); });
+}
+
+FakeBroker::~FakeBroker() = default;
+
+std::string FakeBroker::uri() const {
+    return "tcp://127.0.0.1:" + std::to_string(port_);
+}
+
+bool FakeBroker::wait_for_subscribe(const std::string& filter, std::chrono::milliseconds deadline) {
+    std::unique_lock lock(impl_->mutex);
+    return impl_->subscribed_cv.wait_for(lock, deadline,
+                                         [&] { return impl_->subscribed.count(filter) != 0; });
+}
+
+std::size_t FakeBroker::send_publish(std::string_view topic_bytes, std::string_view payload) {
+    if (topic_bytes.size() > 0xFFFF) throw std::invalid_argument("topic longer than 65535 bytes");
+    std::string packet(1, '\x30');  // PUBLISH, QoS 0, no DUP, no RETAIN
+    put_length(packet, 2 + topic_bytes.size() + payload.size());
+    packet.push_back(static_cast<char>(topic_bytes.size() >> 8));
+    packet.push_back(static_cast<char>(topic_bytes.size() & 0xFF));
+    packet.append(topic_bytes);
+    packet.append(payload);
+    std::lock_guard lock(impl_->mutex);
+    std::size_t written = 0;
+    for (const auto& c : impl_->conns) {
+        if (c.connected && send_all(c.fd, packet)) ++written;
+    }
+    return written;
+}
+
+}  // namespace mqttx::test
