@@ -345,9 +345,10 @@ void SessionCore::attempt_connect(std::uint64_t epoch) {
 // list as the one connected to even after it failed over, and we fail over ourselves.
 mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker) const {
     mqtt::connect_options opts;
+    const bool clean = options_.clean_session || drop_paho_session_.load(std::memory_order_acquire);
     if (options_.protocol == Protocol::v5) {
         opts.set_mqtt_version(MQTTVERSION_5);
-        opts.set_clean_start(options_.clean_session);
+        opts.set_clean_start(clean);
         if (!options_.clean_session) {
             // MQTT 5 ends a session at disconnect unless told otherwise.
             opts.set_properties(
@@ -355,7 +356,7 @@ mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker)
         }
     } else {
         opts.set_mqtt_version(MQTTVERSION_3_1_1);
-        opts.set_clean_session(options_.clean_session);
+        opts.set_clean_session(clean);
     }
     // Paho declares a connection dead only a full interval after an unanswered PINGREQ,
     // which itself waits an interval: up to 3x keep-alive of silence. Half the interval
@@ -422,6 +423,7 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
             mqtt::get<int>(response.get_properties(), mqtt::property::MAXIMUM_PACKET_SIZE));
     }
     broker_max_packet_.store(max_packet, std::memory_order_relaxed);
+    drop_paho_session_.store(false, std::memory_order_release);
     runtime_->waker.connect_finished(this);
     SessionState old_state;
     std::uint64_t generation;
@@ -1047,10 +1049,11 @@ std::string SessionCore::packet_size_problem(const Delivery& delivery) const {
 // unconfirmed message that was in flight then is the suspect: a broker handles a
 // connection's packets in order, so a message it closes the connection on is the
 // oldest it has not acknowledged. Suspect at max_publish_attempts drops in a row, it
-// is given up. (A persistent session's Paho resends what it has in flight itself at
-// the next connect; the token fails all the same, and its window place is freed.)
+// is given up. (A persistent session's Paho resends what it holds at every connect:
+// there the next connect starts clean once; see drop_paho_session_.)
 void SessionCore::give_up_poison(std::uint64_t lost) noexcept {
     std::shared_ptr<Delivery> poison;
+    bool clean_start = false;
     {
         std::lock_guard lock(deliveries_mutex_);
         if (!outbox_) return;
@@ -1082,6 +1085,12 @@ void SessionCore::give_up_poison(std::uint64_t lost) noexcept {
         if (auto it = box.in_flight.find(oldest); it != box.in_flight.end()) {
             poison = std::move(it->second);
             box.in_flight.erase(it);
+            // Paho still holds it, and a persistent session's Paho sends it again at
+            // every connect: only a clean start makes Paho (and the broker) forget it.
+            if (!options_.clean_session) {
+                drop_paho_session_.store(true, std::memory_order_release);
+                clean_start = true;
+            }
         } else {
             auto at = std::find_if(box.waiting.begin(), box.waiting.end(),
                                    [&](const auto& d) { return d.get() == oldest; });
@@ -1098,12 +1107,38 @@ void SessionCore::give_up_poison(std::uint64_t lost) noexcept {
         "of the {} times in a row it was in flight",
         options_.name, poison->message().get_qos(), topic,
         options_.performance.max_publish_attempts);
+    if (clean_start) {
+        log_->error(
+            "session '{}': the next connect starts a clean session to drop it: messages the "
+            "broker queued for this session are lost, its subscriptions are made again",
+            options_.name);
+    }
     poison->fail(Error(ErrorKind::publish,
                        "given up: the broker closed the connection each time the message was "
                        "sent (a message it refuses to take)")
                      .with_session(options_.name)
                      .with_topic(topic)
                      .with_context("attempts", options_.performance.max_publish_attempts));
+}
+
+// Scheduler thread: a failure stopped the hand-off for the connection of generation
+// `sent_in`; if that connection is in fact still up (a failure that was not its loss),
+// the hand-off resumes. Otherwise on_connection_lost follows and the next connect's
+// mark_ready resumes it.
+void SessionCore::resume_if_link_up(std::uint32_t sent_in) noexcept {
+    try {
+        if (!client_->is_connected()) return;
+        {
+            std::lock_guard lock(mutex_);
+            if (sent_in != static_cast<std::uint32_t>(generation_) ||
+                state() != SessionState::connected) {
+                return;
+            }
+            ready_.store(true, std::memory_order_release);
+        }
+        if (outbox_waiting()) post_pump();
+    } catch (...) {
+    }
 }
 
 SessionCore::Outbox& SessionCore::outbox() {
@@ -1143,6 +1178,18 @@ void SessionCore::on_publish_failure(const mqtt::token& token) {
     const int reason = static_cast<int>(token.get_reason_code());
     const bool refused = reason >= 0x80 && reason < 255;
     if (message.get_qos() > 0 && !refused && state() != SessionState::closed) {
+        // Paho fails what was in flight before it reports the lost connection. Until
+        // on_connection_lost, nothing more may go to Paho: it would buffer it for the next
+        // connection under this one's stamp, and the poison guard would blame the wrong
+        // message.
+        const auto sent_in = delivery->sent_in;
+        bool link_lost = false;
+        {
+            std::lock_guard lock(mutex_);
+            if (sent_in == static_cast<std::uint32_t>(generation_)) {
+                link_lost = ready_.exchange(false, std::memory_order_acq_rel);
+            }
+        }
         {
             std::lock_guard lock(deliveries_mutex_);
             auto later = std::upper_bound(
@@ -1150,7 +1197,14 @@ void SessionCore::on_publish_failure(const mqtt::token& token) {
                 [](std::uint64_t sequence, const auto& d) { return sequence < d->sequence(); });
             outbox().waiting.insert(later, std::move(delivery));
         }
-        if (outbox_waiting()) post_pump();
+        if (link_lost) {
+            // Checked off Paho's thread: calling into Paho from its callback could block.
+            runtime_->scheduler.post([weak = weak_from_this(), sent_in] {
+                if (auto self = weak.lock()) self->resume_if_link_up(sent_in);
+            });
+        } else if (outbox_waiting()) {
+            post_pump();
+        }
         return;
     }
     stats_->count_error();

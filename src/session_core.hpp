@@ -148,6 +148,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // The poison guard (see PerformanceOptions::max_publish_attempts), when the
     // connection of generation `lost` dropped.
     void give_up_poison(std::uint64_t lost) noexcept;
+    void resume_if_link_up(std::uint32_t sent_in) noexcept;
     // Storage: the outbox's messages are kept until Paho has them, and read back when a
     // session with the same client id and storage starts again.
     void store(Delivery& delivery);
@@ -267,6 +268,9 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // The current connection's generation_ (low bits), for Delivery::sent_in; and the
     // broker's Maximum Packet Size (MQTT 5 CONNACK), 0 when it set none.
     std::atomic<std::uint32_t> link_generation_{0};
+    // Set when a poison message was given up that a persistent session's Paho still
+    // holds: the next connect starts clean once, so that Paho stops resending it.
+    std::atomic<bool> drop_paho_session_{false};
     std::atomic<std::uint32_t> broker_max_packet_{0};
 
     ActionForwarder connect_listener_{*this, &SessionCore::on_connect_success,

@@ -76,11 +76,12 @@ void close_quietly(int fd) {
     ::close(fd);
 }
 
-enum class Op { set_target, reset_all, drop_all, set_stalled, set_refusing };
+enum class Op { set_target, reset_all, drop_all, set_stalled, set_refusing, set_poison };
 
 struct Command {
     Op op;
     int arg = 0;
+    std::string text{};
 };
 
 // One socket of a pair, with the bytes waiting to be written to it.
@@ -98,6 +99,7 @@ struct Conn {
     Side client;
     Side server;
     int target = 0;
+    std::string client_tail;  // the client's last bytes, for a poison split across reads
     bool connecting = false;  // non-blocking connect to the target in progress
     bool closed = false;      // both sockets closed; to be erased
 };
@@ -130,10 +132,10 @@ struct FaultProxy::Impl {
 
     // ---- test thread ----
 
-    void post(Op op, int arg) {
+    void post(Op op, int arg, std::string text = {}) {
         std::unique_lock lock(mutex);
         if (finished) return;
-        queue.push_back({op, arg});
+        queue.push_back({op, arg, std::move(text)});
         const std::uint64_t seq = ++posted;
         lock.unlock();
         wake();
@@ -302,6 +304,15 @@ struct FaultProxy::Impl {
     // pair was closed.
     bool read_into(Conn& c, Side& from, Side& to, const char* name) {
         const ssize_t n = ::recv(from.fd, chunk.data(), chunk.size(), 0);
+        if (n > 0 && &from == &c.client && !poison.empty()) {
+            std::string seen = c.client_tail;
+            seen.append(chunk.data(), static_cast<std::size_t>(n));
+            if (seen.find(poison) != std::string::npos) {
+                abort_pair(c);
+                return false;
+            }
+            c.client_tail = seen.substr(seen.size() - std::min(seen.size(), poison.size() - 1));
+        }
         if (n > 0) {
             to.out.append(chunk.data(), static_cast<std::size_t>(n));
         } else if (n == 0) {
@@ -481,6 +492,9 @@ struct FaultProxy::Impl {
             case Op::set_refusing:
                 refusing = command.arg != 0;
                 break;
+            case Op::set_poison:
+                poison = command.text;
+                break;
         }
     }
 
@@ -505,6 +519,7 @@ struct FaultProxy::Impl {
     int target;
     bool stalled = false;
     bool refusing = false;
+    std::string poison;
     Clock::time_point accept_paused_until{};
     std::vector<std::unique_ptr<Conn>> conns;
     std::vector<Lingering> lingering;
@@ -580,6 +595,10 @@ void FaultProxy::set_stalled(bool on) {
 
 void FaultProxy::set_refusing(bool on) {
     impl_->post(Op::set_refusing, on ? 1 : 0);
+}
+
+void FaultProxy::set_poison(std::string bytes) {
+    impl_->post(Op::set_poison, 0, std::move(bytes));
 }
 
 std::size_t FaultProxy::connection_count() const {
