@@ -97,12 +97,10 @@ TEST_P(PoisonPublish, IsGivenUpAfterMaxPublishAttemptsAndTheOutboxMovesOn) {
     mqttx::SessionManager manager;
     mqttx::PerformanceOptions performance;
     performance.max_publish_attempts = attempts;
-    auto publisher = manager.add_session(mqttx::quick_connect("pub", proxy.uri())
-                                             .protocol(protocol)
-                                             .clean_session(clean_session)
-                                             .auto_reconnect(quick_reconnect)
-                                             .performance(performance)
-                                             .build());
+    auto builder = mqttx::quick_connect("pub", proxy.uri());
+    builder.protocol(protocol).auto_reconnect(quick_reconnect).performance(performance);
+    if (!clean_session) builder.client_id("poison-pub").persistent();
+    auto publisher = manager.add_session(builder.build());
     auto subscriber = add(manager, "sub", broker);
     Collector inbox;
     auto route = subscriber->subscribe("poison/#", 1, inbox.handler());

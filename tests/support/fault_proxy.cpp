@@ -308,7 +308,7 @@ struct FaultProxy::Impl {
             std::string seen = c.client_tail;
             seen.append(chunk.data(), static_cast<std::size_t>(n));
             if (seen.find(poison) != std::string::npos) {
-                abort_pair(c);
+                drop_pair(c);  // as a broker closes on a packet it refuses
                 return false;
             }
             c.client_tail = seen.substr(seen.size() - std::min(seen.size(), poison.size() - 1));

@@ -58,9 +58,9 @@ class FaultProxy {
     void set_stalled(bool on);
     // While on, accepts new connections and closes them at once (FIN).
     void set_refusing(bool on);
-    // While `bytes` is not empty, a connection whose client sends them is reset on both
-    // sides before they are forwarded: a broker that closes the connection on a message
-    // it will not take (a poison message). Matches across reads.
+    // While `bytes` is not empty, a connection whose client sends them is closed on both
+    // sides (as drop_all() does) before they are forwarded: a broker that closes the
+    // connection on a message it will not take (a poison message). Matches across reads.
     void set_poison(std::string bytes);
 
     // Client connections currently open (a pair counts until both of its sockets
