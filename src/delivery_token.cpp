@@ -2,7 +2,7 @@
 
 #include "deadline.hpp"
 #include "delivery.hpp"
-#include "session_core.hpp"
+#include "session/session_core.hpp"
 
 namespace mqttx {
 

@@ -10,7 +10,7 @@
 #include "mqttx/topic.hpp"
 #include "problems.hpp"
 #include "runtime.hpp"
-#include "session_core.hpp"
+#include "session/session_core.hpp"
 #include "topic_template.hpp"
 #include "wire_checks.hpp"
 

@@ -7,7 +7,7 @@
 #include "deadline.hpp"
 #include "mqttx/error.hpp"
 #include "mqttx/topic.hpp"
-#include "session_core.hpp"
+#include "session/session_core.hpp"
 #include "session_stats.hpp"
 #include "thread_name.hpp"
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "session_core.hpp"
+#include "session/session_core.hpp"
 
 namespace mqttx::detail {
 

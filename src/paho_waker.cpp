@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <functional>
 
-#include "session_core.hpp"
+#include "session/session_core.hpp"
 
 namespace mqttx::detail {
 

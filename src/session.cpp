@@ -2,7 +2,7 @@
 
 #include "mqttx/prometheus.hpp"
 #include "prometheus_text.hpp"
-#include "session_core.hpp"
+#include "session/session_core.hpp"
 
 namespace mqttx {
 

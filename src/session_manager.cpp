@@ -9,7 +9,7 @@
 #include "problems.hpp"
 #include "prometheus_text.hpp"
 #include "runtime.hpp"
-#include "session_core.hpp"
+#include "session/session_core.hpp"
 #include "wire_checks.hpp"
 
 namespace mqttx {

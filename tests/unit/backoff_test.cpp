@@ -1,4 +1,4 @@
-#include "backoff.hpp"
+#include "session/backoff.hpp"
 
 #include <gtest/gtest.h>
 

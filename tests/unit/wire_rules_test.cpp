@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "backoff.hpp"
+#include "session/backoff.hpp"
 #include "channel_queue.hpp"
 #include "deadline.hpp"
 #include "delivery.hpp"

@@ -1,24 +1,23 @@
-// SessionCore: one Paho async_client and everything around it: the connection state
-// machine with its own backoff, the routes and their broker subscriptions, publish.
-// Paho's callbacks (on its single receive thread) only record, enqueue and return.
+// SessionCore: one Paho async_client and the session around it. It coordinates the
+// session's units: the connection state machine (connection.cpp, with Backoff), the
+// outbox and publish window (Outbox; publish.cpp), broker subscriptions and routes
+// (SubscriptionTable, Router; subscriptions.cpp), persistence (SessionStorage,
+// PahoPersistence; persistence.cpp) and the receive path (receive.cpp). Paho's
+// callbacks (on its single receive thread) only record, enqueue and return.
+// docs/architecture.md draws the whole.
 #pragma once
 
 #include <mqtt/async_client.h>
 
 #include <atomic>
-#include <deque>
 #include <map>
 #include <memory>
-#include <memory_resource>
 #include <mutex>
 #include <optional>
 #include <random>
-#include <set>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
-#include "backoff.hpp"
 #include "broker_uri.hpp"
 #include "delivery.hpp"
 #include "mqttx/delivery_token.hpp"
@@ -28,8 +27,12 @@
 #include "mqttx/session_state.hpp"
 #include "mqttx/storage.hpp"
 #include "mqttx/subscribe_options.hpp"
-#include "paho_persistence.hpp"
 #include "router.hpp"
+#include "session/backoff.hpp"
+#include "session/outbox.hpp"
+#include "session/paho_persistence.hpp"
+#include "session/session_storage.hpp"
+#include "session/subscription_table.hpp"
 #include "session_stats.hpp"
 #include "tls.hpp"
 
@@ -37,9 +40,12 @@ namespace mqttx::detail {
 
 class Runtime;
 
-// True inside a message handler running inline on Paho's receive thread, where waiting
-// for the broker (subscribe, remove, close) would wait forever.
-bool on_inline_handler_thread() noexcept;
+// Set while a message handler runs inline on Paho's receive thread, where waiting for
+// the broker (subscribe, remove, close) would wait forever.
+inline thread_local bool inline_delivery_thread = false;
+inline bool on_inline_handler_thread() noexcept {
+    return inline_delivery_thread;
+}
 
 class SessionCore final : public RouteOwner, public std::enable_shared_from_this<SessionCore> {
   public:
@@ -117,13 +123,6 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
         Callback failure_;
     };
 
-    struct BrokerFilter {
-        int qos = 0;
-        int routes = 0;
-        bool acknowledged = false;  // the broker has it in the current session
-        SubscribeOptions options;   // of the first route on the filter
-    };
-
     // Paho's threads.
     void on_message(mqtt::const_message_ptr message) noexcept;
     void on_connect_success(const mqtt::token& token);
@@ -135,8 +134,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void resubscribe_answered(std::uint64_t generation, const std::string& filter, bool granted);
     void on_publish_success(const mqtt::token& token);
     void on_publish_failure(const mqtt::token& token);
-    std::shared_ptr<Delivery> take_delivery(const mqtt::token& token);
-    bool outbox_waiting();  // messages wait and the session is ready
+    bool outbox_waiting() const;  // messages wait and the session is ready
     void post_pump();
     void pump() noexcept;
     // Calls Paho's publish; false when Paho is disconnected (the message is back first in
@@ -158,9 +156,6 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // The session state: read at start; saved (on the scheduler, coalesced) when it
     // changes; written one last time by close, after which nothing overwrites it.
     void load_state();
-    // The filter the broker knows a saved subscription by ("$share/<group>/..." if shared).
-    static std::string broker_filter(const StoredSubscription& subscription);
-    void forget_carried(std::string_view filter);  // with mutex_ held
     void save_state() noexcept;
     void write_state(bool final) noexcept;
 
@@ -219,8 +214,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::size_t attempt_index_ = 0;    // the current or last connect attempt's
     std::size_t broker_index_ = 0;     // the next attempt's
     std::size_t tried_in_round_ = 0;   // brokers failed since the last success or backoff
-    std::map<std::string, BrokerFilter, std::less<>> filters_;  // broker subscriptions
-    std::set<std::string, std::less<>> pending_unsubscribes_;   // made while offline
+    SubscriptionTable subscriptions_;
     // The SUBSCRIBEs restore_subscriptions() sent after a connect: the generation they
     // belong to, how many still wait for their answer, and the filters granted so far.
     std::uint64_t resubscribe_generation_ = 0;
@@ -230,41 +224,17 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::chrono::system_clock::time_point last_connected_{};
     std::chrono::system_clock::time_point last_disconnected_{};
     bool state_final_ = false;  // close() wrote the state for the last time
-    // Saved subscriptions no route took (no restored_handler, or restoring failed): the
-    // broker keeps them, so the state does too, until they are unsubscribed.
-    std::vector<StoredSubscription> carried_;
     // Reconnect jitter only: a small engine (std::mt19937_64 is 2.5 KB per session),
     // seeded per session so that sessions do not reconnect in step.
     std::minstd_rand random_;
     Backoff backoff_;
 
-    // The outbox (see publish() in the .cpp): messages accepted and not yet handed to
-    // Paho, in order, and those handed to Paho and not yet confirmed, by the user context
-    // Paho hands back. handoff_mutex_ keeps hand-offs in order; it is held across Paho's
-    // publish call, so Paho's threads never wait for it. Taken before deliveries_mutex_.
-    const std::size_t window_;  // PerformanceOptions::max_inflight
+    // Hand-offs to Paho in publish order: held across Paho's publish call, so Paho's
+    // threads never wait for it.
     std::mutex handoff_mutex_;
-    mutable std::mutex deliveries_mutex_;
-    struct Outbox {
-        std::deque<std::shared_ptr<Delivery>> waiting;
-        // The in-flight map's nodes come back to this pool, so a publish does not
-        // allocate one in steady state.
-        std::pmr::unsynchronized_pool_resource in_flight_nodes;
-        std::pmr::unordered_map<const Delivery*, std::shared_ptr<Delivery>> in_flight{
-            &in_flight_nodes};
-    };
-    // Made by the first publish (or the outbox read back from storage): the deque's
-    // first block and the pool's tables are about 1 KB that an idle session never needs.
-    std::unique_ptr<Outbox> outbox_;  // guarded by deliveries_mutex_
-    Outbox& outbox();                 // with deliveries_mutex_ held
-    std::size_t waiting_count() const { return outbox_ ? outbox_->waiting.size() : 0; }
-    std::size_t in_flight_count() const { return outbox_ ? outbox_->in_flight.size() : 0; }
+    Outbox outbox_;
     std::atomic<std::uint64_t> next_sequence_{0};
     std::atomic<bool> pump_posted_{false};
-    // The poison guard's suspect (guarded by deliveries_mutex_): the oldest message in
-    // flight at the last drops, and at how many drops in a row it was.
-    std::uint64_t suspect_sequence_ = ~std::uint64_t{0};
-    int suspect_drops_ = 0;
     // The current connection's generation_ (low bits), for Delivery::sent_in; and the
     // broker's Maximum Packet Size (MQTT 5 CONNACK), 0 when it set none.
     std::atomic<std::uint32_t> link_generation_{0};
@@ -283,14 +253,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     const std::unique_ptr<CaBundle> ca_bundle_;
     // A persistent session's storage (else null) and Paho's view of it; both outlive
     // the client.
-    const std::shared_ptr<Storage> storage_;
-    // What only a session with storage needs, so the others do not carry it.
-    struct SavedState {
-        std::optional<StoredSessionState> loaded;  // set in the constructor only
-        std::mutex write_mutex;                    // a snapshot and its put together; before mutex_
-        std::atomic<bool> save_posted{false};
-    };
-    const std::unique_ptr<SavedState> saved_;  // null without storage_
+    const std::unique_ptr<SessionStorage> storage_;
     const std::unique_ptr<PahoPersistence> persistence_;
     std::unique_ptr<mqtt::async_client> client_;  // last: destroyed first
 };

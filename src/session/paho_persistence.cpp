@@ -1,4 +1,4 @@
-#include "paho_persistence.hpp"
+#include "session/paho_persistence.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -1,0 +1,425 @@
+// The connection state machine: start, connect attempts across the brokers with their
+// backoff, the connection's loss and reconnect, readiness, disconnect and close.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "deadline.hpp"
+#include "paho_error.hpp"
+#include "runtime.hpp"
+#include "session/session_core.hpp"
+
+namespace mqttx::detail {
+
+void SessionCore::start() {
+    SessionState old_state;
+    std::uint64_t epoch;
+    {
+        std::lock_guard lock(mutex_);
+        check_open();
+        if (want_connected_) return;
+        want_connected_ = true;
+        epoch = ++epoch_;
+        backoff_.reset();
+        broker_index_ = 0;
+        tried_in_round_ = 0;
+        old_state = set_state(SessionState::connecting);
+    }
+    announce_state(old_state, SessionState::connecting);
+    attempt_connect(epoch);
+}
+
+void SessionCore::attempt_connect(std::uint64_t epoch) {
+    BrokerUri broker;
+    {
+        std::lock_guard lock(mutex_);
+        // A timer from before the last start()/disconnect() is stale; and a connect on a
+        // connected client is dropped by Paho without any callback.
+        if (epoch != epoch_ || !want_connected_ || connect_in_flight_ ||
+            state() == SessionState::connected) {
+            return;
+        }
+        connect_in_flight_ = true;
+        attempt_index_ = broker_index_;
+        broker = brokers_[attempt_index_];
+    }
+    try {
+        emit(EventType::session_connecting);
+        // Before connect(): its completion (which ends the waking) may come at once.
+        runtime_->waker.connect_started(this);
+        client_->connect(make_connect_options(broker), nullptr, connect_listener_);
+    } catch (const mqtt::exception& e) {
+        connection_failed(from_paho(e, ErrorKind::connection, "connect failed"));
+    } catch (const std::exception& e) {
+        connection_failed(Error(ErrorKind::internal, std::string("connect failed: ") + e.what()));
+    }
+}
+
+// One broker per attempt (not Paho's server list): Paho reports the first URI of its
+// list as the one connected to even after it failed over, and we fail over ourselves.
+mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker) const {
+    mqtt::connect_options opts;
+    const bool clean = options_.clean_session || drop_paho_session_.load(std::memory_order_acquire);
+    if (options_.protocol == Protocol::v5) {
+        opts.set_mqtt_version(MQTTVERSION_5);
+        opts.set_clean_start(clean);
+        if (!options_.clean_session) {
+            // MQTT 5 ends a session at disconnect unless told otherwise.
+            opts.set_properties(
+                {{mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int32_t>(0x7FFFFFFF)}});
+        }
+    } else {
+        opts.set_mqtt_version(MQTTVERSION_3_1_1);
+        opts.set_clean_session(clean);
+    }
+    // Paho declares a connection dead only a full interval after an unanswered PINGREQ,
+    // which itself waits an interval: up to 3x keep-alive of silence. Half the interval
+    // keeps detection near 1.5x keep_alive (the broker is told the shorter interval).
+    const auto keep_alive = options_.keep_alive.count();
+    opts.set_keep_alive_interval(static_cast<int>(keep_alive == 0 ? 0 : (keep_alive + 1) / 2));
+    const auto connect_seconds =
+        std::chrono::ceil<std::chrono::seconds>(options_.connect_timeout).count();
+    opts.set_connect_timeout(static_cast<int>(std::max<long long>(1, connect_seconds)));
+    opts.set_automatic_reconnect(false);  // ours re-subscribes and backs off properly
+    // One above the outbox's window: Paho calls on_publish_success (where the outbox
+    // frees a place and a waiting publisher resumes) before it drops the message from its
+    // own count. At the same limit, the next publish waited in Paho's queue for its send
+    // thread's next round: QoS 1 with a window of 10 ran at 0.75x raw Paho. The broker
+    // still never has more than the window unacknowledged.
+    opts.set_max_inflight(options_.performance.max_inflight + 1);
+
+    // The client was made with the first broker's URI; a server list (about 250 bytes
+    // that Paho keeps per client) is needed only to fail over to another.
+    if (broker.paho_uri() != client_->get_server_uri()) {
+        opts.set_servers(
+            std::make_shared<mqtt::string_collection>(std::vector<std::string>{broker.paho_uri()}));
+    }
+
+    if (options_.credentials) {
+        opts.set_user_name(options_.credentials->username);
+        if (!options_.credentials->password.empty()) {
+            opts.set_password(options_.credentials->password);
+        }
+    }
+    if (options_.will) {
+        const auto& will = *options_.will;
+        opts.set_will(mqtt::will_options(will.topic, will.payload, will.qos, will.retained));
+    }
+    if (broker.secure()) {
+        const TlsConfig tls = options_.tls.value_or(TlsConfig{});
+        mqtt::ssl_options ssl;
+        if (!tls.ca_file.empty()) ssl.set_trust_store(tls.ca_file);
+        if (ca_bundle_) ssl.set_trust_store(ca_bundle_->path());
+        if (!tls.cert_file.empty()) ssl.set_key_store(tls.cert_file);
+        if (!tls.key_file.empty()) ssl.set_private_key(tls.key_file);
+        if (!tls.key_password.empty()) ssl.set_private_key_password(tls.key_password);
+        if (!tls.ciphers.empty()) ssl.set_enabled_cipher_suites(tls.ciphers);
+        if (!tls.alpn.empty()) ssl.set_alpn_protos(tls.alpn);
+        ssl.set_ssl_version(MQTT_SSL_VERSION_TLS_1_2);
+        // Paho checks the host name only with verify on: secure by default.
+        ssl.set_enable_server_cert_auth(!tls.skip_verify);
+        ssl.set_verify(!tls.skip_verify);
+        // No set_error_handler(): Paho C++ 1.2.0 hands Paho C a pointer to this
+        // ssl_options object, which the copies below outlive (a crash under ASan). A
+        // failed connect is diagnosed with a handshake of our own instead.
+        opts.set_ssl(std::move(ssl));
+    }
+    return opts;
+}
+
+void SessionCore::on_connect_success(const mqtt::token& token) {
+    const auto& response = token.get_connect_response();
+    const bool session_present = response.is_session_present();
+    // MQTT 5: the broker may limit the packets it takes (0 here: no limit but MQTT's).
+    std::uint32_t max_packet = 0;
+    if (response.get_properties().contains(mqtt::property::MAXIMUM_PACKET_SIZE)) {
+        max_packet = static_cast<std::uint32_t>(
+            mqtt::get<int>(response.get_properties(), mqtt::property::MAXIMUM_PACKET_SIZE));
+    }
+    broker_max_packet_.store(max_packet, std::memory_order_relaxed);
+    drop_paho_session_.store(false, std::memory_order_release);
+    runtime_->waker.connect_finished(this);
+    SessionState old_state;
+    std::uint64_t generation;
+    std::string broker;
+    {
+        std::lock_guard lock(mutex_);
+        connect_in_flight_ = false;
+        if (!want_connected_) {
+            // disconnect() or close() came while this connect was in flight; a start()
+            // may come before the task runs, so it checks again.
+            runtime_->scheduler.post([weak = weak_from_this()] {
+                auto self = weak.lock();
+                if (!self) return;
+                {
+                    std::lock_guard lock(self->mutex_);
+                    if (self->want_connected_) return;
+                }
+                self->send_disconnect();  // not waited for: the scheduler serves everyone
+            });
+            return;
+        }
+        if (connected_before_) stats_->reconnects.fetch_add(1, std::memory_order_relaxed);
+        connected_before_ = true;
+        connected_at_ = std::chrono::steady_clock::now();
+        last_connected_ = std::chrono::system_clock::now();
+        connected_index_ = attempt_index_;
+        broker = brokers_[connected_index_].paho_uri();
+        tried_in_round_ = 0;
+        generation = ++generation_;
+        link_generation_.store(static_cast<std::uint32_t>(generation), std::memory_order_relaxed);
+        old_state = set_state(SessionState::connected);
+        if (!session_present) {
+            subscriptions_.session_lost();
+        }
+    }
+    log_->info("session '{}' connected to {} (session present: {})", options_.name, broker,
+               session_present);
+    emit(EventType::session_connected, ConnectInfo{broker, session_present});
+    announce_state(old_state, SessionState::connected);
+    runtime_->scheduler.post([weak = weak_from_this(), generation] {
+        if (auto self = weak.lock()) self->restore_subscriptions(generation);
+    });
+}
+
+void SessionCore::on_connect_failure(const mqtt::token& token) {
+    auto error = from_token(token, ErrorKind::connection, "connect failed");
+    BrokerUri broker;
+    {
+        std::lock_guard lock(mutex_);
+        broker = brokers_[attempt_index_];
+    }
+    if (!broker.secure()) {
+        connection_failed(std::move(error));
+        return;
+    }
+    // A broker's refusal (a CONNACK code) says why itself; Paho's generic failure (-1)
+    // on a secure connection does not (see diagnose_tls_failure): a handshake of our own
+    // names the reason. It blocks, so it runs on the background thread, not Paho's, and
+    // the waker stops now rather than after it.
+    const int return_code = token.get_return_code();
+    if (return_code != MQTTASYNC_FAILURE) {
+        connection_failed(std::move(error));
+        return;
+    }
+    runtime_->waker.connect_finished(this);
+    const auto tls = options_.tls.value_or(TlsConfig{});
+    const auto trust_file = ca_bundle_ ? ca_bundle_->path() : tls.ca_file;
+    const auto timeout =
+        std::min<std::chrono::milliseconds>(options_.connect_timeout, std::chrono::seconds(3));
+    auto diagnose = [weak = weak_from_this(), broker, error, return_code, tls, trust_file,
+                     timeout]() mutable {
+        try {
+            const auto reason =
+                diagnose_tls_failure(broker.host, broker.port, tls, trust_file, timeout);
+            if (!reason.empty()) {
+                error = Error(tls_failure_kind(reason), "TLS handshake failed: " + reason)
+                            .with_codes(return_code, 0);
+            }
+        } catch (const std::exception&) {
+            // The diagnosis is a courtesy: the connect failed either way.
+        }
+        if (auto self = weak.lock()) self->connection_failed(std::move(error));
+    };
+    if (!runtime_->background.post(std::move(diagnose))) connection_failed(std::move(error));
+}
+
+void SessionCore::connection_failed(Error error) {
+    runtime_->waker.connect_finished(this);
+    error.with_session(options_.name);
+    SessionState old_state;
+    SessionState new_state;
+    std::chrono::milliseconds delay{0};
+    int attempt = 0;
+    std::uint64_t epoch;
+    {
+        std::lock_guard lock(mutex_);
+        connect_in_flight_ = false;
+        epoch = epoch_;
+        error.with_context("broker", brokers_[attempt_index_].paho_uri());
+        if (!want_connected_) return;
+        broker_index_ = (broker_index_ + 1) % brokers_.size();
+        if (++tried_in_round_ < brokers_.size()) {
+            // Fail over to the next broker at once; back off only after a whole round.
+            old_state = set_state(SessionState::reconnecting);
+            new_state = SessionState::reconnecting;
+        } else if (options_.reconnect.enabled) {
+            tried_in_round_ = 0;
+            broker_index_ = 0;  // each round starts with the preferred broker
+            delay = backoff_.next();
+            attempt = backoff_.attempt();
+            new_state = SessionState::reconnecting;
+            old_state = set_state(new_state);
+        } else {
+            want_connected_ = false;
+            new_state = SessionState::disconnected;
+            old_state = set_state(new_state);
+        }
+    }
+    report(error);
+    announce_state(old_state, new_state);
+    if (new_state != SessionState::reconnecting) return;
+    if (delay.count() == 0) {
+        // Not from Paho's callback thread: the scheduler makes the next attempt.
+        runtime_->scheduler.post([weak = weak_from_this(), epoch] {
+            if (auto self = weak.lock()) self->attempt_connect(epoch);
+        });
+    } else {
+        schedule_reconnect(attempt, delay, epoch);
+    }
+}
+
+void SessionCore::on_connection_lost(const std::string& cause) noexcept {
+    try {
+        SessionState old_state;
+        SessionState new_state;
+        std::chrono::milliseconds delay{0};
+        int attempt = 0;
+        bool reconnect = false;
+        std::uint64_t epoch;
+        std::uint64_t generation;
+        {
+            std::lock_guard lock(mutex_);
+            ready_.store(false, std::memory_order_release);
+            if (!want_connected_ || state() != SessionState::connected) return;
+            epoch = epoch_;
+            generation = generation_;
+            tried_in_round_ = 0;  // retry the broker we were on first, then the others
+            // A connection that held for a while starts the backoff afresh; one that
+            // drops at once keeps growing it, so a flapping broker is not hammered.
+            if (std::chrono::steady_clock::now() - connected_at_ >= stable_connection) {
+                backoff_.reset();
+            }
+            reconnect = options_.reconnect.enabled;
+            if (reconnect) {
+                delay = backoff_.next();
+                attempt = backoff_.attempt();
+            } else {
+                want_connected_ = false;
+            }
+            new_state = reconnect ? SessionState::reconnecting : SessionState::disconnected;
+            old_state = set_state(new_state);
+            last_disconnected_ = std::chrono::system_clock::now();
+        }
+        save_state();
+        give_up_poison(generation);
+        log_->warn("session '{}' lost its connection: {}", options_.name, cause);
+        emit(EventType::session_disconnected, DisconnectInfo{cause});
+        announce_state(old_state, new_state);
+        if (reconnect) schedule_reconnect(attempt, delay, epoch);
+    } catch (...) {
+        // Nothing may unwind into Paho's C code.
+    }
+}
+
+void SessionCore::schedule_reconnect(int attempt, std::chrono::milliseconds delay,
+                                     std::uint64_t epoch) {
+    emit(EventType::session_reconnecting, ReconnectInfo{attempt, delay});
+    runtime_->scheduler.post_after(delay, [weak = weak_from_this(), epoch] {
+        if (auto self = weak.lock()) self->attempt_connect(epoch);
+    });
+}
+
+void SessionCore::mark_ready(std::uint64_t generation, const std::vector<std::string>& granted) {
+    {
+        std::lock_guard lock(mutex_);
+        if (generation != generation_ || state() != SessionState::connected) return;
+        for (const auto& filter : granted) subscriptions_.acknowledge(filter);
+        ready_.store(true, std::memory_order_release);
+    }
+    if (outbox_waiting()) post_pump();
+    save_state();
+    emit(EventType::session_ready);
+    runtime_->notify_state_change();
+}
+
+std::shared_ptr<mqtt::token> SessionCore::send_disconnect() noexcept {
+    try {
+        if (client_->is_connected()) {
+            return client_->disconnect(static_cast<int>(options_.disconnect_timeout.count()));
+        }
+    } catch (const std::exception& e) {
+        log_->debug("session '{}': disconnect: {}", options_.name, e.what());
+    }
+    return nullptr;
+}
+
+void SessionCore::await_disconnect(const std::shared_ptr<mqtt::token>& token,
+                                   std::chrono::steady_clock::time_point deadline) noexcept {
+    // Never on Paho's own thread (an inline handler): it delivers the acknowledgement.
+    if (!token || inline_delivery_thread) return;
+    try {
+        const auto left = deadline - std::chrono::steady_clock::now();
+        if (left > left.zero()) {
+            token->wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+        }
+    } catch (const std::exception& e) {
+        log_->debug("session '{}': disconnect: {}", options_.name, e.what());
+    }
+}
+
+std::chrono::steady_clock::time_point SessionCore::disconnect_deadline() const noexcept {
+    return deadline_after(options_.disconnect_timeout + std::chrono::seconds(1));
+}
+
+void SessionCore::disconnect() noexcept {
+    SessionState old_state;
+    {
+        std::lock_guard lock(mutex_);
+        if (state() == SessionState::closed) return;
+        want_connected_ = false;
+        ++epoch_;  // pending reconnect timers are void now
+        ready_.store(false, std::memory_order_release);
+        old_state = set_state(SessionState::disconnected);
+    }
+    await_disconnect(send_disconnect(), disconnect_deadline());
+    if (old_state == SessionState::connected) {
+        emit(EventType::session_disconnected, DisconnectInfo{"disconnected by the application"});
+    }
+    announce_state(old_state, SessionState::disconnected);
+}
+
+std::shared_ptr<mqtt::token> SessionCore::begin_close(SessionState& old_state) noexcept {
+    {
+        std::lock_guard lock(mutex_);
+        old_state = state();
+        if (old_state == SessionState::closed) return nullptr;
+        want_connected_ = false;
+        ++epoch_;
+        ready_.store(false, std::memory_order_release);
+        set_state(SessionState::closed);
+    }
+    return send_disconnect();
+}
+
+void SessionCore::finish_close(SessionState old_state, const std::shared_ptr<mqtt::token>& token,
+                               std::chrono::steady_clock::time_point deadline) noexcept {
+    if (old_state == SessionState::closed) return;
+    await_disconnect(token, deadline);
+    {
+        std::lock_guard lock(mutex_);
+        if (old_state == SessionState::connected)
+            last_disconnected_ = std::chrono::system_clock::now();
+    }
+    write_state(true);  // before the subscriptions are forgotten: the broker keeps them
+    {
+        std::lock_guard ops(broker_ops_mutex_);
+        std::lock_guard lock(mutex_);
+        subscriptions_.clear();
+    }
+    for (auto& entry : router_->take_all()) entry->deactivate();
+    permanent_routes_.clear();
+    fail_undelivered();  // what the broker did not confirm by now never will be
+    if (old_state == SessionState::connected) {
+        emit(EventType::session_disconnected, DisconnectInfo{"session closed"});
+    }
+    announce_state(old_state, SessionState::closed);
+}
+
+void SessionCore::close() noexcept {
+    SessionState old_state;
+    auto token = begin_close(old_state);
+    finish_close(old_state, token, disconnect_deadline());
+}
+
+}  // namespace mqttx::detail

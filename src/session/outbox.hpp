@@ -1,0 +1,103 @@
+// Outbox: the messages a session accepted and the broker has not confirmed. Waiting
+// ones go to Paho in publish order while the session is ready and the in-flight window
+// has room; those handed to Paho are in flight until Paho reports on them. Here, not
+// in Paho: past a full window Paho's send thread sleeps up to a second before it looks
+// again, and Paho drops the oldest of its own buffer without a word, where this outbox
+// applies the session's overflow policy and counts.
+//
+// It also keeps the poison guard's count (PerformanceOptions::max_publish_attempts).
+// Thread-safe: every call is one step under the outbox's own lock. It never calls
+// Paho, storage or a token; what leaves it, the caller settles.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <memory_resource>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "delivery.hpp"
+#include "mqttx/options.hpp"
+
+namespace mqttx::detail {
+
+class Outbox {
+  public:
+    struct Limits {
+        std::size_t window = 10;         // PerformanceOptions::max_inflight
+        std::size_t max_pending = 1000;  // waiting messages at most
+        BufferOverflow overflow = BufferOverflow::drop_oldest;
+        int max_publish_attempts = 3;
+    };
+
+    explicit Outbox(Limits limits) : limits_(limits) {}
+
+    // A newly accepted message. In flight at once (stamped with connection `link`) when
+    // `may_send` (the caller can hand it to Paho now), nothing waits and the window has
+    // room; otherwise it waits. A full outbox refuses it (overflow reject) or drops its
+    // oldest waiting message to make room (drop_oldest).
+    struct Admission {
+        bool in_flight = false;
+        bool rejected = false;
+        std::shared_ptr<Delivery> dropped;
+    };
+    Admission admit(const std::shared_ptr<Delivery>& delivery, bool may_send, std::uint32_t link);
+
+    // The first waiting message, moved in flight and stamped with `link`; null when
+    // none waits or the window is full.
+    std::shared_ptr<Delivery> next(std::uint32_t link);
+    // Removes the in-flight message Paho reports on (its user context); null if unknown.
+    std::shared_ptr<Delivery> take(const void* context);
+    // Back to the waiting ones, in publish order: its connection was lost, or Paho was
+    // disconnected when it was handed over.
+    void requeue(std::shared_ptr<Delivery> delivery);
+    // A message read back from storage: waits behind those before it.
+    void restore(std::shared_ptr<Delivery> delivery);
+    // The in-flight message with Paho's packet identifier that storage still holds.
+    std::shared_ptr<Delivery> stored_in_flight(int message_id);
+    // Everything, in flight first, then waiting; the outbox is empty after.
+    std::vector<std::shared_ptr<Delivery>> take_all();
+
+    // The connection of `lost` dropped. The oldest unconfirmed message that was in
+    // flight on it is the suspect: a broker handles a connection's packets in order, so
+    // a message it closes the connection on is the oldest it has not acknowledged.
+    // Suspect at max_publish_attempts drops in a row, it leaves the outbox here.
+    struct GivenUp {
+        std::shared_ptr<Delivery> delivery;  // null: none given up this time
+        bool held_by_paho = false;           // it was in flight, not back waiting
+    };
+    GivenUp connection_lost(std::uint32_t lost);
+
+    bool has_waiting() const;
+    std::size_t waiting() const;
+    std::size_t in_flight() const;
+    const Limits& limits() const noexcept { return limits_; }
+
+  private:
+    struct Queues {
+        std::deque<std::shared_ptr<Delivery>> waiting;
+        // The in-flight map's nodes come back to this pool, so a publish does not
+        // allocate one in steady state.
+        std::pmr::unsynchronized_pool_resource in_flight_nodes;
+        std::pmr::unordered_map<const Delivery*, std::shared_ptr<Delivery>> in_flight{
+            &in_flight_nodes};
+    };
+
+    Queues& queues();                                         // with mutex_ held
+    void insert_waiting(std::shared_ptr<Delivery> delivery);  // with mutex_ held
+
+    const Limits limits_;
+    mutable std::mutex mutex_;
+    // Made on first use: the deque's first block and the pool's tables are about 1 KB
+    // that an idle session never needs.
+    std::unique_ptr<Queues> queues_;
+    // The poison guard's suspect: the oldest message in flight at the last drops, and
+    // at how many drops in a row it was.
+    std::uint64_t suspect_sequence_ = ~std::uint64_t{0};
+    int suspect_drops_ = 0;
+};
+
+}  // namespace mqttx::detail

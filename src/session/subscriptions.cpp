@@ -1,0 +1,353 @@
+// Routes and broker subscriptions: subscribe and unsubscribe at the broker as routes
+// come and go (one SUBSCRIBE per filter, however many routes share it), and their
+// restoring after a connect that did not keep the broker's session.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "deadline.hpp"
+#include "mqttx/topic.hpp"
+#include "paho_error.hpp"
+#include "runtime.hpp"
+#include "session/session_core.hpp"
+#include "wire_checks.hpp"
+
+namespace mqttx::detail {
+
+namespace {
+
+mqtt::subscribe_options to_paho(const SubscribeOptions& options) {
+    return mqtt::subscribe_options(
+        options.no_local, options.retain_as_published,
+        static_cast<mqtt::subscribe_options::RetainHandling>(options.retain_handling));
+}
+
+// restore_subscriptions() sends one SUBSCRIBE per filter, its generation as the context.
+std::uint64_t generation_of(const mqtt::token& token) {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(token.get_user_context()));
+}
+
+std::string filter_of(const mqtt::token& token) {
+    const auto topics = token.get_topics();
+    return topics && topics->size() == 1 ? (*topics)[0] : std::string();
+}
+
+}  // namespace
+
+void SessionCore::install_initial_subscriptions() {
+    for (const auto& spec : options_.subscriptions) {
+        permanent_routes_.push_back(subscribe(spec.filter, spec.qos, spec.handler, spec.options));
+    }
+    if (!storage_ || !storage_->loaded_state()) return;
+    std::size_t restored = 0;
+    std::vector<StoredSubscription> carried;
+    for (const auto& stored : storage_->loaded_state()->subscriptions) {
+        const bool configured = std::any_of(
+            options_.subscriptions.begin(), options_.subscriptions.end(), [&](const auto& spec) {
+                return spec.filter == stored.filter &&
+                       spec.options.share_group == stored.options.share_group;
+            });
+        if (configured) continue;
+        if (options_.restored_handler) {
+            try {
+                permanent_routes_.push_back(subscribe(stored.filter, stored.qos,
+                                                      options_.restored_handler, stored.options));
+                ++restored;
+                continue;
+            } catch (const Error& e) {
+                log_->error("session '{}': cannot restore subscription '{}': {}", options_.name,
+                            stored.filter, e.what());
+            }
+        }
+        carried.push_back(stored);
+    }
+    {
+        std::lock_guard lock(mutex_);
+        subscriptions_.carry(std::move(carried));
+    }
+    if (restored > 0) {
+        log_->info("session '{}': {} subscription(s) of the last run restored", options_.name,
+                   restored);
+    }
+}
+
+std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text, int qos,
+                                                   MessageHandler handler,
+                                                   const SubscribeOptions& options) {
+    check_open();
+    if (inline_delivery_thread) {
+        // Waiting for the SUBACK on Paho's own thread would wait forever.
+        throw Error(ErrorKind::configuration, "subscribe from an inline handler would deadlock")
+            .with_session(options_.name)
+            .with_topic(std::string(filter_text));
+    }
+    const std::string filter = options.share_group.empty() ? std::string(filter_text)
+                                                           : "$share/" + options.share_group + "/" +
+                                                                 std::string(filter_text);
+    auto problem = options.share_group.empty() ? std::string_view()
+                                               : topic::check_share_group(options.share_group);
+    if (problem.empty()) problem = topic::check_topic_filter(filter);
+    if (!problem.empty()) {
+        throw Error::invalid_topic("invalid topic filter: " + std::string(problem), filter)
+            .with_session(options_.name);
+    }
+    if (qos < 0 || qos > 2) {
+        throw Error::invalid_qos(qos).with_session(options_.name).with_topic(filter);
+    }
+    if (!handler) {
+        throw Error(ErrorKind::configuration, "subscribe needs a handler")
+            .with_session(options_.name)
+            .with_topic(filter);
+    }
+    if (auto problem = check_subscribe_options(options); !problem.empty()) {
+        throw Error(ErrorKind::configuration, std::string(problem))
+            .with_session(options_.name)
+            .with_topic(filter);
+    }
+    const bool v5_options = options.no_local || options.retain_as_published ||
+                            options.retain_handling != RetainHandling::send_on_subscribe;
+    if (v5_options && options_.protocol != Protocol::v5) {
+        throw Error(ErrorKind::configuration,
+                    "no_local, retain_as_published and retain_handling need an MQTT 5 session")
+            .with_session(options_.name)
+            .with_topic(filter);
+    }
+    auto entry =
+        std::make_shared<RouteEntry>(filter, qos, std::move(handler), weak_from_this(),
+                                     options.handler_thread == HandlerThread::receive_thread);
+    mqtt::subscribe_options paho_options;
+    bool send = false;
+    int broker_qos = qos;
+    mqtt::token_ptr token;
+    std::optional<Error> failure;
+    {
+        // The bookkeeping and the SUBSCRIBE go out together, so a concurrent last-route
+        // UNSUBSCRIBE on the same filter cannot overtake it at the broker.
+        std::lock_guard ops(broker_ops_mutex_);
+        {
+            std::lock_guard lock(mutex_);
+            const auto added = subscriptions_.add_route(entry->filter(), qos, options);
+            paho_options = to_paho(added.options);
+            send = added.subscribe && state_.load() == SessionState::connected;
+            broker_qos = added.qos;
+        }
+        router_->insert(entry);
+        if (!send) return entry;  // made on connect, by restore_subscriptions()
+        try {
+            token = options_.protocol == Protocol::v5
+                        ? client_->subscribe(entry->filter(), broker_qos, paho_options)
+                        : client_->subscribe(entry->filter(), broker_qos);
+        } catch (const mqtt::exception& e) {
+            drop_route(*entry, false);
+            failure = from_paho(e, ErrorKind::subscription, "subscribe failed")
+                          .with_session(options_.name)
+                          .with_topic(entry->filter());
+        }
+    }
+    if (failure) {
+        entry->deactivate();  // outside the lock: a running handler may subscribe
+        throw *failure;
+    }
+    // The broker's answer is awaited without the lock.
+    auto undo = [&](bool unsubscribe_if_last) {
+        entry->deactivate();
+        std::lock_guard ops(broker_ops_mutex_);
+        drop_route(*entry, unsubscribe_if_last);
+    };
+    try {
+        // A write_timeout too long for the clock waits without limit.
+        const auto deadline = deadline_after(options_.write_timeout);
+        const bool answered = deadline == std::chrono::steady_clock::time_point::max()
+                                  ? (token->wait(), true)
+                                  : token->wait_until(deadline);
+        if (!answered) {
+            undo(true);  // it may still be granted later: take it back
+            throw Error::timeout("no subscribe acknowledgement in time")
+                .with_session(options_.name)
+                .with_topic(entry->filter())
+                .with_context("timeout_ms", options_.write_timeout.count());
+        }
+        std::vector<mqtt::ReasonCode> codes;
+        try {
+            codes = token->get_subscribe_response().get_reason_codes();
+        } catch (const mqtt::missing_response&) {
+            // No SUBACK details: Paho reported success.
+        }
+        if (!codes.empty() && static_cast<int>(codes.front()) >= 0x80) {
+            undo(false);
+            throw Error(ErrorKind::subscription, "broker refused the subscription")
+                .with_session(options_.name)
+                .with_topic(entry->filter())
+                .with_codes(0, static_cast<int>(codes.front()));
+        }
+    } catch (const mqtt::exception& e) {
+        undo(false);
+        throw from_paho(e, ErrorKind::subscription, "subscribe failed")
+            .with_session(options_.name)
+            .with_topic(entry->filter());
+    }
+    {
+        std::lock_guard lock(mutex_);
+        subscriptions_.acknowledge(entry->filter());
+    }
+    save_state();
+    return entry;
+}
+
+void SessionCore::drop_route(RouteEntry& entry, bool unsubscribe_if_last) noexcept {
+    if (!router_->erase(entry)) return;
+    bool last = false;
+    {
+        std::lock_guard lock(mutex_);
+        last = subscriptions_.remove_routes(entry.filter(), 1) == SubscriptionTable::Removal::last;
+        if (last && unsubscribe_if_last) subscriptions_.forget_carried(entry.filter());
+    }
+    if (last && unsubscribe_if_last) {
+        unsubscribe_at_broker(entry.filter());
+        save_state();
+    }
+}
+
+void SessionCore::remove_route(RouteEntry& entry) noexcept {
+    std::lock_guard ops(broker_ops_mutex_);
+    drop_route(entry, true);
+}
+
+void SessionCore::unsubscribe(std::string_view filter) {
+    check_open();
+    if (auto problem = topic::check_topic_filter(filter); !problem.empty()) {
+        throw Error::invalid_topic("invalid topic filter: " + std::string(problem),
+                                   std::string(filter))
+            .with_session(options_.name);
+    }
+    // Stopped outside broker_ops_mutex_: a handler being waited for may subscribe.
+    auto taken = router_->take_filter(filter);
+    for (auto& entry : taken) entry->deactivate();
+    std::lock_guard ops(broker_ops_mutex_);
+    bool last;
+    {
+        std::lock_guard lock(mutex_);
+        // Only the routes taken here: one added meanwhile keeps the subscription.
+        last = subscriptions_.remove_routes(filter, static_cast<int>(taken.size())) !=
+               SubscriptionTable::Removal::kept;
+        if (last) subscriptions_.forget_carried(filter);
+    }
+    if (last) {
+        unsubscribe_at_broker(std::string(filter));
+        save_state();
+    }
+}
+
+void SessionCore::unsubscribe_at_broker(const std::string& filter) noexcept {
+    try {
+        if (state() == SessionState::connected) {
+            client_->unsubscribe(filter);
+            return;
+        }
+    } catch (const std::exception& e) {
+        stats_->count_error();
+        log_->warn("session '{}': unsubscribe from '{}' failed: {}", options_.name, filter,
+                   e.what());
+    }
+    if (!options_.clean_session) {
+        // The broker keeps our session: tell it once we are back.
+        std::lock_guard lock(mutex_);
+        subscriptions_.unsubscribe_later(filter);
+    }
+}
+
+void SessionCore::restore_subscriptions(std::uint64_t generation) {
+    std::lock_guard ops(broker_ops_mutex_);
+    struct Wanted {
+        std::string filter;
+        int qos;
+        mqtt::subscribe_options options;
+    };
+    std::vector<Wanted> wanted;
+    std::vector<std::string> unsubscribes;
+    {
+        std::lock_guard lock(mutex_);
+        if (generation != generation_ || state() != SessionState::connected) return;
+        for (auto& [filter, qos, options] : subscriptions_.unacknowledged()) {
+            wanted.push_back({std::move(filter), qos, to_paho(options)});
+        }
+        unsubscribes = subscriptions_.take_pending_unsubscribes();
+        resubscribe_generation_ = generation;
+        resubscribe_pending_ = wanted.size();
+        resubscribe_granted_.clear();
+    }
+    for (const auto& filter : unsubscribes) unsubscribe_at_broker(filter);
+    if (wanted.empty()) {
+        mark_ready(generation, {});
+        return;
+    }
+    // One SUBSCRIBE per filter. Paho C++ 1.2.0's several-filter subscribe loses its
+    // vector of MQTT 5 options when it copies them, and Paho C 1.3.12 then reads a null
+    // pointer (SIGSEGV; eclipse/paho.mqtt.cpp #524). The single form keeps every option.
+    // The generation rides in the user context, so a late answer of an earlier
+    // connection is told apart.
+    auto* context = reinterpret_cast<void*>(static_cast<std::uintptr_t>(generation));
+    for (const auto& [filter, qos, options] : wanted) {
+        try {
+            client_->subscribe(filter, qos, context, resubscribe_listener_, options);
+        } catch (const mqtt::exception& e) {
+            // Usually the connection dropped again; the next connect retries.
+            report(from_paho(e, ErrorKind::subscription, "restoring a subscription failed")
+                       .with_session(options_.name)
+                       .with_topic(filter));
+            resubscribe_answered(generation, filter, false);
+        }
+    }
+}
+
+void SessionCore::on_resubscribe_success(const mqtt::token& token) {
+    const auto filter = filter_of(token);
+    int code = 0;
+    try {
+        const auto codes = token.get_subscribe_response().get_reason_codes();
+        if (!codes.empty()) code = static_cast<int>(codes.front());
+    } catch (const mqtt::exception&) {
+        // No SUBACK details (MQTT 3.1.1): Paho reported success.
+    }
+    if (code >= 0x80) {
+        report(Error(ErrorKind::subscription, "broker refused the subscription")
+                   .with_session(options_.name)
+                   .with_topic(filter)
+                   .with_codes(0, code));
+    }
+    resubscribe_answered(generation_of(token), filter, code < 0x80);
+}
+
+void SessionCore::on_resubscribe_failure(const mqtt::token& token) {
+    // Paho reports a refused SUBACK here too: the error says so, and the session is as
+    // ready as it can be once every filter has its answer.
+    const auto filter = filter_of(token);
+    report(from_token(token, ErrorKind::subscription, "restoring a subscription failed")
+               .with_session(options_.name)
+               .with_topic(filter));
+    resubscribe_answered(generation_of(token), filter, false);
+}
+
+void SessionCore::resubscribe_answered(std::uint64_t generation, const std::string& filter,
+                                       bool granted) {
+    std::vector<std::string> all_granted;
+    {
+        std::lock_guard lock(mutex_);
+        if (generation != resubscribe_generation_ || resubscribe_pending_ == 0) return;
+        if (granted) resubscribe_granted_.push_back(filter);
+        if (--resubscribe_pending_ > 0) return;
+        all_granted = std::move(resubscribe_granted_);
+        resubscribe_granted_.clear();
+    }
+    mark_ready(generation, all_granted);
+}
+
+void SessionCore::poke_broker() noexcept {
+    try {
+        client_->unsubscribe(wake_topic_);
+    } catch (const mqtt::exception&) {
+        // Not connected any more: PahoWaker picks another session next time.
+    }
+}
+
+}  // namespace mqttx::detail

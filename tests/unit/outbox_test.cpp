@@ -1,0 +1,172 @@
+#include "session/outbox.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mqttx::detail {
+namespace {
+
+std::shared_ptr<Delivery> message(std::uint64_t sequence) {
+    return std::make_shared<Delivery>(mqtt::string_ref("t/" + std::to_string(sequence)),
+                                      mqtt::binary_ref("x"), 1, false, mqtt::properties(),
+                                      sequence);
+}
+
+Outbox::Limits limits(std::size_t window, std::size_t max_pending,
+                      BufferOverflow overflow = BufferOverflow::reject, int attempts = 3) {
+    return {window, max_pending, overflow, attempts};
+}
+
+std::vector<std::uint64_t> sequences(const std::vector<std::shared_ptr<Delivery>>& deliveries) {
+    std::vector<std::uint64_t> out;
+    for (const auto& d : deliveries) out.push_back(d->sequence());
+    return out;
+}
+
+TEST(Outbox, SendsAtOnceWhileTheWindowHasRoomThenQueues) {
+    Outbox outbox(limits(2, 10));
+    auto a = message(0), b = message(1), c = message(2);
+    EXPECT_TRUE(outbox.admit(a, true, 7).in_flight);
+    EXPECT_TRUE(outbox.admit(b, true, 7).in_flight);
+    EXPECT_FALSE(outbox.admit(c, true, 7).in_flight) << "past the window of 2";
+    EXPECT_EQ(a->sent_in, 7u);
+    EXPECT_EQ(outbox.in_flight(), 2u);
+    EXPECT_EQ(outbox.waiting(), 1u);
+    EXPECT_EQ(outbox.next(8), nullptr) << "the window is full";
+
+    EXPECT_EQ(outbox.take(a.get()), a);
+    EXPECT_EQ(outbox.take(a.get()), nullptr) << "taken twice";
+    auto next = outbox.next(8);
+    ASSERT_EQ(next, c);
+    EXPECT_EQ(c->sent_in, 8u) << "stamped with the connection it goes out on";
+    EXPECT_EQ(outbox.next(8), nullptr);
+    EXPECT_FALSE(outbox.has_waiting());
+}
+
+TEST(Outbox, WaitsWhenItMayNotSendOrOthersWait) {
+    Outbox outbox(limits(5, 10));
+    auto a = message(0), b = message(1);
+    EXPECT_FALSE(outbox.admit(a, false, 1).in_flight) << "not ready: it waits";
+    EXPECT_FALSE(outbox.admit(b, true, 1).in_flight) << "may not overtake the waiting one";
+    EXPECT_EQ(outbox.next(1), a);
+    EXPECT_EQ(outbox.next(1), b);
+}
+
+TEST(Outbox, OverflowRejectRefusesTheNewMessage) {
+    Outbox outbox(limits(1, 2, BufferOverflow::reject));
+    for (std::uint64_t i = 0; i < 2; ++i) EXPECT_FALSE(outbox.admit(message(i), false, 0).rejected);
+    auto refused = outbox.admit(message(2), false, 0);
+    EXPECT_TRUE(refused.rejected);
+    EXPECT_EQ(refused.dropped, nullptr);
+    EXPECT_EQ(outbox.waiting(), 2u);
+    EXPECT_EQ(sequences(outbox.take_all()), (std::vector<std::uint64_t>{0, 1}));
+}
+
+TEST(Outbox, OverflowDropOldestMakesRoomWithTheOldestWaiting) {
+    Outbox outbox(limits(1, 2, BufferOverflow::drop_oldest));
+    auto first = message(0);
+    outbox.admit(first, false, 0);
+    outbox.admit(message(1), false, 0);
+    auto admitted = outbox.admit(message(2), false, 0);
+    EXPECT_FALSE(admitted.rejected);
+    EXPECT_EQ(admitted.dropped, first);
+    EXPECT_EQ(sequences(outbox.take_all()), (std::vector<std::uint64_t>{1, 2}));
+}
+
+TEST(Outbox, RequeuedMessagesGoBackInPublishOrder) {
+    Outbox outbox(limits(3, 10));
+    std::vector<std::shared_ptr<Delivery>> sent;
+    for (std::uint64_t i = 0; i < 3; ++i) {
+        sent.push_back(message(i));
+        outbox.admit(sent.back(), true, 1);
+    }
+    outbox.admit(message(3), true, 1);  // waits: the window is full
+    // A lost connection fails them in any order.
+    for (int i : {2, 0, 1}) outbox.requeue(outbox.take(sent[i].get()));
+    std::vector<std::uint64_t> order;
+    while (auto next = outbox.next(2)) order.push_back(next->sequence());
+    EXPECT_EQ(order, (std::vector<std::uint64_t>{0, 1, 2}));
+    EXPECT_EQ(outbox.waiting(), 1u);
+}
+
+TEST(Outbox, FindsTheStoredInFlightMessageByPacketIdentifier) {
+    Outbox outbox(limits(2, 10));
+    auto a = message(0), b = message(1);
+    outbox.admit(a, true, 1);
+    outbox.admit(b, true, 1);
+    a->message_id = 5;
+    b->message_id = 6;
+    b->stored = true;
+    EXPECT_EQ(outbox.stored_in_flight(5), nullptr) << "not stored";
+    EXPECT_EQ(outbox.stored_in_flight(6), b);
+    EXPECT_EQ(outbox.stored_in_flight(7), nullptr);
+}
+
+TEST(Outbox, TakeAllReturnsInFlightThenWaitingAndEmpties) {
+    Outbox outbox(limits(1, 10));
+    outbox.admit(message(0), true, 1);
+    outbox.admit(message(1), true, 1);
+    outbox.admit(message(2), true, 1);
+    EXPECT_EQ(sequences(outbox.take_all()), (std::vector<std::uint64_t>{0, 1, 2}));
+    EXPECT_EQ(outbox.in_flight() + outbox.waiting(), 0u);
+    EXPECT_TRUE(outbox.take_all().empty());
+}
+
+TEST(Outbox, PoisonGuardGivesUpTheOldestInFlightAfterMaxAttemptsInARow) {
+    Outbox outbox(limits(2, 10, BufferOverflow::reject, 3));
+    auto poison = message(0), later = message(1);
+    outbox.admit(poison, true, 1);
+    outbox.admit(later, true, 1);
+    EXPECT_EQ(outbox.connection_lost(1).delivery, nullptr);
+    EXPECT_EQ(outbox.connection_lost(2).delivery, nullptr);
+    auto given_up = outbox.connection_lost(3);
+    ASSERT_EQ(given_up.delivery, poison);
+    EXPECT_TRUE(given_up.held_by_paho);
+    EXPECT_EQ(outbox.in_flight(), 1u);
+    EXPECT_EQ(outbox.take(later.get()), later) << "the one behind it stays";
+}
+
+TEST(Outbox, PoisonGuardFindsTheSuspectBackAmongTheWaitingOnes) {
+    Outbox outbox(limits(1, 10, BufferOverflow::reject, 2));
+    auto poison = message(0);
+    // Paho fails it before it reports the lost connection: it is back waiting then.
+    outbox.admit(poison, true, 1);
+    outbox.requeue(outbox.take(poison.get()));
+    EXPECT_EQ(outbox.connection_lost(1).delivery, nullptr);
+    ASSERT_EQ(outbox.next(2), poison);
+    outbox.requeue(outbox.take(poison.get()));
+    auto given_up = outbox.connection_lost(2);
+    ASSERT_EQ(given_up.delivery, poison);
+    EXPECT_FALSE(given_up.held_by_paho);
+    EXPECT_EQ(outbox.waiting(), 0u);
+}
+
+TEST(Outbox, PoisonGuardCountsOnlyDropsInARowOfTheSameMessage) {
+    Outbox outbox(limits(2, 10, BufferOverflow::reject, 2));
+    auto a = message(0), b = message(1);
+    outbox.admit(a, true, 1);
+    EXPECT_EQ(outbox.connection_lost(1).delivery, nullptr);
+    outbox.take(a.get());  // confirmed after all
+    outbox.admit(b, true, 2);
+    EXPECT_EQ(outbox.connection_lost(2).delivery, nullptr) << "a new suspect starts at one";
+    outbox.take(b.get());
+    EXPECT_EQ(outbox.connection_lost(3).delivery, nullptr) << "nothing in flight: no suspect";
+    outbox.admit(b, true, 4);
+    EXPECT_EQ(outbox.connection_lost(4).delivery, nullptr) << "the count restarted";
+    EXPECT_EQ(outbox.connection_lost(5).delivery, b);
+}
+
+TEST(Outbox, PoisonGuardIgnoresWaitingMessagesNotSentOnTheLostConnection) {
+    Outbox outbox(limits(1, 10, BufferOverflow::reject, 1));
+    auto a = message(0);
+    outbox.admit(a, true, 1);
+    outbox.requeue(outbox.take(a.get()));
+    EXPECT_EQ(outbox.connection_lost(2).delivery, nullptr) << "sent on connection 1, not 2";
+    EXPECT_EQ(outbox.connection_lost(1).delivery, a);
+}
+
+}  // namespace
+}  // namespace mqttx::detail
