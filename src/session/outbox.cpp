@@ -140,14 +140,4 @@ bool Outbox::has_waiting() const {
     return queues_ && !queues_->waiting.empty();
 }
 
-std::size_t Outbox::waiting() const {
-    std::lock_guard lock(mutex_);
-    return queues_ ? queues_->waiting.size() : 0;
-}
-
-std::size_t Outbox::in_flight() const {
-    std::lock_guard lock(mutex_);
-    return queues_ ? queues_->in_flight.size() : 0;
-}
-
 }  // namespace mqttx::detail

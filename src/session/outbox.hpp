@@ -72,8 +72,15 @@ class Outbox {
     GivenUp connection_lost(std::uint32_t lost);
 
     bool has_waiting() const;
-    std::size_t waiting() const;
-    std::size_t in_flight() const;
+    struct Sizes {
+        std::size_t waiting = 0;
+        std::size_t in_flight = 0;
+    };
+    // Both under one lock, inline: metrics() reads them for every session at each scrape.
+    Sizes sizes() const {
+        std::lock_guard lock(mutex_);
+        return queues_ ? Sizes{queues_->waiting.size(), queues_->in_flight.size()} : Sizes{};
+    }
     const Limits& limits() const noexcept { return limits_; }
 
   private:

@@ -153,8 +153,9 @@ SessionMetrics SessionCore::metrics() const noexcept {
         std::lock_guard lock(mutex_);
         metrics.active_subscriptions = subscriptions_.size();
     }
-    metrics.outbox_waiting = outbox_.waiting();
-    metrics.in_flight = outbox_.in_flight();
+    const auto outbox = outbox_.sizes();
+    metrics.outbox_waiting = outbox.waiting;
+    metrics.in_flight = outbox.in_flight;
     return metrics;
 }
 

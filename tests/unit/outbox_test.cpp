@@ -33,8 +33,8 @@ TEST(Outbox, SendsAtOnceWhileTheWindowHasRoomThenQueues) {
     EXPECT_TRUE(outbox.admit(b, true, 7).in_flight);
     EXPECT_FALSE(outbox.admit(c, true, 7).in_flight) << "past the window of 2";
     EXPECT_EQ(a->sent_in, 7u);
-    EXPECT_EQ(outbox.in_flight(), 2u);
-    EXPECT_EQ(outbox.waiting(), 1u);
+    EXPECT_EQ(outbox.sizes().in_flight, 2u);
+    EXPECT_EQ(outbox.sizes().waiting, 1u);
     EXPECT_EQ(outbox.next(8), nullptr) << "the window is full";
 
     EXPECT_EQ(outbox.take(a.get()), a);
@@ -61,7 +61,7 @@ TEST(Outbox, OverflowRejectRefusesTheNewMessage) {
     auto refused = outbox.admit(message(2), false, 0);
     EXPECT_TRUE(refused.rejected);
     EXPECT_EQ(refused.dropped, nullptr);
-    EXPECT_EQ(outbox.waiting(), 2u);
+    EXPECT_EQ(outbox.sizes().waiting, 2u);
     EXPECT_EQ(sequences(outbox.take_all()), (std::vector<std::uint64_t>{0, 1}));
 }
 
@@ -89,7 +89,7 @@ TEST(Outbox, RequeuedMessagesGoBackInPublishOrder) {
     std::vector<std::uint64_t> order;
     while (auto next = outbox.next(2)) order.push_back(next->sequence());
     EXPECT_EQ(order, (std::vector<std::uint64_t>{0, 1, 2}));
-    EXPECT_EQ(outbox.waiting(), 1u);
+    EXPECT_EQ(outbox.sizes().waiting, 1u);
 }
 
 TEST(Outbox, FindsTheStoredInFlightMessageByPacketIdentifier) {
@@ -111,7 +111,7 @@ TEST(Outbox, TakeAllReturnsInFlightThenWaitingAndEmpties) {
     outbox.admit(message(1), true, 1);
     outbox.admit(message(2), true, 1);
     EXPECT_EQ(sequences(outbox.take_all()), (std::vector<std::uint64_t>{0, 1, 2}));
-    EXPECT_EQ(outbox.in_flight() + outbox.waiting(), 0u);
+    EXPECT_EQ(outbox.sizes().in_flight + outbox.sizes().waiting, 0u);
     EXPECT_TRUE(outbox.take_all().empty());
 }
 
@@ -125,7 +125,7 @@ TEST(Outbox, PoisonGuardGivesUpTheOldestInFlightAfterMaxAttemptsInARow) {
     auto given_up = outbox.connection_lost(3);
     ASSERT_EQ(given_up.delivery, poison);
     EXPECT_TRUE(given_up.held_by_paho);
-    EXPECT_EQ(outbox.in_flight(), 1u);
+    EXPECT_EQ(outbox.sizes().in_flight, 1u);
     EXPECT_EQ(outbox.take(later.get()), later) << "the one behind it stays";
 }
 
@@ -141,7 +141,7 @@ TEST(Outbox, PoisonGuardFindsTheSuspectBackAmongTheWaitingOnes) {
     auto given_up = outbox.connection_lost(2);
     ASSERT_EQ(given_up.delivery, poison);
     EXPECT_FALSE(given_up.held_by_paho);
-    EXPECT_EQ(outbox.waiting(), 0u);
+    EXPECT_EQ(outbox.sizes().waiting, 0u);
 }
 
 TEST(Outbox, PoisonGuardCountsOnlyDropsInARowOfTheSameMessage) {
