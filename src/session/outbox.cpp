@@ -17,12 +17,13 @@ void Outbox::insert_waiting(std::shared_ptr<Delivery> delivery) {
     waiting.insert(later, std::move(delivery));
 }
 
-Outbox::Admission Outbox::admit(const std::shared_ptr<Delivery>& delivery, bool may_send,
-                                std::uint32_t link) {
+Outbox::Admission Outbox::admit(const std::shared_ptr<Delivery>& delivery, bool may_hand_off,
+                                const std::atomic<bool>& ready, std::uint32_t link) {
     Admission admission;
     std::lock_guard lock(mutex_);
     auto& box = queues();
-    if (may_send && box.waiting.empty() && box.in_flight.size() < limits_.window) {
+    if (may_hand_off && box.waiting.empty() && box.in_flight.size() < limits_.window &&
+        ready.load(std::memory_order_acquire)) {
         box.in_flight.emplace(delivery.get(), delivery);  // before Paho may report on it
         delivery->sent_in = link;
         admission.in_flight = true;
@@ -62,9 +63,11 @@ std::shared_ptr<Delivery> Outbox::take(const void* context) {
     return delivery;
 }
 
-void Outbox::requeue(std::shared_ptr<Delivery> delivery) {
+std::shared_ptr<Delivery> Outbox::find(const void* context) const {
     std::lock_guard lock(mutex_);
-    insert_waiting(std::move(delivery));
+    if (!queues_) return nullptr;
+    auto it = queues_->in_flight.find(static_cast<const Delivery*>(context));
+    return it == queues_->in_flight.end() ? nullptr : it->second;
 }
 
 void Outbox::restore(std::shared_ptr<Delivery> delivery) {

@@ -10,6 +10,7 @@
 // Paho, storage or a token; what leaves it, the caller settles.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -36,24 +37,50 @@ class Outbox {
     explicit Outbox(Limits limits) : limits_(limits) {}
 
     // A newly accepted message. In flight at once (stamped with connection `link`) when
-    // `may_send` (the caller can hand it to Paho now), nothing waits and the window has
-    // room; otherwise it waits. A full outbox refuses it (overflow reject) or drops its
-    // oldest waiting message to make room (drop_oldest).
+    // the caller can hand it to Paho now (`may_hand_off`), the session is `ready`, nothing
+    // waits and the window has room; otherwise it waits. A full outbox refuses it
+    // (overflow reject) or drops its oldest waiting message to make room (drop_oldest).
+    // `ready` is read under the outbox's lock: whoever sets it looks for waiting messages
+    // under the same lock after, so a message is either sent at once or seen waiting.
     struct Admission {
         bool in_flight = false;
         bool rejected = false;
         std::shared_ptr<Delivery> dropped;
     };
-    Admission admit(const std::shared_ptr<Delivery>& delivery, bool may_send, std::uint32_t link);
+    Admission admit(const std::shared_ptr<Delivery>& delivery, bool may_hand_off,
+                    const std::atomic<bool>& ready, std::uint32_t link);
 
     // The first waiting message, moved in flight and stamped with `link`; null when
     // none waits or the window is full.
     std::shared_ptr<Delivery> next(std::uint32_t link);
     // Removes the in-flight message Paho reports on (its user context); null if unknown.
     std::shared_ptr<Delivery> take(const void* context);
-    // Back to the waiting ones, in publish order: its connection was lost, or Paho was
-    // disconnected when it was handed over.
-    void requeue(std::shared_ptr<Delivery> delivery);
+    // The in-flight message of `context`, left in place; null if unknown.
+    std::shared_ptr<Delivery> find(const void* context) const;
+    // A failure of the in-flight message of `context`: back among the waiting ones, in
+    // publish order, when `retry(delivery)` says so (its connection was lost, or Paho was
+    // disconnected when it was handed over), else removed. Decided under the outbox's
+    // lock, so that take_all() (a close) and connection_lost() always find it in one
+    // place or the other. Null `delivery`: it was not in flight any more.
+    struct GivenBack {
+        std::shared_ptr<Delivery> delivery;
+        bool requeued = false;
+    };
+    template <class Retry>
+    GivenBack give_back(const void* context, Retry&& retry) {
+        GivenBack back;
+        std::lock_guard lock(mutex_);
+        if (!queues_) return back;
+        auto it = queues_->in_flight.find(static_cast<const Delivery*>(context));
+        if (it == queues_->in_flight.end()) return back;
+        back.delivery = std::move(it->second);
+        queues_->in_flight.erase(it);
+        if (retry(*back.delivery)) {
+            insert_waiting(back.delivery);
+            back.requeued = true;
+        }
+        return back;
+    }
     // A message read back from storage: waits behind those before it.
     void restore(std::shared_ptr<Delivery> delivery);
     // The in-flight message with Paho's packet identifier that storage still holds.

@@ -88,7 +88,7 @@ DeliveryToken SessionCore::publish_shared(mqtt::string_ref topic_ref, mqtt::bina
     } else {
         handoff.lock();
     }
-    auto admission = outbox_.admit(delivery, handoff.owns_lock() && ready(),
+    auto admission = outbox_.admit(delivery, handoff.owns_lock(), ready_,
                                    link_generation_.load(std::memory_order_relaxed));
     if (admission.rejected) {
         stats_->count_error();
@@ -140,12 +140,14 @@ bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexce
         delivery->message_id.store(token->get_message_id(), std::memory_order_relaxed);
         return true;
     } catch (const mqtt::exception& e) {
-        outbox_.take(delivery.get());
         // Disconnected between the check and the call: it waits for the next connect.
         const int rc = e.get_return_code();
-        if ((rc == MQTTASYNC_DISCONNECTED || rc == MQTTASYNC_MAX_BUFFERED_MESSAGES) &&
-            state() != SessionState::closed) {
-            outbox_.requeue(delivery);
+        const bool retry = rc == MQTTASYNC_DISCONNECTED || rc == MQTTASYNC_MAX_BUFFERED_MESSAGES;
+        if (outbox_
+                .give_back(
+                    delivery.get(),
+                    [&](const Delivery&) { return retry && state() != SessionState::closed; })
+                .requeued) {
             return false;
         }
         stats_->count_error();
@@ -280,9 +282,8 @@ void SessionCore::on_publish_success(const mqtt::token& token) {
 }
 
 void SessionCore::on_publish_failure(const mqtt::token& token) {
-    auto delivery = outbox_.take(token.get_user_context());
-    if (!delivery) return;
-    const auto& message = delivery->message();
+    const auto failed = outbox_.find(token.get_user_context());
+    if (!failed) return;
     // A QoS 1/2 message lost with its connection (Paho discards what is in flight when a
     // clean session reconnects, or fails what it was writing) goes back into the outbox in
     // its place and out again once the new connection is ready; its token completes then.
@@ -290,20 +291,23 @@ void SessionCore::on_publish_failure(const mqtt::token& token) {
     // none) is final.
     const int reason = static_cast<int>(token.get_reason_code());
     const bool refused = reason >= 0x80 && reason < 255;
-    if (message.get_qos() > 0 && !refused && state() != SessionState::closed) {
-        // Paho fails what was in flight before it reports the lost connection. Until
-        // on_connection_lost, nothing more may go to Paho: it would buffer it for the next
-        // connection under this one's stamp, and the poison guard would blame the wrong
-        // message.
-        const auto sent_in = delivery->sent_in;
-        bool link_lost = false;
-        {
-            std::lock_guard lock(mutex_);
-            if (sent_in == static_cast<std::uint32_t>(generation_)) {
-                link_lost = ready_.exchange(false, std::memory_order_acq_rel);
-            }
+    const bool retry = failed->message().get_qos() > 0 && !refused;
+    // Paho fails what was in flight before it reports the lost connection. Until
+    // on_connection_lost, nothing more may go to Paho: it would buffer it for the next
+    // connection under this one's stamp, and the poison guard would blame the wrong
+    // message. So the hand-off stops before the message is back among the waiting ones.
+    const auto sent_in = failed->sent_in;
+    bool link_lost = false;
+    if (retry) {
+        std::lock_guard lock(mutex_);
+        if (sent_in == static_cast<std::uint32_t>(generation_)) {
+            link_lost = ready_.exchange(false, std::memory_order_acq_rel);
         }
-        outbox_.requeue(std::move(delivery));
+    }
+    auto back = outbox_.give_back(token.get_user_context(), [&](const Delivery&) {
+        return retry && state() != SessionState::closed;
+    });
+    if (back.requeued) {
         if (link_lost) {
             // Checked off Paho's thread: calling into Paho from its callback could block.
             runtime_->scheduler.post([weak = weak_from_this(), sent_in] {
@@ -314,6 +318,9 @@ void SessionCore::on_publish_failure(const mqtt::token& token) {
         }
         return;
     }
+    if (!back.delivery) return;  // close() or the poison guard settled it meanwhile
+    const auto& delivery = back.delivery;
+    const auto& message = delivery->message();
     stats_->count_error();
     if (state() == SessionState::closed) {
         // Stays stored: a session with this client id sends it on its next start.

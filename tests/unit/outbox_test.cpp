@@ -15,6 +15,13 @@ std::shared_ptr<Delivery> message(std::uint64_t sequence) {
                                       sequence);
 }
 
+const std::atomic<bool> ready{true};
+
+// Paho failed the in-flight message: it goes back among the waiting ones.
+void requeue(Outbox& outbox, const Delivery* delivery) {
+    EXPECT_TRUE(outbox.give_back(delivery, [](const Delivery&) { return true; }).requeued);
+}
+
 Outbox::Limits limits(std::size_t window, std::size_t max_pending,
                       BufferOverflow overflow = BufferOverflow::reject, int attempts = 3) {
     return {window, max_pending, overflow, attempts};
@@ -29,9 +36,9 @@ std::vector<std::uint64_t> sequences(const std::vector<std::shared_ptr<Delivery>
 TEST(Outbox, SendsAtOnceWhileTheWindowHasRoomThenQueues) {
     Outbox outbox(limits(2, 10));
     auto a = message(0), b = message(1), c = message(2);
-    EXPECT_TRUE(outbox.admit(a, true, 7).in_flight);
-    EXPECT_TRUE(outbox.admit(b, true, 7).in_flight);
-    EXPECT_FALSE(outbox.admit(c, true, 7).in_flight) << "past the window of 2";
+    EXPECT_TRUE(outbox.admit(a, true, ready, 7).in_flight);
+    EXPECT_TRUE(outbox.admit(b, true, ready, 7).in_flight);
+    EXPECT_FALSE(outbox.admit(c, true, ready, 7).in_flight) << "past the window of 2";
     EXPECT_EQ(a->sent_in, 7u);
     EXPECT_EQ(outbox.sizes().in_flight, 2u);
     EXPECT_EQ(outbox.sizes().waiting, 1u);
@@ -49,16 +56,47 @@ TEST(Outbox, SendsAtOnceWhileTheWindowHasRoomThenQueues) {
 TEST(Outbox, WaitsWhenItMayNotSendOrOthersWait) {
     Outbox outbox(limits(5, 10));
     auto a = message(0), b = message(1);
-    EXPECT_FALSE(outbox.admit(a, false, 1).in_flight) << "not ready: it waits";
-    EXPECT_FALSE(outbox.admit(b, true, 1).in_flight) << "may not overtake the waiting one";
+    EXPECT_FALSE(outbox.admit(a, false, ready, 1).in_flight) << "cannot hand off: it waits";
+    EXPECT_FALSE(outbox.admit(b, true, ready, 1).in_flight) << "may not overtake the waiting one";
     EXPECT_EQ(outbox.next(1), a);
     EXPECT_EQ(outbox.next(1), b);
 }
 
+TEST(Outbox, WaitsWhileTheSessionIsNotReady) {
+    Outbox outbox(limits(5, 10));
+    const std::atomic<bool> not_ready{false};
+    auto a = message(0);
+    EXPECT_FALSE(outbox.admit(a, true, not_ready, 1).in_flight);
+    EXPECT_EQ(outbox.sizes().waiting, 1u);
+}
+
+TEST(Outbox, AFailureIsGivenBackToTheWaitingOnesOrRemoved) {
+    Outbox outbox(limits(5, 10));
+    auto retried = message(0), refused = message(1);
+    outbox.admit(retried, true, ready, 1);
+    outbox.admit(refused, true, ready, 1);
+    EXPECT_EQ(outbox.find(refused.get()), refused);
+    EXPECT_EQ(outbox.sizes().in_flight, 2u) << "find leaves it in flight";
+
+    auto back = outbox.give_back(refused.get(), [](const Delivery&) { return false; });
+    EXPECT_EQ(back.delivery, refused);
+    EXPECT_FALSE(back.requeued);
+    back = outbox.give_back(retried.get(), [](const Delivery&) { return true; });
+    EXPECT_EQ(back.delivery, retried);
+    EXPECT_TRUE(back.requeued);
+    EXPECT_EQ(outbox.sizes().waiting, 1u);
+    EXPECT_EQ(outbox.sizes().in_flight, 0u);
+
+    back = outbox.give_back(retried.get(), [](const Delivery&) { return true; });
+    EXPECT_EQ(back.delivery, nullptr) << "not in flight any more";
+    EXPECT_EQ(outbox.find(retried.get()), nullptr);
+}
+
 TEST(Outbox, OverflowRejectRefusesTheNewMessage) {
     Outbox outbox(limits(1, 2, BufferOverflow::reject));
-    for (std::uint64_t i = 0; i < 2; ++i) EXPECT_FALSE(outbox.admit(message(i), false, 0).rejected);
-    auto refused = outbox.admit(message(2), false, 0);
+    for (std::uint64_t i = 0; i < 2; ++i)
+        EXPECT_FALSE(outbox.admit(message(i), false, ready, 0).rejected);
+    auto refused = outbox.admit(message(2), false, ready, 0);
     EXPECT_TRUE(refused.rejected);
     EXPECT_EQ(refused.dropped, nullptr);
     EXPECT_EQ(outbox.sizes().waiting, 2u);
@@ -68,9 +106,9 @@ TEST(Outbox, OverflowRejectRefusesTheNewMessage) {
 TEST(Outbox, OverflowDropOldestMakesRoomWithTheOldestWaiting) {
     Outbox outbox(limits(1, 2, BufferOverflow::drop_oldest));
     auto first = message(0);
-    outbox.admit(first, false, 0);
-    outbox.admit(message(1), false, 0);
-    auto admitted = outbox.admit(message(2), false, 0);
+    outbox.admit(first, false, ready, 0);
+    outbox.admit(message(1), false, ready, 0);
+    auto admitted = outbox.admit(message(2), false, ready, 0);
     EXPECT_FALSE(admitted.rejected);
     EXPECT_EQ(admitted.dropped, first);
     EXPECT_EQ(sequences(outbox.take_all()), (std::vector<std::uint64_t>{1, 2}));
@@ -81,11 +119,11 @@ TEST(Outbox, RequeuedMessagesGoBackInPublishOrder) {
     std::vector<std::shared_ptr<Delivery>> sent;
     for (std::uint64_t i = 0; i < 3; ++i) {
         sent.push_back(message(i));
-        outbox.admit(sent.back(), true, 1);
+        outbox.admit(sent.back(), true, ready, 1);
     }
-    outbox.admit(message(3), true, 1);  // waits: the window is full
+    outbox.admit(message(3), true, ready, 1);  // waits: the window is full
     // A lost connection fails them in any order.
-    for (int i : {2, 0, 1}) outbox.requeue(outbox.take(sent[i].get()));
+    for (int i : {2, 0, 1}) requeue(outbox, sent[i].get());
     std::vector<std::uint64_t> order;
     while (auto next = outbox.next(2)) order.push_back(next->sequence());
     EXPECT_EQ(order, (std::vector<std::uint64_t>{0, 1, 2}));
@@ -95,8 +133,8 @@ TEST(Outbox, RequeuedMessagesGoBackInPublishOrder) {
 TEST(Outbox, FindsTheStoredInFlightMessageByPacketIdentifier) {
     Outbox outbox(limits(2, 10));
     auto a = message(0), b = message(1);
-    outbox.admit(a, true, 1);
-    outbox.admit(b, true, 1);
+    outbox.admit(a, true, ready, 1);
+    outbox.admit(b, true, ready, 1);
     a->message_id = 5;
     b->message_id = 6;
     b->stored = true;
@@ -107,9 +145,9 @@ TEST(Outbox, FindsTheStoredInFlightMessageByPacketIdentifier) {
 
 TEST(Outbox, TakeAllReturnsInFlightThenWaitingAndEmpties) {
     Outbox outbox(limits(1, 10));
-    outbox.admit(message(0), true, 1);
-    outbox.admit(message(1), true, 1);
-    outbox.admit(message(2), true, 1);
+    outbox.admit(message(0), true, ready, 1);
+    outbox.admit(message(1), true, ready, 1);
+    outbox.admit(message(2), true, ready, 1);
     EXPECT_EQ(sequences(outbox.take_all()), (std::vector<std::uint64_t>{0, 1, 2}));
     EXPECT_EQ(outbox.sizes().in_flight + outbox.sizes().waiting, 0u);
     EXPECT_TRUE(outbox.take_all().empty());
@@ -118,8 +156,8 @@ TEST(Outbox, TakeAllReturnsInFlightThenWaitingAndEmpties) {
 TEST(Outbox, PoisonGuardGivesUpTheOldestInFlightAfterMaxAttemptsInARow) {
     Outbox outbox(limits(2, 10, BufferOverflow::reject, 3));
     auto poison = message(0), later = message(1);
-    outbox.admit(poison, true, 1);
-    outbox.admit(later, true, 1);
+    outbox.admit(poison, true, ready, 1);
+    outbox.admit(later, true, ready, 1);
     EXPECT_EQ(outbox.connection_lost(1).delivery, nullptr);
     EXPECT_EQ(outbox.connection_lost(2).delivery, nullptr);
     auto given_up = outbox.connection_lost(3);
@@ -133,11 +171,11 @@ TEST(Outbox, PoisonGuardFindsTheSuspectBackAmongTheWaitingOnes) {
     Outbox outbox(limits(1, 10, BufferOverflow::reject, 2));
     auto poison = message(0);
     // Paho fails it before it reports the lost connection: it is back waiting then.
-    outbox.admit(poison, true, 1);
-    outbox.requeue(outbox.take(poison.get()));
+    outbox.admit(poison, true, ready, 1);
+    requeue(outbox, poison.get());
     EXPECT_EQ(outbox.connection_lost(1).delivery, nullptr);
     ASSERT_EQ(outbox.next(2), poison);
-    outbox.requeue(outbox.take(poison.get()));
+    requeue(outbox, poison.get());
     auto given_up = outbox.connection_lost(2);
     ASSERT_EQ(given_up.delivery, poison);
     EXPECT_FALSE(given_up.held_by_paho);
@@ -147,14 +185,14 @@ TEST(Outbox, PoisonGuardFindsTheSuspectBackAmongTheWaitingOnes) {
 TEST(Outbox, PoisonGuardCountsOnlyDropsInARowOfTheSameMessage) {
     Outbox outbox(limits(2, 10, BufferOverflow::reject, 2));
     auto a = message(0), b = message(1);
-    outbox.admit(a, true, 1);
+    outbox.admit(a, true, ready, 1);
     EXPECT_EQ(outbox.connection_lost(1).delivery, nullptr);
     outbox.take(a.get());  // confirmed after all
-    outbox.admit(b, true, 2);
+    outbox.admit(b, true, ready, 2);
     EXPECT_EQ(outbox.connection_lost(2).delivery, nullptr) << "a new suspect starts at one";
     outbox.take(b.get());
     EXPECT_EQ(outbox.connection_lost(3).delivery, nullptr) << "nothing in flight: no suspect";
-    outbox.admit(b, true, 4);
+    outbox.admit(b, true, ready, 4);
     EXPECT_EQ(outbox.connection_lost(4).delivery, nullptr) << "the count restarted";
     EXPECT_EQ(outbox.connection_lost(5).delivery, b);
 }
@@ -162,8 +200,8 @@ TEST(Outbox, PoisonGuardCountsOnlyDropsInARowOfTheSameMessage) {
 TEST(Outbox, PoisonGuardIgnoresWaitingMessagesNotSentOnTheLostConnection) {
     Outbox outbox(limits(1, 10, BufferOverflow::reject, 1));
     auto a = message(0);
-    outbox.admit(a, true, 1);
-    outbox.requeue(outbox.take(a.get()));
+    outbox.admit(a, true, ready, 1);
+    requeue(outbox, a.get());
     EXPECT_EQ(outbox.connection_lost(2).delivery, nullptr) << "sent on connection 1, not 2";
     EXPECT_EQ(outbox.connection_lost(1).delivery, a);
 }
