@@ -27,10 +27,11 @@ namespace mqttx::detail {
 
 class Outbox {
   public:
+    // From PerformanceOptions, whose defaults these are.
     struct Limits {
-        std::size_t window = 10;         // PerformanceOptions::max_inflight
-        std::size_t max_pending = 1000;  // waiting messages at most
-        BufferOverflow overflow = BufferOverflow::drop_oldest;
+        std::size_t window = 20;          // max_inflight
+        std::size_t max_pending = 10000;  // waiting messages at most
+        BufferOverflow overflow = BufferOverflow::reject;
         int max_publish_attempts = 3;
     };
 
