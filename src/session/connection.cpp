@@ -142,6 +142,7 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
     SessionState old_state;
     std::uint64_t generation;
     std::string broker;
+    int failed_before = 0;
     {
         std::lock_guard lock(mutex_);
         connect_in_flight_ = false;
@@ -166,6 +167,8 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
         connected_index_ = attempt_index_;
         broker = brokers_[connected_index_].paho_uri();
         tried_in_round_ = 0;
+        failed_before = std::exchange(failed_connects_, 0);
+        last_connect_failure_.clear();
         generation = ++generation_;
         link_generation_.store(static_cast<std::uint32_t>(generation), std::memory_order_relaxed);
         old_state = set_state(SessionState::connected);
@@ -173,8 +176,13 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
             subscriptions_.session_lost();
         }
     }
-    log_->info("session '{}' connected to {} (session present: {})", options_.name, broker,
-               session_present);
+    if (failed_before == 0) {
+        log_->info("session '{}' connected to {} (session present: {})", options_.name, broker,
+                   session_present);
+    } else {
+        log_->info("session '{}' connected to {} (session present: {}) after {} failed attempt(s)",
+                   options_.name, broker, session_present, failed_before);
+    }
     emit(EventType::session_connected, ConnectInfo{broker, session_present});
     announce_state(old_state, SessionState::connected);
     runtime_->scheduler.post([weak = weak_from_this(), generation] {
@@ -232,12 +240,17 @@ void SessionCore::connection_failed(Error error) {
     std::chrono::milliseconds delay{0};
     int attempt = 0;
     std::uint64_t epoch;
+    bool as_before = false;  // the same failure as the last attempt's
+    int failed = 0;          // attempts failed since the last connect, this one included
     {
         std::lock_guard lock(mutex_);
         connect_in_flight_ = false;
         epoch = epoch_;
         error.with_context("broker", brokers_[attempt_index_].paho_uri());
         if (!want_connected_) return;
+        failed = ++failed_connects_;
+        as_before = last_connect_failure_ == error.what();
+        if (!as_before) last_connect_failure_ = error.what();
         broker_index_ = (broker_index_ + 1) % brokers_.size();
         if (++tried_in_round_ < brokers_.size()) {
             // Fail over to the next broker at once; back off only after a whole round.
@@ -256,7 +269,11 @@ void SessionCore::connection_failed(Error error) {
             old_state = set_state(new_state);
         }
     }
-    report(error);
+    if (as_before) {
+        report(error.with_context("failed_attempts", failed), spdlog::level::debug);
+    } else {
+        report(error);
+    }
     announce_state(old_state, new_state);
     if (new_state != SessionState::reconnecting) return;
     if (delay.count() == 0) {

@@ -189,9 +189,9 @@ void SessionCore::emit(EventType type, EventData data) {
                    Event{type, options_.name, std::move(data), std::chrono::system_clock::now()});
 }
 
-void SessionCore::report(const Error& error) {
+void SessionCore::report(const Error& error, spdlog::level::level_enum level) {
     stats_->count_error();
-    log_->warn("{}", error.what());
+    log_->log(level, "{}", error.what());
     emit(EventType::error, ErrorInfo{error.kind(), error.what()});
 }
 

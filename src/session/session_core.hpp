@@ -8,6 +8,7 @@
 #pragma once
 
 #include <mqtt/async_client.h>
+#include <spdlog/common.h>
 
 #include <atomic>
 #include <map>
@@ -176,7 +177,8 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     SessionState set_state(SessionState next);  // returns the old state
     void announce_state(SessionState old_state, SessionState new_state);
     void emit(EventType type, EventData data = {});
-    void report(const Error& error);
+    // Counts, logs (at `level`) and emits the error event.
+    void report(const Error& error, spdlog::level::level_enum level = spdlog::level::warn);
     void check_open() const;
     void unsubscribe_at_broker(const std::string& filter) noexcept;
     // With broker_ops_mutex_ held: removes a route, and the broker subscription with
@@ -214,6 +216,11 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::size_t attempt_index_ = 0;    // the current or last connect attempt's
     std::size_t broker_index_ = 0;     // the next attempt's
     std::size_t tried_in_round_ = 0;   // brokers failed since the last success or backoff
+    // Failed connects since the last success, and the last one's text: a failure like
+    // the one before is logged at debug, so a broker that is down for an hour does not
+    // fill the log with one warning per backoff step.
+    int failed_connects_ = 0;
+    std::string last_connect_failure_;
     SubscriptionTable subscriptions_;
     // The SUBSCRIBEs restore_subscriptions() sent after a connect: the generation they
     // belong to, how many still wait for their answer, and the filters granted so far.

@@ -2,9 +2,15 @@
 #include <gtest/gtest.h>
 #include <mqttx/mqttx.hpp>
 
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <atomic>
+#include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "support/collector.hpp"
 #include "support/error_kind.hpp"
@@ -439,6 +445,59 @@ TEST_F(SessionTest, ConnectEventsArriveInOrder) {
                                   T::session_connecting,    T::session_connected,
                                   T::session_state_changed, T::session_ready};
     EXPECT_EQ(seen, expected);
+}
+
+// What a logger writes: level and text of each line.
+class CapturingSink : public spdlog::sinks::base_sink<std::mutex> {
+  public:
+    // Lines at `level` whose text holds `needle`.
+    int count(spdlog::level::level_enum level, const std::string& needle) {
+        std::lock_guard lock(mutex_);
+        int n = 0;
+        for (const auto& [at, text] : lines_)
+            n += at == level && text.find(needle) != std::string::npos;
+        return n;
+    }
+
+  protected:
+    void sink_it_(const spdlog::details::log_msg& message) override {
+        lines_.emplace_back(message.level,
+                            std::string(message.payload.data(), message.payload.size()));
+    }
+    void flush_() override {}
+
+  private:
+    std::vector<std::pair<spdlog::level::level_enum, std::string>> lines_;
+};
+
+TEST(ConnectFailures, ARepeatedFailureIsLoggedOnceAndTheConnectSaysHowManyFailed) {
+    const int port = mqttx::test::free_port();  // nothing listens yet
+    auto sink = std::make_shared<CapturingSink>();
+    auto logger = std::make_shared<spdlog::logger>("connect-failures", sink);
+    logger->set_level(spdlog::level::debug);
+    mqttx::SessionManager manager;
+    std::atomic<int> errors{0};
+    auto events = manager.on_event(mqttx::EventType::error, [&](const mqttx::Event& e) {
+        if (e.session == "flaky") ++errors;
+    });
+    auto session =
+        manager.add_session(mqttx::quick_connect("flaky", "tcp://127.0.0.1:" + std::to_string(port))
+                                .auto_reconnect({20ms, 50ms, 2.0, 0.0})
+                                .logger(logger)
+                                .build());
+    manager.connect_all();
+    // Every failure is still an error event (and counted); the log has one warning.
+    ASSERT_TRUE(mqttx::test::wait_until([&] { return errors.load() >= 5; }));
+    EXPECT_EQ(sink->count(spdlog::level::warn, "connect failed"), 1);
+    EXPECT_GE(sink->count(spdlog::level::debug, "failed_attempts="), 4);
+
+    mqttx::test::BrokerOptions on_that_port;
+    on_that_port.port = port;
+    mqttx::test::Mosquitto broker(on_that_port);
+    manager.wait_for_session("flaky", 20s);
+    EXPECT_EQ(sink->count(spdlog::level::info, "failed attempt(s)"), 1);
+    EXPECT_EQ(sink->count(spdlog::level::warn, "connect failed"), 1);
+    EXPECT_GE(session->metrics().errors, 5u);
 }
 
 }  // namespace
