@@ -16,7 +16,6 @@
 #include <thread>
 #include <vector>
 
-#include "session/backoff.hpp"
 #include "channel_queue.hpp"
 #include "deadline.hpp"
 #include "delivery.hpp"
@@ -27,6 +26,7 @@
 #include "mqttx/topic.hpp"
 #include "paho_waker.hpp"
 #include "problems.hpp"
+#include "session/backoff.hpp"
 #include "wire_checks.hpp"
 
 namespace mqttx {
