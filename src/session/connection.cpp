@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
+#include <string_view>
+#include <utility>
 
 #include "deadline.hpp"
 #include "paho_error.hpp"
@@ -168,7 +171,7 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
         broker = brokers_[connected_index_].paho_uri();
         tried_in_round_ = 0;
         failed_before = std::exchange(failed_connects_, 0);
-        last_connect_failure_.clear();
+        last_connect_failure_ = 0;
         generation = ++generation_;
         link_generation_.store(static_cast<std::uint32_t>(generation), std::memory_order_relaxed);
         old_state = set_state(SessionState::connected);
@@ -249,8 +252,9 @@ void SessionCore::connection_failed(Error error) {
         error.with_context("broker", brokers_[attempt_index_].paho_uri());
         if (!want_connected_) return;
         failed = ++failed_connects_;
-        as_before = last_connect_failure_ == error.what();
-        if (!as_before) last_connect_failure_ = error.what();
+        const auto failure = std::hash<std::string_view>{}(error.what());
+        as_before = failure == last_connect_failure_;
+        last_connect_failure_ = failure;
         broker_index_ = (broker_index_ + 1) % brokers_.size();
         if (++tried_in_round_ < brokers_.size()) {
             // Fail over to the next broker at once; back off only after a whole round.

@@ -216,11 +216,12 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::size_t attempt_index_ = 0;    // the current or last connect attempt's
     std::size_t broker_index_ = 0;     // the next attempt's
     std::size_t tried_in_round_ = 0;   // brokers failed since the last success or backoff
-    // Failed connects since the last success, and the last one's text: a failure like
-    // the one before is logged at debug, so a broker that is down for an hour does not
-    // fill the log with one warning per backoff step.
+    // Failed connects since the last success, and a hash of the last one's text (not the
+    // text: 10,000 sessions each hold it): a failure like the one before is logged at
+    // debug, so a broker that is down for an hour does not fill the log with one warning
+    // per backoff step.
     int failed_connects_ = 0;
-    std::string last_connect_failure_;
+    std::size_t last_connect_failure_ = 0;
     SubscriptionTable subscriptions_;
     // The SUBSCRIBEs restore_subscriptions() sent after a connect: the generation they
     // belong to, how many still wait for their answer, and the filters granted so far.
