@@ -18,8 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "support/loopback.hpp"
-#include "support/mosquitto.hpp"  // free_port()
+#include "support/mosquitto.hpp"  // listen_on_free_port()
 
 namespace mqttx::test {
 namespace {
@@ -193,25 +192,7 @@ FakeBroker::FakeBroker() : impl_(std::make_unique<Impl>()) {
     Impl& impl = *impl_;
     impl.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (impl.wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-    int last_errno = 0;
-    for (int attempt = 0; attempt < 20 && impl.listen_fd < 0; ++attempt) {
-        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
-        const int port = free_port();
-        const sockaddr_in addr = loopback(port);
-        if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
-            ::listen(fd, SOMAXCONN) == 0) {
-            impl.listen_fd = fd;
-            port_ = port;
-        } else {
-            last_errno = errno;  // someone took the port in between: try another
-            ::close(fd);
-        }
-    }
-    if (impl.listen_fd < 0) {
-        throw std::system_error(last_errno, std::generic_category(),
-                                "mqttx::test::FakeBroker: cannot listen on 127.0.0.1");
-    }
+    impl.listen_fd = listen_on_free_port("mqttx::test::FakeBroker", port_);
     impl.thread = std::thread([&impl] { impl.run(); });
 }
 

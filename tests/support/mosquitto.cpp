@@ -138,6 +138,27 @@ int free_port() {
     throw std::runtime_error("mqttx::test::free_port: no free loopback port found");
 }
 
+int listen_on_free_port(const char* owner, int& port) {
+    int last_errno = 0;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+        int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        const int candidate = free_port();
+        const sockaddr_in addr = loopback(candidate);
+        if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
+            ::listen(fd, SOMAXCONN) == 0) {
+            port = candidate;
+            return fd;
+        }
+        last_errno = errno;  // someone took the port in between: try another
+        ::close(fd);
+    }
+    throw std::system_error(last_errno, std::generic_category(),
+                            std::string(owner) + ": cannot listen on 127.0.0.1");
+}
+
 std::string make_temp_dir(std::string_view prefix) {
     std::string pattern = "/tmp/";
     pattern.append(prefix);

@@ -24,6 +24,10 @@ namespace mqttx::test {
 // while a broker restarts) and one process never gets the same port twice.
 int free_port();
 
+// A non-blocking socket listening on 127.0.0.1 at a free port, which it stores in
+// `port`; `owner` names the caller in the std::system_error it throws when it cannot.
+int listen_on_free_port(const char* owner, int& port);
+
 // Creates a fresh directory /tmp/<prefix>XXXXXX (mode 0700); throws
 // std::system_error on failure.
 std::string make_temp_dir(std::string_view prefix);
