@@ -56,6 +56,14 @@ void connect_all(mqttx::SessionManager& manager) {
     manager.wait_for_all_sessions(20s);
 }
 
+// Counts the session_disconnected events of `session` in `drops` while the result lives.
+auto count_drops(mqttx::SessionManager& manager, std::string session, std::atomic<int>& drops) {
+    return manager.on_event(mqttx::EventType::session_disconnected,
+                            [&drops, session = std::move(session)](const mqttx::Event& e) {
+                                if (e.session == session) ++drops;
+                            });
+}
+
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
@@ -109,10 +117,7 @@ TEST_P(PoisonPublish, IsGivenUpAfterMaxPublishAttemptsAndTheOutboxMovesOn) {
     Collector own_inbox;
     auto own_route = publisher->subscribe("echo/#", 1, own_inbox.handler());
     std::atomic<int> drops{0};
-    auto events =
-        manager.on_event(mqttx::EventType::session_disconnected, [&](const mqttx::Event& e) {
-            if (e.session == "pub") ++drops;
-        });
+    auto events = count_drops(manager, "pub", drops);
     connect_all(manager);
 
     auto poison = publisher->publish("poison/big", std::string(2000, 'p'), 1);
@@ -310,10 +315,7 @@ TEST_P(WildcardClientId, SessionIsNotDisconnectedWhileOthersConnect) {
     Collector inbox;
     auto route = a->subscribe("wild/inbox", 1, inbox.handler());
     std::atomic<int> a_drops{0};
-    auto events =
-        manager.on_event(mqttx::EventType::session_disconnected, [&](const mqttx::Event& e) {
-            if (e.session == "a") ++a_drops;
-        });
+    auto events = count_drops(manager, "a", a_drops);
     manager.connect("a");
     manager.wait_for_session("a", 20s);
 
