@@ -81,9 +81,7 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
             .with_session(options_.name)
             .with_topic(std::string(filter_text));
     }
-    const std::string filter = options.share_group.empty() ? std::string(filter_text)
-                                                           : "$share/" + options.share_group + "/" +
-                                                                 std::string(filter_text);
+    const std::string filter = SubscriptionTable::broker_filter(filter_text, options.share_group);
     auto problem = options.share_group.empty() ? std::string_view()
                                                : topic::check_share_group(options.share_group);
     if (problem.empty()) problem = topic::check_topic_filter(filter);
