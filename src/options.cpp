@@ -76,6 +76,9 @@ void check_storage(Problems& problems, const Options& options) {
             break;
         case StorageType::file:
             if (storage.directory.empty()) problems.add("storage.directory", "must not be empty");
+            if (storage.file_segment_bytes < 4096) {
+                problems.add("storage.file_segment_bytes", "must be at least 4096");
+            }
             break;
         case StorageType::redis:
             if (storage.redis_address.empty()) {

@@ -74,13 +74,20 @@ struct PerformanceOptions {
 enum class StorageType { memory, file, redis };
 
 // Where a persistent session keeps in-flight messages, its outbox and its state.
+inline constexpr std::size_t default_segment_bytes = std::size_t{8} << 20;
+
 struct StorageOptions {
     StorageType type = StorageType::memory;
     std::string directory{};  // file
-    // file: sync each record and the directory, so a record survives a power cut. false:
-    // write and rename only, which survives the program's crash but not the machine's
-    // (what Paho's own file persistence does), about 4x faster.
+    // file: every write reaches the kernel before the call returns, so it survives a
+    // crash of the program (what Paho's own file persistence does). true: a writer
+    // thread also syncs the log to disk, many writes per sync, and a publish's token
+    // completes only once its message was on disk before the broker confirmed it, so
+    // a power cut loses no confirmed message.
     bool file_sync = true;
+    // file: the log rolls to a new segment file past this size; a segment mostly dead
+    // is compacted. At least 4096.
+    std::size_t file_segment_bytes = default_segment_bytes;
     std::string redis_address{};   // redis: "host:port"
     std::string redis_user{};      // redis AUTH (empty: password only, or none)
     std::string redis_password{};  // never logged

@@ -6,8 +6,11 @@
 // mqttx::Error (kind storage) naming the backend, the client and the key.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,6 +29,14 @@ struct StorageMetrics {
     std::uint64_t removes = 0;
     std::uint64_t errors = 0;
     std::uint64_t corrupt_records = 0;  // found damaged, reported and skipped
+    // The file backend's log (zero for the others).
+    std::uint64_t bytes_on_disk = 0;     // every segment, dead records included
+    std::uint64_t segments = 0;          // segment files
+    std::uint64_t compactions = 0;       // segments rewritten and deleted
+    std::uint64_t syncs = 0;             // group commits (fdatasync of the log)
+    std::uint64_t synced_records = 0;    // records they made durable: / syncs = per sync
+    std::uint64_t unsynced_records = 0;  // written, waiting for the next group commit
+    std::uint64_t truncated_tails = 0;   // torn or damaged segment tails cut at open
 };
 
 // The key under which a session keeps its state (subscriptions, client id, times).
@@ -60,12 +71,18 @@ class Storage {
     // Every key below belongs to `client_id` (a directory, a Redis hash). Call first.
     void open(std::string_view client_id);
     void close() noexcept;
-    // A failed put leaves nothing stored under the key (or the old value).
-    void put(std::string_view key, std::string_view value);
+    // A failed put leaves nothing stored under the key (or the old value). Returns the
+    // write's ticket for when_durable().
+    std::uint64_t put(std::string_view key, std::string_view value);
     // Empty when the key is missing, or when its record is corrupt (reported, counted).
     std::optional<std::string> get(std::string_view key);
     // Removing a missing key is not an error; a failed remove leaves the key.
     void remove(std::string_view key);
+    // Calls `done` once every write up to `ticket` is durable: at once, on this thread,
+    // when it is already (always so for memory, Redis and file storage without
+    // file_sync), else on the backend's writer thread after the group commit that
+    // covers it, or at close(). `done` must not block.
+    void when_durable(std::uint64_t ticket, std::function<void()> done);
     bool contains(std::string_view key);
     std::vector<std::string> keys();
     void clear();  // every key of the client
@@ -87,6 +104,18 @@ class Storage {
     virtual void do_clear() = 0;
     // For backends: a damaged record was found and skipped (already logged).
     void count_corrupt() noexcept { ++metrics_.corrupt_records; }
+    // The backend's own figures (StorageMetrics' log fields), with the lock held.
+    virtual void do_metrics(StorageMetrics&) const {}
+
+    // For backends that make writes durable later, in batches (call in the
+    // constructor): when_durable() then waits for durable_through().
+    void defer_durability() noexcept { deferred_durability_ = true; }
+    // The ticket of the last write that returned: every write up to it is done.
+    std::uint64_t issued_tickets() const noexcept {
+        return tickets_.load(std::memory_order_acquire);
+    }
+    // Writes up to `ticket` are durable: runs the when_durable() callbacks they release.
+    void durable_through(std::uint64_t ticket);
 
   private:
     template <class F>
@@ -97,15 +126,25 @@ class Storage {
     bool open_ = false;
     mutable std::mutex mutex_;
     StorageMetrics metrics_;
+    std::atomic<std::uint64_t> tickets_{0};
+    bool deferred_durability_ = false;
+    std::mutex durable_mutex_;
+    std::uint64_t durable_ = 0;
+    std::multimap<std::uint64_t, std::function<void()>> waiting_durable_;
 };
 
 // The backends. Each checks its arguments and throws Error (configuration) on bad ones.
 std::unique_ptr<Storage> make_memory_storage();
-// A directory per client id (names made safe) under `directory`, created if missing.
-// Every write goes to a temporary file and is renamed into place; with `sync` the file
-// is synced before the rename and the directory after it and after a removal (see
-// StorageOptions::file_sync). Each record carries a checksum.
-std::unique_ptr<Storage> make_file_storage(std::string directory, bool sync = true);
+// A directory per client id (names made safe) under `directory`, created if missing,
+// holding a log: segment files of checksummed records, appended, never rewritten
+// (removals are tombstones); segments mostly dead are compacted in the background.
+// A write is in the kernel's page cache when put() returns, so it survives a crash of
+// the program. With `sync` a writer thread also makes writes durable against a power
+// cut, many per fdatasync (group commit; when_durable() tells when). At open a torn
+// or damaged tail is cut at the last good record, and the file-per-record layout of
+// earlier versions is moved into the log. See StorageOptions::file_sync.
+std::unique_ptr<Storage> make_file_storage(std::string directory, bool sync = true,
+                                           std::size_t segment_bytes = default_segment_bytes);
 // One hash per client id, named `prefix` + client id. Uses redis_address ("host:port"),
 // redis_user/redis_password (AUTH), redis_db (SELECT), redis_prefix, the timeouts, and
 // reconnects when Redis comes back.

@@ -1,5 +1,7 @@
 #include "mqttx/storage.hpp"
 
+#include <algorithm>
+
 #include "mqttx/error.hpp"
 
 namespace mqttx {
@@ -49,15 +51,20 @@ void Storage::open(std::string_view client_id) {
 }
 
 void Storage::close() noexcept {
-    std::lock_guard lock(mutex_);
-    if (open_) do_close();
-    open_ = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (open_) do_close();
+        open_ = false;
+    }
+    // Whatever the backend did not make durable by now, it never will: nobody waits.
+    durable_through(issued_tickets());
 }
 
-void Storage::put(std::string_view key, std::string_view value) {
-    guarded("put", key, [&] {
+std::uint64_t Storage::put(std::string_view key, std::string_view value) {
+    return guarded("put", key, [&] {
         do_put(std::string(key), value);
         ++metrics_.puts;
+        return tickets_.fetch_add(1, std::memory_order_acq_rel) + 1;
     });
 }
 
@@ -72,7 +79,33 @@ void Storage::remove(std::string_view key) {
     guarded("remove", key, [&] {
         do_remove(std::string(key));
         ++metrics_.removes;
+        tickets_.fetch_add(1, std::memory_order_acq_rel);
     });
+}
+
+void Storage::when_durable(std::uint64_t ticket, std::function<void()> done) {
+    {
+        std::lock_guard lock(durable_mutex_);
+        if (deferred_durability_ && ticket > durable_) {
+            waiting_durable_.emplace(ticket, std::move(done));
+            return;
+        }
+    }
+    done();
+}
+
+void Storage::durable_through(std::uint64_t ticket) {
+    std::vector<std::function<void()>> released;
+    {
+        std::lock_guard lock(durable_mutex_);
+        durable_ = std::max(durable_, ticket);
+        const auto end = waiting_durable_.upper_bound(durable_);
+        for (auto it = waiting_durable_.begin(); it != end; ++it) {
+            released.push_back(std::move(it->second));
+        }
+        waiting_durable_.erase(waiting_durable_.begin(), end);
+    }
+    for (auto& done : released) done();
 }
 
 bool Storage::contains(std::string_view key) {
@@ -89,7 +122,9 @@ void Storage::clear() {
 
 StorageMetrics Storage::metrics() const {
     std::lock_guard lock(mutex_);
-    return metrics_;
+    auto metrics = metrics_;
+    if (open_) do_metrics(metrics);
+    return metrics;
 }
 
 std::unique_ptr<Storage> make_storage(const StorageOptions& options) {
@@ -97,7 +132,8 @@ std::unique_ptr<Storage> make_storage(const StorageOptions& options) {
         case StorageType::memory:
             return make_memory_storage();
         case StorageType::file:
-            return make_file_storage(options.directory, options.file_sync);
+            return make_file_storage(options.directory, options.file_sync,
+                                     options.file_segment_bytes);
         case StorageType::redis:
             return make_redis_storage(options);
     }
