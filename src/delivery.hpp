@@ -63,6 +63,8 @@ class Delivery {
     // The session's storage holds a copy (its outbox record) until Paho has stored the
     // message itself or the broker has confirmed it.
     std::atomic<bool> stored{false};
+    // The storage's ticket for that record (Storage::when_durable); 0 when none.
+    std::uint64_t storage_ticket = 0;
     // The connection (the session's generation, low bits) it was last handed to Paho
     // on; guarded by the session's outbox mutex. For the poison guard.
     std::uint32_t sent_in = 0;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 
@@ -41,6 +42,10 @@ void PahoPersistence::close() {
 }
 
 void PahoPersistence::clear() {
+    {
+        std::lock_guard lock(memory_mutex_);
+        memory_only_.clear();
+    }
     logged("clear", "", [&] {
         for (const auto& key : storage_->keys()) {
             if (!key.starts_with(own_key_prefix)) storage_->remove(key);
@@ -49,6 +54,10 @@ void PahoPersistence::clear() {
 }
 
 bool PahoPersistence::contains_key(const mqtt::string& key) {
+    {
+        std::lock_guard lock(memory_mutex_);
+        if (memory_only_.contains(key)) return true;
+    }
     return logged("contains", key, [&] { return storage_->contains(key); });
 }
 
@@ -62,24 +71,53 @@ mqtt::string_collection PahoPersistence::keys() const {
     });
 }
 
-void PahoPersistence::put(const mqtt::string& key, const std::vector<mqtt::string_view>& buffers) {
-    logged("put", key, [&] {
-        std::string value;
-        for (const auto& buffer : buffers) value.append(buffer.data(), buffer.size());
-        storage_->put(key, value);
-    });
-    // "s-<id>" (MQTT 5: "s5-<id>"): a publish Paho is sending; it now keeps it itself.
+namespace {
+
+// Paho's key of a publish it is sending: "s-<id>" (MQTT 5: "s5-<id>"). Its packet id.
+std::optional<int> sent_publish_id(std::string_view key) {
     for (std::string_view prefix : {"s-", "s5-"}) {
-        if (!key.starts_with(prefix) || !on_publish_written_) continue;
+        if (!key.starts_with(prefix)) continue;
         int id = 0;
-        const auto digits = std::string_view(key).substr(prefix.size());
+        const auto digits = key.substr(prefix.size());
         const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
-        if (ec == std::errc() && end == digits.data() + digits.size()) on_publish_written_(id);
+        if (ec == std::errc() && end == digits.data() + digits.size()) return id;
     }
+    return std::nullopt;
+}
+
+// Paho's queued commands ("c-", "c5-"): the outbox record holds each publish until the
+// broker confirms it, and SessionStorage::open drops commands of a previous run.
+bool is_command(std::string_view key) {
+    return key.starts_with("c-") || key.starts_with("c5-");
+}
+
+}  // namespace
+
+void PahoPersistence::put(const mqtt::string& key, const std::vector<mqtt::string_view>& buffers) {
+    std::string value;
+    for (const auto& buffer : buffers) value.append(buffer.data(), buffer.size());
+    const auto sent = sent_publish_id(key);
+    // A sent publish starts with its fixed header, whose bits 1-2 are the QoS. A QoS 1
+    // publish is kept by its outbox record until the broker's PUBACK, and sent again
+    // from there after a crash: Paho's copy would be a second write of the message.
+    const bool qos1 =
+        sent && !value.empty() && ((static_cast<unsigned char>(value[0]) >> 1) & 3) == 1;
+    if (is_command(key) || qos1) {
+        std::lock_guard lock(memory_mutex_);
+        memory_only_.insert_or_assign(key, std::move(value));
+        return;
+    }
+    logged("put", key, [&] { storage_->put(key, value); });
+    // Paho keeps a QoS 2 publish itself from now on.
+    if (sent && on_publish_written_) on_publish_written_(*sent);
 }
 
 mqtt::string PahoPersistence::get(const mqtt::string& key) const {
     return logged("get", key, [&] {
+        {
+            std::lock_guard lock(memory_mutex_);
+            if (auto it = memory_only_.find(key); it != memory_only_.end()) return it->second;
+        }
         auto value = storage_->get(key);
         // Paho asks only for keys it listed: a missing or corrupt one is an error to it.
         if (!value) throw std::runtime_error("no readable record");
@@ -88,6 +126,10 @@ mqtt::string PahoPersistence::get(const mqtt::string& key) const {
 }
 
 void PahoPersistence::remove(const mqtt::string& key) {
+    {
+        std::lock_guard lock(memory_mutex_);
+        if (memory_only_.erase(key) > 0) return;
+    }
     logged("remove", key, [&] { storage_->remove(key); });
 }
 

@@ -3,13 +3,21 @@
 // its own threads (Storage locks) and swallows its exceptions, so every failure is
 // logged here before it is rethrown. Keys of the library's own ("mqttx-...") are not
 // Paho's: keys() and clear() leave them alone. Must outlive the client.
+//
+// One write per message: Paho's queued commands and its copies of QoS 1 publishes stay
+// in memory, since the session's outbox record holds each such message until the
+// broker confirms it. QoS 2 publishes are written (a restarted Paho must finish their
+// exchange under the same packet id, or the broker delivers them twice), and their
+// outbox record goes then.
 #pragma once
 
 #include <mqtt/iclient_persistence.h>
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "mqttx/storage.hpp"
 
@@ -24,7 +32,7 @@ inline constexpr std::string_view own_key_prefix = "mqttx-";
 
 class PahoPersistence final : public mqtt::iclient_persistence {
   public:
-    // Told the packet identifier once Paho has stored a publish it is sending ("s-<id>").
+    // Told the packet identifier once Paho has stored a QoS 2 publish it is sending.
     using WrittenHandler = std::function<void(int message_id)>;
 
     PahoPersistence(std::shared_ptr<Storage> storage, std::shared_ptr<spdlog::logger> log,
@@ -47,6 +55,10 @@ class PahoPersistence final : public mqtt::iclient_persistence {
     const std::shared_ptr<spdlog::logger> log_;
     const std::string session_;
     const WrittenHandler on_publish_written_;
+    // Records Paho needs while it runs but a restart does not: its queued commands and
+    // its QoS 1 publishes.
+    mutable std::mutex memory_mutex_;
+    std::unordered_map<std::string, std::string> memory_only_;
 };
 
 }  // namespace mqttx::detail

@@ -21,7 +21,7 @@ void SessionCore::unstore(Delivery& delivery) noexcept {
     if (storage_) storage_->remove(delivery);
 }
 
-// Paho's send thread: Paho has stored the publish with this packet identifier, so the
+// Paho's send thread: Paho has stored the QoS 2 publish with this packet identifier, so the
 // outbox's copy can go. (Removed any later, a crash after Paho's PUBCOMP could send
 // the message again as a new publish.)
 void SessionCore::on_publish_written(int message_id) noexcept {

@@ -76,8 +76,8 @@ DeliveryToken SessionCore::publish_shared(mqtt::string_ref topic_ref, mqtt::bina
     }
     DeliveryToken result(delivery);
 
-    // A persistent session keeps the message in its storage until Paho has it (Paho
-    // then keeps it itself): accepted means stored.
+    // A persistent session keeps the message in its storage until the broker confirms
+    // it (QoS 1) or Paho has stored it itself (QoS 2): accepted means stored.
     if (storage_ && qos > 0) store(*delivery);
 
     // On Paho's own thread (an inline handler, a forwarder) never wait for the hand-off
@@ -275,8 +275,15 @@ void SessionCore::on_publish_success(const mqtt::token& token) {
         // Kept until now rather than until Paho took it: Paho may lose a message it has
         // queued but not yet written when the program dies. A crash after this write
         // and before the removal sends the message again: a duplicate, never a loss.
+        const auto ticket = delivery->storage_ticket;
         unstore(*delivery);
-        delivery->complete();
+        // With a synced file store, confirmed means durable too: a power cut before its
+        // group commit would have lost a message the application was told was safe.
+        if (ticket != 0) {
+            storage_->backend()->when_durable(ticket, [delivery] { delivery->complete(); });
+        } else {
+            delivery->complete();
+        }
     }
     if (outbox_waiting()) post_pump();
 }

@@ -43,7 +43,7 @@ void SessionStorage::put(Delivery& delivery) {
         record.user_properties.push_back(property);
     }
     try {
-        storage_->put(outbox_key(delivery.sequence()), encode(record));
+        delivery.storage_ticket = storage_->put(outbox_key(delivery.sequence()), encode(record));
         delivery.stored = true;
     } catch (const Error& e) {
         throw Error(e).with_session(session_).with_topic(record.topic);

@@ -40,10 +40,10 @@ class SessionStorage {
     const std::shared_ptr<Storage>& backend() const noexcept { return storage_; }
 
     // The outbox record of an accepted message; throws the backend's Error, naming the
-    // session and topic. Marks the delivery stored.
+    // session and topic. Marks the delivery stored, with the write's ticket.
     void put(Delivery& delivery);
-    // Its record gone (once Paho stored the message, or the broker confirmed or refused
-    // it). A failure is logged: the next start sends it again, a duplicate, not a loss.
+    // Its record gone (once Paho stored a QoS 2 message, or the broker confirmed or
+    // refused it). A failure is logged: the next start sends it again, a duplicate, not a loss.
     void remove(Delivery& delivery) noexcept;
 
     // The outbox of the last run, in publish order: what it accepted and had not

@@ -1,10 +1,8 @@
 // The Storage contract, run against every backend (Redis: a real redis-server started
-// on a free port), then what is particular to each: damaged files, Redis going away.
+// on a free port), then what is particular to Redis: going away, AUTH, addresses.
 #include <gtest/gtest.h>
 #include <mqttx/storage.hpp>
 
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <set>
 
@@ -137,69 +135,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, StorageContract,
                                            Backend::redis),
                          name_of);
 
-// ---- file ---------------------------------------------------------------------
-
-class FileStorage : public ::testing::Test {
-  protected:
-    void TearDown() override { mqttx::test::remove_tree(dir_); }
-    // The one file of `key` under the client's directory.
-    std::filesystem::path file_of(const std::string& client) {
-        for (const auto& e : std::filesystem::directory_iterator(dir_ + "/" + client))
-            return e.path();
-        return {};
-    }
-    std::string dir_ = mqttx::test::make_temp_dir("mqttx-storage-");
-};
-
-TEST_F(FileStorage, CorruptAndTruncatedRecordsAreSkippedAndCounted) {
-    auto storage = mqttx::make_file_storage(dir_);
-    storage->open("c");
-    storage->put("k", "a value long enough to damage");
-    const auto path = file_of("c");
-    {
-        std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-        f.seekp(20);
-        f.put('!');  // one byte of the value: the checksum no longer matches
-    }
-    EXPECT_EQ(storage->get("k"), std::nullopt);
-    storage->put("k", "another value");
-    std::filesystem::resize_file(path, std::filesystem::file_size(path) - 3);  // truncated
-    EXPECT_EQ(storage->get("k"), std::nullopt);
-    {
-        std::ofstream f(path, std::ios::trunc);
-        f << "junk";  // not a record at all
-    }
-    EXPECT_EQ(storage->get("k"), std::nullopt);
-    EXPECT_EQ(storage->metrics().corrupt_records, 3u);
-    storage->put("k", "fine again");
-    EXPECT_EQ(storage->get("k"), "fine again");
-}
-
-TEST_F(FileStorage, HalfWrittenTemporaryFilesAreNotRecords) {
-    {
-        auto storage = mqttx::make_file_storage(dir_);
-        storage->open("c");
-        storage->put("k", "kept");
-    }
-    std::ofstream(dir_ + "/c/other.tmp") << "a crash left this";
-    auto storage = mqttx::make_file_storage(dir_);
-    storage->open("c");
-    EXPECT_EQ(storage->keys(), std::vector<std::string>{"k"});
-    EXPECT_FALSE(std::filesystem::exists(dir_ + "/c/other.tmp"));
-}
-
-TEST_F(FileStorage, AnUnwritableDirectoryIsAStorageErrorNamingIt) {
-    auto storage = mqttx::make_file_storage("/proc/mqttx-cannot-be-here");
-    try {
-        storage->open("c");
-        FAIL() << "open succeeded";
-    } catch (const mqttx::Error& e) {
-        EXPECT_EQ(e.kind(), ErrorKind::storage);
-        EXPECT_NE(std::string(e.what()).find("/proc/mqttx-cannot-be-here"), std::string::npos)
-            << e.what();
-    }
-    EXPECT_EQ(error_kind_of([] { mqttx::make_file_storage(""); }), ErrorKind::configuration);
-}
+// The file backend's own tests are in file_log_test.cpp.
 
 // ---- redis --------------------------------------------------------------------
 
