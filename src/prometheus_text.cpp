@@ -93,6 +93,19 @@ void declare_session_families(PrometheusExporter& e) {
     e.declare("session_storage_errors_total", counter, "Failed storage operations.");
     e.declare("session_storage_corrupt_records_total", counter,
               "Damaged storage records found, reported and skipped.");
+    e.declare("session_storage_bytes", gauge,
+              "File storage: bytes of its log on disk, dead records included.");
+    e.declare("session_storage_segments", gauge, "File storage: segment files of its log.");
+    e.declare("session_storage_compactions_total", counter,
+              "File storage: segments rewritten without their dead records, then deleted.");
+    e.declare("session_storage_syncs_total", counter,
+              "File storage with file_sync: group commits (fdatasync of the log).");
+    e.declare("session_storage_synced_records_total", counter,
+              "File storage with file_sync: records the group commits made durable.");
+    e.declare("session_storage_unsynced_records", gauge,
+              "File storage with file_sync: records written, waiting for a group commit.");
+    e.declare("session_storage_truncated_tails_total", counter,
+              "File storage: torn or damaged segment tails cut at open.");
     e.declare("route_messages_total", counter,
               "Messages handed to the handlers of the routes on a filter.");
     e.declare("route_bytes_total", counter,
@@ -135,6 +148,13 @@ void add_session(PrometheusExporter& e, const SessionSample& s) {
               s.storage->removes);
         e.add("session_storage_errors_total", {session}, s.storage->errors);
         e.add("session_storage_corrupt_records_total", {session}, s.storage->corrupt_records);
+        e.add("session_storage_bytes", {session}, s.storage->bytes_on_disk);
+        e.add("session_storage_segments", {session}, s.storage->segments);
+        e.add("session_storage_compactions_total", {session}, s.storage->compactions);
+        e.add("session_storage_syncs_total", {session}, s.storage->syncs);
+        e.add("session_storage_synced_records_total", {session}, s.storage->synced_records);
+        e.add("session_storage_unsynced_records", {session}, s.storage->unsynced_records);
+        e.add("session_storage_truncated_tails_total", {session}, s.storage->truncated_tails);
     }
     for (const auto& [filter, stats] : s.routes) {
         const Label on{"filter", filter};

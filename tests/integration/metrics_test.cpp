@@ -194,6 +194,11 @@ TEST_F(MetricsTest, TheWholeManagerTextPassesPromtool) {
     EXPECT_NE(
         text.find("mqtt_session_storage_operations_total{session=\"stored\",operation=\"put\"}"),
         std::string::npos);
+    // Each token completed only once a group commit made its message durable.
+    const auto synced = text.find("mqtt_session_storage_synced_records_total{session=\"stored\"} ");
+    ASSERT_NE(synced, std::string::npos) << text;
+    EXPECT_GE(std::stod(text.substr(text.find('}', synced) + 2)), 10.0) << text;
+    EXPECT_TRUE(has_line(text, "mqtt_session_storage_segments{session=\"stored\"} 1")) << text;
     // Every family once, with its help and type.
     EXPECT_EQ(text.find("# TYPE mqtt_session_messages_sent_total counter"),
               text.rfind("# TYPE mqtt_session_messages_sent_total counter"));
