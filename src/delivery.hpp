@@ -57,6 +57,12 @@ class Delivery {
         return {self, &self->message_};
     }
     std::uint64_t sequence() const noexcept { return sequence_; }  // publish order
+    // Its topic and payload in bytes, what the offline buffer's byte bound counts.
+    std::size_t size() const noexcept {
+        return message_.get_topic_ref().length() + message_.get_payload_ref().length();
+    }
+    // An observer still waits for its outcome.
+    bool observed() const noexcept { return !observer_.expired(); }
     // When publish() accepted it (or the outbox was read back), for the latency metric.
     std::chrono::steady_clock::time_point accepted_at() const noexcept { return accepted_at_; }
     std::atomic<int> message_id{0};

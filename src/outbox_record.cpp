@@ -28,17 +28,24 @@ bool get_string(std::string_view& in, std::string& out) {
 }  // namespace
 
 std::string outbox_key(std::uint64_t sequence) {
-    char digits[21];
-    std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(sequence));
+    char digits[17];
+    std::snprintf(digits, sizeof digits, "%llx", static_cast<unsigned long long>(sequence));
     return std::string(outbox_key_prefix) + digits;
 }
 
 std::optional<std::uint64_t> outbox_sequence(std::string_view key) {
-    if (!key.starts_with(outbox_key_prefix)) return std::nullopt;
-    key.remove_prefix(outbox_key_prefix.size());
+    int base = 16;
+    if (key.starts_with(outbox_key_prefix)) {
+        key.remove_prefix(outbox_key_prefix.size());
+    } else if (key.starts_with(decimal_outbox_key_prefix)) {
+        key.remove_prefix(decimal_outbox_key_prefix.size());
+        base = 10;
+    } else {
+        return std::nullopt;
+    }
     std::uint64_t sequence = 0;
-    const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), sequence);
-    if (ec != std::errc() || end != key.data() + key.size()) return std::nullopt;
+    const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), sequence, base);
+    if (key.empty() || ec != std::errc() || end != key.data() + key.size()) return std::nullopt;
     return sequence;
 }
 

@@ -1,5 +1,6 @@
 // OutboxRecord: how a message waiting in a persistent session's outbox is kept in its
-// storage, under "mqttx-out-<sequence>" (zero-padded, so keys sort in publish order):
+// storage, under "mqttx-o-<sequence in hex>" (short enough for a string's inline buffer,
+// which matters in the file backend's index while an outage spills to it):
 //   version 1 | QoS | retained | topic | payload | user properties
 // with every string as a 4-byte little-endian length and its bytes.
 #pragma once
@@ -14,7 +15,9 @@
 
 namespace mqttx::detail {
 
-inline constexpr std::string_view outbox_key_prefix = "mqttx-out-";
+inline constexpr std::string_view outbox_key_prefix = "mqttx-o-";
+// Written by versions before the log, and still read: "mqttx-out-" and 20 decimal digits.
+inline constexpr std::string_view decimal_outbox_key_prefix = "mqttx-out-";
 
 struct OutboxRecord {
     int qos = 0;

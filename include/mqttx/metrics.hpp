@@ -37,7 +37,9 @@ struct SessionMetrics {
     std::uint64_t poison_publishes = 0;
     std::uint64_t active_subscriptions = 0;
     std::uint64_t outbox_waiting = 0;  // accepted, not yet handed to Paho (the offline buffer)
-    std::uint64_t in_flight = 0;       // handed to Paho, not yet confirmed
+    std::uint64_t outbox_spilled = 0;  // of them, kept in storage only (persistent sessions)
+    std::uint64_t outbox_waiting_bytes = 0;  // their topics and payloads
+    std::uint64_t in_flight = 0;             // handed to Paho, not yet confirmed
     SessionState state = SessionState::disconnected;
     bool connected = false;
     // Messages (sent and received) and their payload bytes per second over the last

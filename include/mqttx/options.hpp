@@ -58,6 +58,11 @@ enum class BufferOverflow { reject, drop_oldest };
 struct PerformanceOptions {
     std::size_t buffer_kb = 256 * 1024;  // largest payload accepted by publish(), in KiB
     int max_pending = 10000;             // messages accepted but not yet sent (Paho's buffer)
+    // The same bound in bytes of their topics and payloads (about what they take in
+    // storage); 0: none. A persistent session keeps its first 1,000 waiting messages in
+    // memory; past them, a message whose token the application let go waits in storage
+    // only, so an outage costs disk, not memory (about 100 bytes of memory each).
+    std::size_t max_pending_bytes = 0;
     // QoS 1/2 messages awaiting acknowledgement. MQTT 3.1.1 has no flow control, and
     // mosquitto (20 by default) acknowledges but drops what comes past its limit, so
     // keep this at or below the broker's. An MQTT 5 session also keeps to the broker's

@@ -10,11 +10,84 @@ Outbox::Queues& Outbox::queues() {
 }
 
 void Outbox::insert_waiting(std::shared_ptr<Delivery> delivery) {
-    auto& waiting = queues().waiting;
+    auto& box = queues();
+    box.waiting_bytes += delivery->size();
+    ++box.waiting_messages;
     auto later = std::upper_bound(
-        waiting.begin(), waiting.end(), delivery->sequence(),
-        [](std::uint64_t sequence, const auto& d) { return sequence < d->sequence(); });
-    waiting.insert(later, std::move(delivery));
+        box.waiting.begin(), box.waiting.end(), delivery->sequence(),
+        [](std::uint64_t sequence, const Waiting& w) { return sequence < w.sequence; });
+    const auto sequence = delivery->sequence();
+    box.waiting.insert(later, Waiting{std::move(delivery), sequence});
+}
+
+bool Outbox::full_for(std::size_t bytes) const {
+    return queues_->waiting_messages >= limits_.max_pending ||
+           (limits_.max_pending_bytes != 0 &&
+            queues_->waiting_bytes + bytes > limits_.max_pending_bytes);
+}
+
+void Outbox::drop_oldest(Admission& admission) {
+    auto& box = *queues_;
+    auto& front = box.waiting.front();
+    if (front.delivery) {
+        admission.dropped.push_back(front.delivery);
+        erase_waiting(box.waiting.begin());
+        return;
+    }
+    admission.dropped_spilled.push_back(front.sequence);
+    ++front.sequence;
+    if (--front.count == 0) box.waiting.pop_front();
+    box.waiting_bytes -= box.spilled_sizes.front();
+    box.spilled_sizes.pop_front();
+    --box.waiting_messages;
+}
+
+void Outbox::erase_waiting(std::deque<Waiting>::iterator at) {
+    auto& box = *queues_;
+    box.waiting_bytes -= at->delivery->size();
+    --box.waiting_messages;
+    box.waiting.erase(at);
+}
+
+namespace {
+
+// Its outbox record keeps the message whole: it has no MQTT 5 property but user
+// properties (OutboxRecord keeps no other).
+bool record_keeps_all(const Delivery& delivery) {
+    const auto& properties = delivery.message().get_properties().c_struct();
+    for (int i = 0; i < properties.count; ++i) {
+        if (properties.array[i].identifier != MQTTPROPERTY_CODE_USER_PROPERTY) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+// The message before the newest one leaves memory if only the outbox holds it: by the
+// time the next publish comes, a caller that let its token go has done so.
+void Outbox::spill_behind_last() {
+    auto& box = *queues_;
+    if (limits_.spill_after == 0 || box.waiting_messages <= limits_.spill_after ||
+        box.waiting.size() < 2) {
+        return;
+    }
+    const auto at = box.waiting.end() - 2;
+    auto& candidate = at->delivery;
+    // Only the outbox holds it, and nobody can take another reference but the outbox.
+    if (!candidate || candidate.use_count() != 1 || !candidate->stored || candidate->observed() ||
+        !record_keeps_all(*candidate)) {
+        return;
+    }
+    box.spilled_sizes.push_back(static_cast<std::uint32_t>(candidate->size()));
+    if (at != box.waiting.begin()) {
+        auto& run = *(at - 1);
+        if (!run.delivery && run.sequence + run.count == at->sequence) {
+            ++run.count;
+            box.waiting.erase(at);
+            return;
+        }
+    }
+    candidate.reset();
 }
 
 Outbox::Admission Outbox::admit(const std::shared_ptr<Delivery>& delivery, bool may_hand_off,
@@ -29,28 +102,61 @@ Outbox::Admission Outbox::admit(const std::shared_ptr<Delivery>& delivery, bool 
         admission.in_flight = true;
         return admission;
     }
-    if (box.waiting.size() >= limits_.max_pending) {
+    const auto bytes = delivery->size();
+    if (limits_.max_pending_bytes != 0 && bytes > limits_.max_pending_bytes) {
+        admission.rejected = true;  // dropping everything would not make room
+        return admission;
+    }
+    while (full_for(bytes)) {
         if (limits_.overflow == BufferOverflow::reject) {
             admission.rejected = true;
             return admission;
         }
-        admission.dropped = std::move(box.waiting.front());
-        box.waiting.pop_front();
+        drop_oldest(admission);
     }
-    box.waiting.push_back(delivery);
+    box.waiting.push_back(Waiting{delivery, delivery->sequence()});
+    box.waiting_bytes += bytes;
+    ++box.waiting_messages;
+    spill_behind_last();
     return admission;
 }
 
-std::shared_ptr<Delivery> Outbox::next(std::uint32_t link) {
+Outbox::Next Outbox::next(std::uint32_t link) {
     std::lock_guard lock(mutex_);
     if (!queues_ || queues_->waiting.empty() || queues_->in_flight.size() >= limits_.window) {
-        return nullptr;
+        return {};
     }
-    auto next = std::move(queues_->waiting.front());
-    queues_->waiting.pop_front();
-    queues_->in_flight.emplace(next.get(), next);
+    auto& box = *queues_;
+    auto& front = box.waiting.front();
+    if (!front.delivery) return {nullptr, front.sequence};
+    auto next = std::move(front.delivery);
+    box.waiting.pop_front();
+    box.waiting_bytes -= next->size();
+    --box.waiting_messages;
+    box.in_flight.emplace(next.get(), next);
     next->sent_in = link;
-    return next;
+    return {std::move(next), std::nullopt};
+}
+
+bool Outbox::unspill(std::uint64_t sequence, std::shared_ptr<Delivery> delivery) {
+    std::lock_guard lock(mutex_);
+    if (!queues_ || queues_->waiting.empty()) return false;
+    auto& box = *queues_;
+    auto& front = box.waiting.front();
+    if (front.delivery || front.sequence != sequence) return false;
+    const auto size = box.spilled_sizes.front();
+    box.spilled_sizes.pop_front();
+    ++front.sequence;
+    if (--front.count == 0) box.waiting.pop_front();
+    if (delivery) {
+        // Counted as waiting already; its size is what it was when it spilled.
+        box.waiting_bytes = box.waiting_bytes - size + delivery->size();
+        box.waiting.push_front(Waiting{std::move(delivery), sequence});
+    } else {
+        box.waiting_bytes -= size;
+        --box.waiting_messages;
+    }
+    return true;
 }
 
 std::shared_ptr<Delivery> Outbox::take(const void* context) {
@@ -72,7 +178,12 @@ std::shared_ptr<Delivery> Outbox::find(const void* context) const {
 
 void Outbox::restore(std::shared_ptr<Delivery> delivery) {
     std::lock_guard lock(mutex_);
-    queues().waiting.push_back(std::move(delivery));
+    auto& box = queues();
+    const auto sequence = delivery->sequence();
+    box.waiting_bytes += delivery->size();
+    ++box.waiting_messages;
+    box.waiting.push_back(Waiting{std::move(delivery), sequence});
+    spill_behind_last();
 }
 
 std::shared_ptr<Delivery> Outbox::stored_in_flight(int message_id) {
@@ -88,10 +199,16 @@ std::vector<std::shared_ptr<Delivery>> Outbox::take_all() {
     std::vector<std::shared_ptr<Delivery>> all;
     std::lock_guard lock(mutex_);
     if (!queues_) return all;
-    for (auto& [key, delivery] : queues_->in_flight) all.push_back(std::move(delivery));
-    queues_->in_flight.clear();
-    for (auto& delivery : queues_->waiting) all.push_back(std::move(delivery));
-    queues_->waiting.clear();
+    auto& box = *queues_;
+    for (auto& [key, delivery] : box.in_flight) all.push_back(std::move(delivery));
+    box.in_flight.clear();
+    for (auto& waiting : box.waiting) {
+        if (waiting.delivery) all.push_back(std::move(waiting.delivery));
+    }
+    box.waiting.clear();
+    box.spilled_sizes.clear();
+    box.waiting_messages = 0;
+    box.waiting_bytes = 0;
     return all;
 }
 
@@ -105,11 +222,11 @@ Outbox::GivenUp Outbox::connection_lost(std::uint32_t lost) {
         if (!oldest || delivery->sequence() < oldest->sequence()) oldest = delivery.get();
     }
     // Back among the waiting ones already if Paho failed it before the connection's loss
-    // was reported.
-    for (const auto& delivery : box.waiting) {
-        if (oldest && delivery->sequence() > oldest->sequence()) break;
-        if (delivery->sent_in == lost) {
-            oldest = delivery.get();
+    // was reported. (Spilled ones were never sent.)
+    for (const auto& waiting : box.waiting) {
+        if (oldest && waiting.sequence > oldest->sequence()) break;
+        if (waiting.delivery && waiting.delivery->sent_in == lost) {
+            oldest = waiting.delivery.get();
             break;
         }
     }
@@ -131,9 +248,9 @@ Outbox::GivenUp Outbox::connection_lost(std::uint32_t lost) {
         box.in_flight.erase(it);
     } else {
         auto at = std::find_if(box.waiting.begin(), box.waiting.end(),
-                               [&](const auto& d) { return d.get() == oldest; });
-        given_up.delivery = std::move(*at);
-        box.waiting.erase(at);
+                               [&](const Waiting& w) { return w.delivery.get() == oldest; });
+        given_up.delivery = at->delivery;
+        erase_waiting(at);
     }
     return given_up;
 }

@@ -5,6 +5,11 @@
 // again, and Paho drops the oldest of its own buffer without a word, where this outbox
 // applies the session's overflow policy and counts.
 //
+// A persistent session's outbox spills: past `spill_after` waiting messages, one that
+// only the outbox still holds (its token let go, no observer) leaves memory, since its
+// outbox record in storage has it; what stays is its sequence (consecutive ones as
+// one run) and its size. The caller loads it back when it reaches the front.
+//
 // It also keeps the poison guard's count (PerformanceOptions::max_publish_attempts).
 // Thread-safe: every call is one step under the outbox's own lock. It never calls
 // Paho, storage or a token; what leaves it, the caller settles.
@@ -17,6 +22,7 @@
 #include <memory>
 #include <memory_resource>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -29,10 +35,12 @@ class Outbox {
   public:
     // From PerformanceOptions, whose defaults these are.
     struct Limits {
-        std::size_t window = 20;          // max_inflight
-        std::size_t max_pending = 10000;  // waiting messages at most
+        std::size_t window = 20;            // max_inflight
+        std::size_t max_pending = 10000;    // waiting messages at most
+        std::size_t max_pending_bytes = 0;  // their topics and payloads at most; 0: no bound
         BufferOverflow overflow = BufferOverflow::reject;
         int max_publish_attempts = 3;
+        std::size_t spill_after = 0;  // 0: nothing spills (no storage holds it)
     };
 
     explicit Outbox(Limits limits) : limits_(limits) {}
@@ -40,20 +48,32 @@ class Outbox {
     // A newly accepted message. In flight at once (stamped with connection `link`) when
     // the caller can hand it to Paho now (`may_hand_off`), the session is `ready`, nothing
     // waits and the window has room; otherwise it waits. A full outbox refuses it
-    // (overflow reject) or drops its oldest waiting message to make room (drop_oldest).
+    // (overflow reject; also a message larger than max_pending_bytes on its own) or drops
+    // its oldest waiting messages to make room (drop_oldest): those in memory, and the
+    // sequences of spilled ones, whose records the caller removes.
     // `ready` is read under the outbox's lock: whoever sets it looks for waiting messages
     // under the same lock after, so a message is either sent at once or seen waiting.
     struct Admission {
         bool in_flight = false;
         bool rejected = false;
-        std::shared_ptr<Delivery> dropped;
+        std::vector<std::shared_ptr<Delivery>> dropped;
+        std::vector<std::uint64_t> dropped_spilled;
     };
     Admission admit(const std::shared_ptr<Delivery>& delivery, bool may_hand_off,
                     const std::atomic<bool>& ready, std::uint32_t link);
 
-    // The first waiting message, moved in flight and stamped with `link`; null when
-    // none waits or the window is full.
-    std::shared_ptr<Delivery> next(std::uint32_t link);
+    // The first waiting message, moved in flight and stamped with `link`. Neither when
+    // none waits or the window is full; when it is spilled, its sequence: the caller
+    // loads it and gives it to unspill().
+    struct Next {
+        std::shared_ptr<Delivery> delivery;
+        std::optional<std::uint64_t> spilled;
+    };
+    Next next(std::uint32_t link);
+    // The spilled message `sequence`, loaded from storage (null: unreadable, it leaves
+    // the outbox), back in memory at the front. False if it is not at the front any
+    // more (dropped meanwhile).
+    bool unspill(std::uint64_t sequence, std::shared_ptr<Delivery> delivery);
     // Removes the in-flight message Paho reports on (its user context); null if unknown.
     std::shared_ptr<Delivery> take(const void* context);
     // The in-flight message of `context`, left in place; null if unknown.
@@ -82,11 +102,12 @@ class Outbox {
         }
         return back;
     }
-    // A message read back from storage: waits behind those before it.
+    // A message read back from storage: waits behind those before it (and may spill).
     void restore(std::shared_ptr<Delivery> delivery);
     // The in-flight message with Paho's packet identifier that storage still holds.
     std::shared_ptr<Delivery> stored_in_flight(int message_id);
-    // Everything, in flight first, then waiting; the outbox is empty after.
+    // Everything in memory, in flight first, then waiting; the outbox is empty after
+    // (spilled messages stay in storage only).
     std::vector<std::shared_ptr<Delivery>> take_all();
 
     // The connection of `lost` dropped. The oldest unconfirmed message that was in
@@ -103,17 +124,30 @@ class Outbox {
     struct Sizes {
         std::size_t waiting = 0;
         std::size_t in_flight = 0;
+        std::size_t spilled = 0;  // of the waiting ones
+        std::size_t waiting_bytes = 0;
     };
-    // Both under one lock, inline: metrics() reads them for every session at each scrape.
+    // Under one lock, inline: metrics() reads them for every session at each scrape.
     Sizes sizes() const {
         std::lock_guard lock(mutex_);
-        return queues_ ? Sizes{queues_->waiting.size(), queues_->in_flight.size()} : Sizes{};
+        if (!queues_) return {};
+        return {queues_->waiting_messages, queues_->in_flight.size(), queues_->spilled_sizes.size(),
+                queues_->waiting_bytes};
     }
     const Limits& limits() const noexcept { return limits_; }
 
   private:
+    // A waiting message in memory, or a run of consecutive spilled ones.
+    struct Waiting {
+        std::shared_ptr<Delivery> delivery;  // null: spilled
+        std::uint64_t sequence = 0;          // its own, or the run's first
+        std::uint64_t count = 1;             // spilled: the run's length
+    };
     struct Queues {
-        std::deque<std::shared_ptr<Delivery>> waiting;
+        std::deque<Waiting> waiting;              // in publish order
+        std::deque<std::uint32_t> spilled_sizes;  // bytes of each spilled message, in order
+        std::size_t waiting_messages = 0;
+        std::size_t waiting_bytes = 0;
         // The in-flight map's nodes come back to this pool, so a publish does not
         // allocate one in steady state.
         std::pmr::unsynchronized_pool_resource in_flight_nodes;
@@ -121,8 +155,13 @@ class Outbox {
             &in_flight_nodes};
     };
 
-    Queues& queues();                                         // with mutex_ held
-    void insert_waiting(std::shared_ptr<Delivery> delivery);  // with mutex_ held
+    // With mutex_ held:
+    Queues& queues();
+    void insert_waiting(std::shared_ptr<Delivery> delivery);
+    bool full_for(std::size_t bytes) const;
+    void drop_oldest(Admission& admission);
+    void spill_behind_last();
+    void erase_waiting(std::deque<Waiting>::iterator at);
 
     const Limits limits_;
     mutable std::mutex mutex_;

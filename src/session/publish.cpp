@@ -93,12 +93,16 @@ DeliveryToken SessionCore::publish_shared(mqtt::string_ref topic_ref, mqtt::bina
     if (admission.rejected) {
         stats_->count_error();
         unstore(*delivery);
-        throw Error(ErrorKind::buffer_full, "publish buffer full")
-            .with_session(options_.name)
-            .with_topic(std::string(topic))
-            .with_context("max_pending", options_.performance.max_pending);
+        auto error = Error(ErrorKind::buffer_full, "publish buffer full")
+                         .with_session(options_.name)
+                         .with_topic(std::string(topic))
+                         .with_context("max_pending", options_.performance.max_pending);
+        if (options_.performance.max_pending_bytes != 0) {
+            error.with_context("max_pending_bytes", options_.performance.max_pending_bytes);
+        }
+        throw error;
     }
-    if (auto& dropped = admission.dropped) {
+    for (const auto& dropped : admission.dropped) {
         unstore(*dropped);
         stats_->offline_dropped.fetch_add(1, std::memory_order_relaxed);
         dropped->fail(Error(ErrorKind::buffer_full,
@@ -106,6 +110,10 @@ DeliveryToken SessionCore::publish_shared(mqtt::string_ref topic_ref, mqtt::bina
                           .with_session(options_.name)
                           .with_topic(dropped->message().get_topic())
                           .with_context("max_pending", options_.performance.max_pending));
+    }
+    for (const auto sequence : admission.dropped_spilled) {
+        storage_->remove(sequence);  // nobody holds its token: nobody to tell
+        stats_->offline_dropped.fetch_add(1, std::memory_order_relaxed);
     }
     stats_->messages_sent.fetch_add(1, std::memory_order_relaxed);
     stats_->bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
@@ -179,8 +187,25 @@ void SessionCore::pump() noexcept {
     std::lock_guard handoff(handoff_mutex_);
     while (ready()) {
         auto next = outbox_.next(link_generation_.load(std::memory_order_relaxed));
-        if (!next || !hand_to_paho(next)) return;
+        if (next.spilled) {
+            unspill(*next.spilled);
+            continue;
+        }
+        if (!next.delivery || !hand_to_paho(next.delivery)) return;
     }
+}
+
+// The spilled message at the outbox's front, back from storage. One that cannot be read
+// is lost (the storage logged and counted why): said here, and the outbox moves on.
+void SessionCore::unspill(std::uint64_t sequence) noexcept {
+    std::shared_ptr<Delivery> delivery;
+    try {
+        delivery = storage_->load(sequence, options_.protocol);
+    } catch (const std::exception& e) {
+        log_->error("session '{}': {}", options_.name, e.what());
+    }
+    if (!delivery) stats_->count_error();
+    outbox_.unspill(sequence, std::move(delivery));
 }
 
 std::string SessionCore::packet_size_problem(const Delivery& delivery) const {

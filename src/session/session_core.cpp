@@ -13,6 +13,10 @@ namespace mqttx::detail {
 
 namespace {
 
+// A persistent session keeps this many waiting messages in memory before the others
+// wait in storage only (Outbox::Limits::spill_after).
+constexpr std::size_t spill_after = 1000;
+
 // Random bits for client id suffixes and jitter seeds, different for every call. One
 // std::random_device per process: making one costs cpuid instructions, which trap in a
 // virtual machine (8 % of the time spent adding 1,000 sessions, two per session). After
@@ -98,10 +102,13 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
       random_(static_cast<std::minstd_rand::result_type>(random_bits())),
       backoff_(options_.reconnect,
                [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }),
-      outbox_(Outbox::Limits{static_cast<std::size_t>(options_.performance.max_inflight),
-                             static_cast<std::size_t>(options_.performance.max_pending),
-                             options_.performance.overflow,
-                             options_.performance.max_publish_attempts}),
+      outbox_(
+          Outbox::Limits{.window = static_cast<std::size_t>(options_.performance.max_inflight),
+                         .max_pending = static_cast<std::size_t>(options_.performance.max_pending),
+                         .max_pending_bytes = options_.performance.max_pending_bytes,
+                         .overflow = options_.performance.overflow,
+                         .max_publish_attempts = options_.performance.max_publish_attempts,
+                         .spill_after = options_.persistent ? spill_after : 0}),
       ca_bundle_(options_.tls && !options_.tls->ca_path.empty()
                      ? std::make_unique<CaBundle>(options_.tls->ca_path)
                      : nullptr),
@@ -155,6 +162,8 @@ SessionMetrics SessionCore::metrics() const noexcept {
     }
     const auto outbox = outbox_.sizes();
     metrics.outbox_waiting = outbox.waiting;
+    metrics.outbox_spilled = outbox.spilled;
+    metrics.outbox_waiting_bytes = outbox.waiting_bytes;
     metrics.in_flight = outbox.in_flight;
     return metrics;
 }

@@ -138,6 +138,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     bool outbox_waiting() const;  // messages wait and the session is ready
     void post_pump();
     void pump() noexcept;
+    void unspill(std::uint64_t sequence) noexcept;
     // Calls Paho's publish; false when Paho is disconnected (the message is back first in
     // the outbox). Other failures fail the delivery.
     bool hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexcept;

@@ -12,6 +12,21 @@
 
 namespace mqttx::detail {
 
+namespace {
+
+std::shared_ptr<Delivery> to_delivery(OutboxRecord&& record, std::uint64_t sequence,
+                                      Protocol protocol) {
+    PublishProperties properties;
+    if (protocol == Protocol::v5) properties.user_properties = std::move(record.user_properties);
+    auto delivery = std::make_shared<Delivery>(
+        mqtt::string_ref(record.topic), mqtt::binary_ref(std::move(record.payload)), record.qos,
+        record.retained, properties.empty() ? mqtt::properties() : to_paho(properties), sequence);
+    delivery->stored = true;
+    return delivery;
+}
+
+}  // namespace
+
 std::unique_ptr<SessionStorage> SessionStorage::open(const Options& options,
                                                      const std::string& client_id,
                                                      std::shared_ptr<spdlog::logger> log) {
@@ -91,17 +106,31 @@ SessionStorage::RestoredOutbox SessionStorage::read_outbox(Protocol protocol) {
             ++restored.resent_by_paho;
             continue;
         }
-        PublishProperties properties;
-        if (protocol == Protocol::v5)
-            properties.user_properties = std::move(record->user_properties);
-        auto delivery = std::make_shared<Delivery>(
-            mqtt::string_ref(record->topic), mqtt::binary_ref(std::move(record->payload)),
-            record->qos, record->retained,
-            properties.empty() ? mqtt::properties() : to_paho(properties), sequence);
-        delivery->stored = true;
-        restored.waiting.push_back(std::move(delivery));
+        restored.waiting.push_back(to_delivery(std::move(*record), sequence, protocol));
     }
     return restored;
+}
+
+std::shared_ptr<Delivery> SessionStorage::load(std::uint64_t sequence, Protocol protocol) {
+    const auto key = outbox_key(sequence);
+    const auto bytes = storage_->get(key);
+    auto record = bytes ? decode_outbox_record(*bytes) : std::nullopt;
+    if (!record) {
+        log_->error(
+            "session '{}': the waiting message '{}' cannot be read from {} storage; it "
+            "is lost",
+            session_, key, storage_->backend());
+        return nullptr;
+    }
+    return to_delivery(std::move(*record), sequence, protocol);
+}
+
+void SessionStorage::remove(std::uint64_t sequence) noexcept {
+    try {
+        storage_->remove(outbox_key(sequence));
+    } catch (const Error& e) {
+        log_->warn("session '{}': {}", session_, e.what());
+    }
 }
 
 void SessionStorage::read_state() {

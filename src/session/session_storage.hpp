@@ -42,6 +42,11 @@ class SessionStorage {
     // The outbox record of an accepted message; throws the backend's Error, naming the
     // session and topic. Marks the delivery stored, with the write's ticket.
     void put(Delivery& delivery);
+    // The outbox record of `sequence` as a message to send again (a spilled one); null
+    // when it is missing or unreadable (logged).
+    std::shared_ptr<Delivery> load(std::uint64_t sequence, Protocol protocol);
+    // The record of a spilled message dropped from the outbox. Failures are logged.
+    void remove(std::uint64_t sequence) noexcept;
     // Its record gone (once Paho stored a QoS 2 message, or the broker confirmed or
     // refused it). A failure is logged: the next start sends it again, a duplicate, not a loss.
     void remove(Delivery& delivery) noexcept;

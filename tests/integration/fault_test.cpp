@@ -171,6 +171,72 @@ INSTANTIATE_TEST_SUITE_P(Policies, OfflineBuffer,
                          ::testing::Values(mqttx::BufferOverflow::reject,
                                            mqttx::BufferOverflow::drop_oldest));
 
+// A long outage of a persistent session: what it accepted waits in its file storage,
+// not in memory, and all of it goes out in order once the broker is back.
+TEST(OfflineBufferSpill, AnOutageOfAHundredThousandMessagesWaitsInStorageAndArrivesInOrder) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    constexpr int count = 20000;  // the sanitizer passes look for races, not volume
+#else
+    constexpr int count = 100000;
+#endif
+    const auto dir = mqttx::test::make_temp_dir("mqttx-spill-");
+    mqttx::test::Mosquitto broker;
+    mqttx::test::FaultProxy proxy(broker.port());
+    proxy.set_refusing(true);
+    mqttx::SessionManager manager;
+    auto watcher = manager.add_session(mqttx::quick_connect("watcher", broker.uri()).build());
+    Collector inbox;
+    auto route = watcher->subscribe("spilled", 1, inbox.handler());
+    mqttx::PerformanceOptions performance;
+    performance.max_pending = count;
+    auto publisher = manager.add_session(mqttx::quick_connect("outage", proxy.uri())
+                                             .client_id("spill-test")
+                                             .persistent()
+                                             .file_storage(dir)
+                                             .performance(performance)
+                                             .auto_reconnect(quick)
+                                             .build());
+    manager.connect_all();
+    manager.wait_for_session("watcher", 20s);
+    ASSERT_TRUE(wait_until([&] { return publisher->state() == SessionState::reconnecting; }));
+
+    const auto start = Clock::now();
+    for (int i = 0; i < count; ++i) publisher->publish("spilled", std::to_string(i), 1);
+    const auto published = Clock::now();
+    const auto during = publisher->metrics();
+    EXPECT_EQ(during.outbox_waiting, static_cast<std::uint64_t>(count));
+    // All but about the first thousand, and the newest, wait in storage only.
+    EXPECT_GE(during.outbox_spilled, static_cast<std::uint64_t>(count - 1001));
+    try {
+        publisher->publish("spilled", "one too many", 1);
+        ADD_FAILURE() << "the buffer of " << count << " took one more";
+    } catch (const mqttx::Error& e) {
+        EXPECT_EQ(e.kind(), mqttx::ErrorKind::buffer_full) << e.what();
+    }
+
+    proxy.set_refusing(false);
+    const auto back = Clock::now();
+    ASSERT_TRUE(inbox.wait_for(count, 300s)) << "got " << inbox.size();
+    const auto ms = [](auto d) {
+        return static_cast<long long>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+    };
+    std::printf(
+        "%d messages accepted offline in %lld ms, delivered %lld ms after the broker "
+        "was back\n",
+        count, ms(published - start), ms(Clock::now() - back));
+    const auto messages = inbox.messages();
+    std::size_t out_of_order = 0;
+    for (int i = 0; i < count; ++i) {
+        if (messages[static_cast<std::size_t>(i)].payload != std::to_string(i)) ++out_of_order;
+    }
+    EXPECT_EQ(out_of_order, 0u);
+    ASSERT_TRUE(wait_until([&] { return publisher->metrics().outbox_waiting == 0; }, 60s));
+    EXPECT_EQ(publisher->metrics().outbox_spilled, 0u);
+    manager.close();
+    mqttx::test::remove_tree(dir);
+}
+
 // A QoS 1 message accepted by publish() survives connection resets of a clean session:
 // Paho discards what was in flight at the reconnect; the session sends it again.
 TEST(Fault, ResetsMidStreamLoseNoAcceptedQos1Message) {
