@@ -76,8 +76,9 @@ void check_storage(Problems& problems, const Options& options) {
             break;
         case StorageType::file:
             if (storage.directory.empty()) problems.add("storage.directory", "must not be empty");
-            if (storage.file_segment_bytes < 4096) {
-                problems.add("storage.file_segment_bytes", "must be at least 4096");
+            if (storage.file_segment_bytes < min_segment_bytes ||
+                storage.file_segment_bytes > max_segment_bytes) {
+                problems.add("storage.file_segment_bytes", "must be from 4096 bytes to 1 GiB");
             }
             break;
         case StorageType::redis:

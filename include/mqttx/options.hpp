@@ -80,6 +80,8 @@ enum class StorageType { memory, file, redis };
 
 // Where a persistent session keeps in-flight messages, its outbox and its state.
 inline constexpr std::size_t default_segment_bytes = std::size_t{8} << 20;
+inline constexpr std::size_t min_segment_bytes = 4096;
+inline constexpr std::size_t max_segment_bytes = std::size_t{1} << 30;
 
 struct StorageOptions {
     StorageType type = StorageType::memory;
@@ -91,7 +93,7 @@ struct StorageOptions {
     // a power cut loses no confirmed message.
     bool file_sync = true;
     // file: the log rolls to a new segment file past this size; a segment mostly dead
-    // is compacted. At least 4096.
+    // is compacted. From 4096 bytes to 1 GiB.
     std::size_t file_segment_bytes = default_segment_bytes;
     std::string redis_address{};   // redis: "host:port"
     std::string redis_user{};      // redis AUTH (empty: password only, or none)

@@ -242,11 +242,12 @@ class FileStorage final : public Storage {
         bool unsynced = false;
         bool damaged = false;  // unreadable past some point: never compacted
     };
+    // 16 bytes: the index holds one per key, and an outage spills to it (an offset fits
+    // 32 bits, as segments are at most max_segment_bytes and records 512 MiB).
     struct Location {
         std::uint64_t segment = 0;
-        std::uint64_t offset = 0;
+        std::uint32_t offset = 0;
         std::uint32_t size = 0;
-        std::uint64_t sequence = 0;
     };
 
     std::uint64_t next_segment_id() const {
@@ -293,8 +294,8 @@ class FileStorage final : public Storage {
             }
             throw;
         }
-        const Location location{segment.id, segment.size,
-                                static_cast<std::uint32_t>(buffer_.size()), record.sequence};
+        const Location location{segment.id, static_cast<std::uint32_t>(segment.size),
+                                static_cast<std::uint32_t>(buffer_.size())};
         segment.size += buffer_.size();
         segment.unsynced = true;
         return location;
@@ -337,6 +338,7 @@ class FileStorage final : public Storage {
     void replay(const std::vector<std::uint64_t>& ids) {
         struct Newest {
             Location location;
+            std::uint64_t sequence;
             RecordType type;
         };
         std::unordered_map<std::string, Newest> newest;
@@ -364,14 +366,13 @@ class FileStorage final : public Storage {
                     }
                     const auto& record = decoded.record;
                     next_sequence_ = std::max(next_sequence_, record.sequence + 1);
-                    const Location location{id, offset, static_cast<std::uint32_t>(decoded.size),
-                                            record.sequence};
+                    const Newest found{{id, static_cast<std::uint32_t>(offset),
+                                        static_cast<std::uint32_t>(decoded.size)},
+                                       record.sequence,
+                                       record.type};
                     if (record.type == RecordType::remove) placed.tombstone_bytes += decoded.size;
-                    auto [it, fresh] =
-                        newest.try_emplace(std::string(record.key), Newest{location, record.type});
-                    if (!fresh && it->second.location.sequence <= record.sequence) {
-                        it->second = Newest{location, record.type};
-                    }
+                    auto [it, fresh] = newest.try_emplace(std::string(record.key), found);
+                    if (!fresh && it->second.sequence <= record.sequence) it->second = found;
                     offset += decoded.size;
                 }
             }
@@ -618,8 +619,8 @@ std::unique_ptr<Storage> make_file_storage(std::string directory, bool sync,
     if (directory.empty()) {
         throw Error(ErrorKind::configuration, "file storage needs a directory");
     }
-    if (segment_bytes < 4096) {
-        throw Error(ErrorKind::configuration, "file storage segments need at least 4096 bytes")
+    if (segment_bytes < min_segment_bytes || segment_bytes > max_segment_bytes) {
+        throw Error(ErrorKind::configuration, "file storage segments need 4096 bytes to 1 GiB")
             .with_context("segment_bytes", segment_bytes);
     }
     return std::make_unique<FileStorage>(std::move(directory), sync, segment_bytes);
