@@ -6,12 +6,14 @@
 #include <memory>
 #include <set>
 
+#include "support/collector.hpp"
 #include "support/error_kind.hpp"
 #include "support/mosquitto.hpp"
 #include "support/redis.hpp"
 
 namespace {
 
+using namespace std::chrono_literals;
 using mqttx::ErrorKind;
 using mqttx::test::error_kind_of;
 
@@ -172,6 +174,22 @@ TEST(RedisStorage, KilledMidRunFailsCallsThenRecoversWhenBack) {
     storage->put("after", "3");
     EXPECT_EQ(storage->get("after"), "3");
     EXPECT_GE(storage->metrics().errors, 2u);
+}
+
+// Removals are pipelined: one with no command after it still reaches Redis, sent by
+// the flusher (seen here through a second connection).
+TEST(RedisStorage, ARemovalWithNoCommandAfterItStillReachesRedis) {
+    mqttx::test::RedisServer redis;
+    auto storage = mqttx::make_redis_storage(redis_options(redis));
+    storage->open("c");
+    storage->put("kept", "1");
+    storage->put("removed", "2");
+    storage->remove("removed");
+    auto observer = mqttx::make_redis_storage(redis_options(redis));
+    observer->open("c");
+    EXPECT_TRUE(mqttx::test::wait_until(
+        [&] { return observer->keys() == std::vector<std::string>{"kept"}; }, 10s));
+    EXPECT_EQ(storage->get("removed"), std::nullopt);
 }
 
 TEST(RedisStorage, AuthWithUserAndPasswordAndADatabase) {
