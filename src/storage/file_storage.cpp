@@ -102,7 +102,10 @@ class FileStorage final : public Storage {
         : Storage("file"), root_(std::move(directory)), sync_(sync), segment_bytes_(segment_bytes) {
         if (sync_) defer_durability();
     }
-    ~FileStorage() override { shut_down(); }
+    ~FileStorage() override {
+        shut_down();                        // a last group commit: what was written is durable now
+        durable_through(issued_tickets());  // a session destroys its storage without close()
+    }
 
   protected:
     void do_open(const std::string& client_id) override {
