@@ -95,10 +95,11 @@ Outbox::Admission Outbox::admit(const std::shared_ptr<Delivery>& delivery, bool 
     Admission admission;
     std::lock_guard lock(mutex_);
     auto& box = queues();
-    if (may_hand_off && box.waiting.empty() && box.in_flight.size() < limits_.window &&
+    if (may_hand_off && box.waiting.empty() && window_has_room() &&
         ready.load(std::memory_order_acquire)) {
         box.in_flight.emplace(delivery.get(), delivery);  // before Paho may report on it
         delivery->sent_in = link;
+        delivery->message_id.store(0, std::memory_order_relaxed);  // claim() sets the new one
         admission.in_flight = true;
         return admission;
     }
@@ -123,7 +124,7 @@ Outbox::Admission Outbox::admit(const std::shared_ptr<Delivery>& delivery, bool 
 
 Outbox::Next Outbox::next(std::uint32_t link) {
     std::lock_guard lock(mutex_);
-    if (!queues_ || queues_->waiting.empty() || queues_->in_flight.size() >= limits_.window) {
+    if (!queues_ || queues_->waiting.empty() || !window_has_room()) {
         return {};
     }
     auto& box = *queues_;
@@ -135,6 +136,7 @@ Outbox::Next Outbox::next(std::uint32_t link) {
     --box.waiting_messages;
     box.in_flight.emplace(next.get(), next);
     next->sent_in = link;
+    next->message_id.store(0, std::memory_order_relaxed);
     return {std::move(next), std::nullopt};
 }
 
@@ -186,13 +188,43 @@ void Outbox::restore(std::shared_ptr<Delivery> delivery) {
     spill_behind_last();
 }
 
-std::shared_ptr<Delivery> Outbox::stored_in_flight(int message_id) {
+void Outbox::hold_for_paho(std::size_t count) {
     std::lock_guard lock(mutex_);
-    if (!queues_) return nullptr;
-    for (const auto& [key, delivery] : queues_->in_flight) {
-        if (delivery->stored && delivery->message_id.load() == message_id) return delivery;
+    held_by_paho_ += count;
+}
+
+bool Outbox::released_by_paho(std::size_t count) {
+    std::lock_guard lock(mutex_);
+    count = std::min(count, held_by_paho_);
+    held_by_paho_ -= count;
+    return count > 0;
+}
+
+std::shared_ptr<Delivery> Outbox::written_by_paho(int message_id) {
+    std::lock_guard lock(mutex_);
+    if (queues_) {
+        for (const auto& [key, delivery] : queues_->in_flight) {
+            if (delivery->message_id.load(std::memory_order_relaxed) == message_id) {
+                return delivery->stored ? delivery : nullptr;
+            }
+        }
     }
+    written_unclaimed_.push_back(message_id);
     return nullptr;
+}
+
+bool Outbox::claim(Delivery& delivery, int message_id) {
+    std::lock_guard lock(mutex_);
+    delivery.message_id.store(message_id, std::memory_order_relaxed);
+    const auto it = std::find(written_unclaimed_.begin(), written_unclaimed_.end(), message_id);
+    if (it == written_unclaimed_.end()) return false;
+    written_unclaimed_.erase(it);
+    return true;
+}
+
+void Outbox::forgotten_by_paho(int message_id) {
+    std::lock_guard lock(mutex_);
+    std::erase(written_unclaimed_, message_id);
 }
 
 std::vector<std::shared_ptr<Delivery>> Outbox::take_all() {

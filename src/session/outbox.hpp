@@ -104,8 +104,21 @@ class Outbox {
     }
     // A message read back from storage: waits behind those before it (and may spill).
     void restore(std::shared_ptr<Delivery> delivery);
-    // The in-flight message with Paho's packet identifier that storage still holds.
-    std::shared_ptr<Delivery> stored_in_flight(int message_id);
+    // Publishes Paho resends from the last run take room in the window until Paho lets
+    // go of them: a broker's receive maximum counts every unacknowledged publish, and
+    // mosquitto 2.0 acknowledges a QoS 2 publish past it but never delivers it.
+    void hold_for_paho(std::size_t count);
+    // Paho let go of `count` of them: true when the window has room again for them.
+    bool released_by_paho(std::size_t count);
+    // Paho stored the QoS 2 publish with this packet identifier: the in-flight message
+    // that has it, if storage still holds its record. Paho may write before publish()
+    // has returned the identifier: then it is kept for claim().
+    std::shared_ptr<Delivery> written_by_paho(int message_id);
+    // The identifier Paho gave `delivery`. True if Paho has stored the publish already:
+    // the caller removes its record.
+    bool claim(Delivery& delivery, int message_id);
+    // Paho removed its record of the publish with this identifier (confirmed, or failed).
+    void forgotten_by_paho(int message_id);
     // Everything in memory, in flight first, then waiting; the outbox is empty after
     // (spilled messages stay in storage only).
     std::vector<std::shared_ptr<Delivery>> take_all();
@@ -162,12 +175,17 @@ class Outbox {
     void drop_oldest(Admission& admission);
     void spill_behind_last();
     void erase_waiting(std::deque<Waiting>::iterator at);
+    bool window_has_room() const {
+        return queues_->in_flight.size() + held_by_paho_ < limits_.window;
+    }
 
     const Limits limits_;
     mutable std::mutex mutex_;
     // Made on first use: the deque's first block and the pool's tables are about 1 KB
     // that an idle session never needs.
     std::unique_ptr<Queues> queues_;
+    std::size_t held_by_paho_ = 0;        // Paho's resends from the last run, unconfirmed
+    std::vector<int> written_unclaimed_;  // identifiers Paho stored before claim()
     // The poison guard's suspect: the oldest message in flight at the last drops, and
     // at how many drops in a row it was.
     std::uint64_t suspect_sequence_ = ~std::uint64_t{0};

@@ -6,16 +6,22 @@
 #include <optional>
 #include <stdexcept>
 #include <string_view>
+#include <utility>
 
 namespace mqttx::detail {
 
 PahoPersistence::PahoPersistence(std::shared_ptr<Storage> storage,
                                  std::shared_ptr<spdlog::logger> log, std::string session,
-                                 WrittenHandler on_publish_written)
+                                 Observer observer)
     : storage_(std::move(storage)),
       log_(std::move(log)),
       session_(std::move(session)),
-      on_publish_written_(std::move(on_publish_written)) {}
+      observer_(std::move(observer)) {}
+
+void PahoPersistence::track_resends(std::vector<std::string> keys) {
+    std::lock_guard lock(memory_mutex_);
+    resends_.insert(std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
+}
 
 template <class F>
 auto PahoPersistence::logged(const char* operation, const std::string& key, F&& f) const {
@@ -42,10 +48,13 @@ void PahoPersistence::close() {
 }
 
 void PahoPersistence::clear() {
+    std::size_t resends_done = 0;
     {
         std::lock_guard lock(memory_mutex_);
         memory_only_.clear();
+        resends_done = std::exchange(resends_, {}).size();
     }
+    if (resends_done > 0) observer_.resends_done(resends_done);
     logged("clear", "", [&] {
         for (const auto& key : storage_->keys()) {
             if (!key.starts_with(own_key_prefix)) storage_->remove(key);
@@ -102,14 +111,18 @@ void PahoPersistence::put(const mqtt::string& key, const std::vector<mqtt::strin
     // from there after a crash: Paho's copy would be a second write of the message.
     const bool qos1 =
         sent && !value.empty() && ((static_cast<unsigned char>(value[0]) >> 1) & 3) == 1;
-    if (is_command(key) || qos1) {
+    bool resend = false;
+    {
         std::lock_guard lock(memory_mutex_);
-        memory_only_.insert_or_assign(key, std::move(value));
-        return;
+        if (is_command(key) || qos1) {
+            memory_only_.insert_or_assign(key, std::move(value));
+            return;
+        }
+        resend = resends_.contains(key);
     }
     logged("put", key, [&] { storage_->put(key, value); });
-    // Paho keeps a QoS 2 publish itself from now on.
-    if (sent && on_publish_written_) on_publish_written_(*sent);
+    // Paho keeps a QoS 2 publish itself from now on (a resend's is no news).
+    if (sent && !resend) observer_.written(*sent);
 }
 
 mqtt::string PahoPersistence::get(const mqtt::string& key) const {
@@ -126,10 +139,15 @@ mqtt::string PahoPersistence::get(const mqtt::string& key) const {
 }
 
 void PahoPersistence::remove(const mqtt::string& key) {
+    bool resend_done = false;
     {
         std::lock_guard lock(memory_mutex_);
         if (memory_only_.erase(key) > 0) return;
+        resend_done = resends_.erase(key) > 0;
     }
+    // Paho is done with it even if its record stays behind.
+    if (resend_done) observer_.resends_done(1);
+    if (auto sent = sent_publish_id(key)) observer_.forgotten(*sent);
     logged("remove", key, [&] { storage_->remove(key); });
 }
 

@@ -18,6 +18,8 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "mqttx/storage.hpp"
 
@@ -32,11 +34,20 @@ inline constexpr std::string_view own_key_prefix = "mqttx-";
 
 class PahoPersistence final : public mqtt::iclient_persistence {
   public:
-    // Told the packet identifier once Paho has stored a QoS 2 publish it is sending.
-    using WrittenHandler = std::function<void(int message_id)>;
+    // What Paho does with the publishes it keeps, as the session needs to know. Called
+    // inside Paho with its locks held: none may call Paho.
+    struct Observer {
+        std::function<void(int message_id)> written;          // a QoS 2 publish it sends now
+        std::function<void(int message_id)> forgotten;        // a publish's record removed
+        std::function<void(std::size_t count)> resends_done;  // of the last run's, let go
+    };
 
     PahoPersistence(std::shared_ptr<Storage> storage, std::shared_ptr<spdlog::logger> log,
-                    std::string session, WrittenHandler on_publish_written);
+                    std::string session, Observer observer);
+
+    // The keys of the publishes Paho restored from the last run and resends: their
+    // removal is reported to resends_done, and their rewrites are not `written`.
+    void track_resends(std::vector<std::string> keys);
 
     void open(const mqtt::string& client_id, const mqtt::string& server_uri) override;
     void close() override;
@@ -54,11 +65,12 @@ class PahoPersistence final : public mqtt::iclient_persistence {
     const std::shared_ptr<Storage> storage_;
     const std::shared_ptr<spdlog::logger> log_;
     const std::string session_;
-    const WrittenHandler on_publish_written_;
+    const Observer observer_;
     // Records Paho needs while it runs but a restart does not: its queued commands and
     // its QoS 1 publishes.
     mutable std::mutex memory_mutex_;
     std::unordered_map<std::string, std::string> memory_only_;
+    std::unordered_set<std::string> resends_;  // under memory_mutex_
 };
 
 }  // namespace mqttx::detail

@@ -23,10 +23,10 @@ void SessionCore::unstore(Delivery& delivery) noexcept {
 
 // Paho's send thread: Paho has stored the QoS 2 publish with this packet identifier, so the
 // outbox's copy can go. (Removed any later, a crash after Paho's PUBCOMP could send
-// the message again as a new publish.)
+// the message again as a new publish.) Not found: publish() has not returned its
+// identifier yet, and hand_to_paho() removes the copy when it does.
 void SessionCore::on_publish_written(int message_id) noexcept {
-    // Not found: its identifier was not recorded yet; its copy goes on confirmation.
-    if (auto written = outbox_.stored_in_flight(message_id)) unstore(*written);
+    if (auto written = outbox_.written_by_paho(message_id)) unstore(*written);
 }
 
 // Constructor: what a previous run with this client id and storage accepted and had
@@ -37,11 +37,27 @@ void SessionCore::restore_outbox() {
     const auto waiting = restored.waiting.size();
     for (auto& delivery : restored.waiting) outbox_.restore(std::move(delivery));
     next_sequence_.store(restored.next_sequence, std::memory_order_relaxed);
-    if (restored.found > 0) {
+    const auto resends = restored.paho_resends.size();
+    if (restored.found > 0 || resends > 0) {
         log_->info(
             "session '{}': from the last run, {} message(s) wait in the outbox and "
             "Paho resends {}",
-            options_.name, waiting, restored.resent_by_paho);
+            options_.name, waiting, resends);
+    }
+    if (resends > 0) {
+        outbox_.hold_for_paho(resends);
+        persistence_->track_resends(std::move(restored.paho_resends));
+    }
+}
+
+// Inside Paho (its locks held): Paho let go of publishes it resent from the last run, so
+// the window has room for the outbox's; the scheduler hands them over.
+void SessionCore::on_paho_resends_done(std::size_t count) noexcept {
+    if (!outbox_.released_by_paho(count) || !outbox_waiting()) return;
+    try {
+        post_pump();
+    } catch (...) {
+        // The scheduler is gone: the session is closing.
     }
 }
 

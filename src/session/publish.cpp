@@ -145,7 +145,7 @@ bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexce
     try {
         auto token =
             client_->publish(Delivery::paho_message(delivery), delivery.get(), publish_listener_);
-        delivery->message_id.store(token->get_message_id(), std::memory_order_relaxed);
+        if (outbox_.claim(*delivery, token->get_message_id())) unstore(*delivery);
         return true;
     } catch (const mqtt::exception& e) {
         // Disconnected between the check and the call: it waits for the next connect.

@@ -114,9 +114,14 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
                      : nullptr),
       storage_(SessionStorage::open(options_, client_id_, log_)),
       persistence_(
-          storage_ ? std::make_unique<PahoPersistence>(storage_->backend(), log_, options_.name,
-                                                       [this](int id) { on_publish_written(id); })
-                   : nullptr),
+          storage_
+              ? std::make_unique<PahoPersistence>(
+                    storage_->backend(), log_, options_.name,
+                    PahoPersistence::Observer{
+                        .written = [this](int id) { on_publish_written(id); },
+                        .forgotten = [this](int id) { outbox_.forgotten_by_paho(id); },
+                        .resends_done = [this](std::size_t count) { on_paho_resends_done(count); }})
+              : nullptr),
       client_(make_client(options_, client_id_, persistence_.get())) {
     restore_outbox();
     load_state();

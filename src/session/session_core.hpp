@@ -154,6 +154,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void store(Delivery& delivery);
     void unstore(Delivery& delivery) noexcept;
     void on_publish_written(int message_id) noexcept;
+    void on_paho_resends_done(std::size_t count) noexcept;
     void restore_outbox();
     // The session state: read at start; saved (on the scheduler, coalesced) when it
     // changes; written one last time by close, after which nothing overwrites it.

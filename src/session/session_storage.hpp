@@ -58,8 +58,9 @@ class SessionStorage {
     struct RestoredOutbox {
         std::vector<std::shared_ptr<Delivery>> waiting;
         std::uint64_t next_sequence = 0;
-        std::size_t found = 0;           // outbox records read
-        std::size_t resent_by_paho = 0;  // of them, left to Paho
+        std::size_t found = 0;                  // outbox records read
+        std::size_t resent_by_paho = 0;         // of them, left to Paho
+        std::vector<std::string> paho_resends;  // the keys of every publish Paho resends
     };
     RestoredOutbox read_outbox(Protocol protocol);
 
