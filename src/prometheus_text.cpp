@@ -103,7 +103,8 @@ void declare_session_families(PrometheusExporter& e) {
     e.declare("session_storage_synced_records_total", counter,
               "File storage with file_sync: records the group commits made durable.");
     e.declare("session_storage_unsynced_records", gauge,
-              "File storage with file_sync: records written, waiting for a group commit.");
+              "Records written and not durable yet: waiting for a group commit (file "
+              "storage with file_sync) or for Redis's reply.");
     e.declare("session_storage_truncated_tails_total", counter,
               "File storage: torn or damaged segment tails cut at open.");
     e.declare("route_messages_total", counter,

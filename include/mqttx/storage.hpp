@@ -35,7 +35,8 @@ struct StorageMetrics {
     std::uint64_t compactions = 0;       // segments rewritten and deleted
     std::uint64_t syncs = 0;             // group commits (fdatasync of the log)
     std::uint64_t synced_records = 0;    // records they made durable: / syncs = per sync
-    std::uint64_t unsynced_records = 0;  // written, waiting for the next group commit
+    std::uint64_t unsynced_records = 0;  // written, not durable yet (file: the next group
+                                         // commit; Redis: its reply)
     std::uint64_t truncated_tails = 0;   // torn or damaged segment tails cut at open
 };
 
@@ -79,9 +80,9 @@ class Storage {
     // Removing a missing key is not an error; a failed remove leaves the key.
     void remove(std::string_view key);
     // Calls `done` once every write up to `ticket` is durable: at once, on this thread,
-    // when it is already (always so for memory, Redis and file storage without
-    // file_sync), else on the backend's writer thread after the group commit that
-    // covers it, or at close(). `done` must not block.
+    // when it is already (always so for memory and file storage without file_sync),
+    // else on the backend's own thread after the group commit (file) or the reply
+    // (Redis) that covers it, or at close(). `done` must not block.
     void when_durable(std::uint64_t ticket, std::function<void()> done);
     bool contains(std::string_view key);
     std::vector<std::string> keys();

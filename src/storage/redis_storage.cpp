@@ -3,19 +3,24 @@
 // expire (StorageOptions::state_ttl). One connection; after a failure the next call
 // connects again.
 //
-// Removals are pipelined: queued, then sent in one batch ahead of the next command, or
-// by a flusher thread at most a millisecond later, so a confirmed message costs its
-// publisher one round trip (the HSET of its outbox record), not two. A crash in that
-// millisecond leaves a record that should be gone: its message is sent again after a
-// restart, a duplicate, never a loss.
+// Writes are pipelined: put() and remove() hand their command to the kernel (so it
+// reaches Redis even if the program dies next) and return without waiting for the
+// reply. A flusher thread reads the replies as they come and reports the writes
+// durable in order (when_durable), many per wake-up. Commands without a reply yet are
+// kept and sent again, in order, on the next connection: HSET and HDEL repeat safely.
+// Reads and the session state's commands wait for their reply, after the pipeline's.
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <charconv>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -37,13 +42,26 @@ struct ContextDeleter {
     void operator()(redisContext* context) const noexcept { redisFree(context); }
 };
 
-// Removals wait at most this long for a command to ride along with, or this many pile up.
-constexpr auto removal_window = std::chrono::milliseconds(1);
-constexpr std::size_t removal_batch = 512;
+// The flusher waits this long for replies before it looks again (a stop, a reply a
+// read took along, a new connection).
+constexpr int reply_poll_ms = 10;
+// While Redis is away, the flusher tries to connect again this often.
+constexpr auto reconnect_interval = std::chrono::milliseconds(100);
 
 timeval to_timeval(std::chrono::milliseconds ms) {
     return timeval{static_cast<time_t>(ms.count() / 1000),
                    static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
+// A command in Redis's wire encoding.
+template <class... Args>
+std::string formatted(const char* format, Args... args) {
+    char* raw = nullptr;
+    const int length = redisFormatCommand(&raw, format, args...);
+    if (length < 0) throw std::runtime_error("cannot encode a Redis command");
+    std::string command(raw, static_cast<std::size_t>(length));
+    redisFreeCommand(raw);
+    return command;
 }
 
 class RedisStorage final : public Storage {
@@ -63,6 +81,7 @@ class RedisStorage final : public Storage {
         }
         host_ = options_.redis_address.substr(0, colon);
         port_ = port;
+        defer_durability();
     }
     ~RedisStorage() override { stop_flusher(); }
 
@@ -75,18 +94,20 @@ class RedisStorage final : public Storage {
         context_.reset();
         connect();
         stopping_ = false;
-        flusher_ = std::thread([this] { flush_behind(); });
+        flusher_ = std::thread([this] { read_behind(); });
     }
     void do_close() noexcept override {
         stop_flusher();
         std::lock_guard lock(connection_mutex_);
         try {
-            send_removals();
+            if (!context_) reconnect();
+            read_pipelined(pipeline_.size());
         } catch (const std::exception& e) {
-            detail::default_logger()->warn("redis storage: {} removal(s) not sent at close: {}",
-                                           removals_.size(), e.what());
+            detail::default_logger()->warn(
+                "redis storage: {} write(s) without Redis's reply at close: {}", pipeline_.size(),
+                e.what());
         }
-        removals_.clear();
+        pipeline_.clear();
         context_.reset();
     }
 
@@ -100,7 +121,8 @@ class RedisStorage final : public Storage {
             }
             return;
         }
-        command("HSET %b %b %b", {hash_, key, value});
+        pipeline(formatted("HSET %b %b %b", hash_.data(), hash_.size(), key.data(), key.size(),
+                           value.data(), value.size()));
     }
 
     std::optional<std::string> do_get(const std::string& key) override {
@@ -115,14 +137,7 @@ class RedisStorage final : public Storage {
             command("DEL %b", {state_key_});
             return;
         }
-        std::lock_guard lock(connection_mutex_);
-        removals_.push_back(key);
-        if (removals_.size() == 1) {
-            removals_since_ = std::chrono::steady_clock::now();
-            wake_.notify_all();
-        } else if (removals_.size() >= removal_batch) {
-            send_removals();
-        }
+        pipeline(formatted("HDEL %b %b", hash_.data(), hash_.size(), key.data(), key.size()));
     }
 
     std::vector<std::string> do_keys() override {
@@ -137,29 +152,88 @@ class RedisStorage final : public Storage {
 
     void do_clear() override { command("DEL %b %b", {hash_, state_key_}); }
 
+    void do_metrics(StorageMetrics& metrics) const override {
+        std::lock_guard lock(connection_mutex_);
+        metrics.unsynced_records = pipeline_.size();
+        metrics.errors += refused_writes_;
+    }
+
   private:
-    // The flusher: sends removals no command took along within removal_window.
-    void flush_behind() {
+    // A pipelined write: its encoded command, and its ticket (Storage::put's).
+    struct Pipelined {
+        std::string command;
+        std::uint64_t ticket = 0;
+    };
+
+    // With Storage's lock held, so that tickets follow the order of the commands. Sent
+    // when this returns; a connection found broken is made again, once.
+    void pipeline(std::string command) {
+        std::lock_guard lock(connection_mutex_);
+        pipeline_.push_back({std::move(command), issued_tickets() + 1});
+        try {
+            try {
+                if (!context_) {
+                    reconnect();  // sends the whole pipeline, this one too
+                } else {
+                    const auto& last = pipeline_.back().command;
+                    redisAppendFormattedCommand(context_.get(), last.data(), last.size());
+                    flush();
+                }
+            } catch (const std::system_error&) {
+                reconnect();
+            }
+        } catch (...) {
+            pipeline_.pop_back();  // refused: it is not sent again later
+            throw;
+        }
+        if (pipeline_.size() == 1) wake_.notify_all();
+    }
+
+    // The flusher: reads the pipeline's replies as they come and reports the writes
+    // durable; while Redis is away, connects again and sends the pipeline again.
+    void read_behind() {
         detail::name_this_thread("mqttx-redis");
         std::unique_lock lock(connection_mutex_);
+        bool away = false;
         while (!stopping_) {
-            if (removals_.empty()) {
-                wake_.wait(lock, [&] { return stopping_ || !removals_.empty(); });
-                continue;
-            }
-            const auto due = removals_since_ + removal_window;
-            if (wake_.wait_until(lock, due, [&] { return stopping_ || removals_.empty(); })) {
-                continue;
-            }
             try {
-                send_removals();
+                if (!context_ && !pipeline_.empty()) reconnect();
+                if (context_) read_arrived();
+                if (away) detail::default_logger()->info("redis storage: Redis is back");
+                away = false;
             } catch (const std::exception& e) {
-                // Redis is away: they go with the next command once it is back.
-                detail::default_logger()->warn("redis storage: {} removal(s) wait: {}",
-                                               removals_.size(), e.what());
-                wake_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_; });
+                if (!away) {
+                    detail::default_logger()->warn("redis storage: {} write(s) wait for Redis: {}",
+                                                   pipeline_.size(), e.what());
+                }
+                away = true;
+                wake_.wait_for(lock, reconnect_interval, [&] { return stopping_; });
+                continue;
             }
+            report_durable(lock);
+            if (pipeline_.empty()) {
+                wake_.wait(lock, [&] {
+                    return stopping_ || !pipeline_.empty() || replied_through_ > reported_;
+                });
+                continue;
+            }
+            if (!context_) continue;  // a read broke it: connected again above
+            // Waits for replies without the lock: publishers go on writing meanwhile.
+            pollfd readable{context_->fd, POLLIN, 0};
+            lock.unlock();
+            ::poll(&readable, 1, reply_poll_ms);
+            lock.lock();
         }
+        report_durable(lock);
+    }
+
+    void report_durable(std::unique_lock<std::mutex>& lock) {
+        if (replied_through_ <= reported_) return;
+        reported_ = replied_through_;
+        const auto through = reported_;
+        lock.unlock();
+        durable_through(through);  // runs token completions: never under our lock
+        lock.lock();
     }
 
     void stop_flusher() noexcept {
@@ -171,25 +245,66 @@ class RedisStorage final : public Storage {
         if (flusher_.joinable()) flusher_.join();
     }
 
-    // With connection_mutex_ held: the queued removals, one pipeline, one round trip.
-    void send_removals() {
-        if (removals_.empty()) return;
-        if (!context_) connect();
-        for (const auto& key : removals_) {
-            redisAppendCommand(context_.get(), "HDEL %b %b", hash_.data(), hash_.size(), key.data(),
-                               key.size());
-        }
-        for (std::size_t i = 0; i < removals_.size(); ++i) {
+    // With connection_mutex_ held, from here on.
+
+    // The replies that have come, without waiting for more.
+    void read_arrived() {
+        pollfd readable{context_->fd, POLLIN, 0};
+        if (::poll(&readable, 1, 0) > 0 && redisBufferRead(context_.get()) != REDIS_OK) broken();
+        while (!pipeline_.empty()) {
             void* raw = nullptr;
-            if (redisGetReply(context_.get(), &raw) != REDIS_OK) {
-                const std::string why = context_->errstr;
-                context_.reset();  // what was sent may or may not be done: HDEL repeats safely
-                throw std::system_error(std::make_error_code(std::errc::connection_aborted),
-                                        "Redis at " + options_.redis_address + ": " + why);
-            }
-            freeReplyObject(raw);
+            if (redisGetReplyFromReader(context_.get(), &raw) != REDIS_OK) broken();
+            if (!raw) return;
+            settle(Reply(static_cast<redisReply*>(raw)));
         }
-        removals_.clear();
+    }
+
+    // The replies of the first `count` pipelined writes, waited for.
+    void read_pipelined(std::size_t count) {
+        for (; count > 0; --count) {
+            void* raw = nullptr;
+            if (redisGetReply(context_.get(), &raw) != REDIS_OK) broken();
+            settle(Reply(static_cast<redisReply*>(raw)));
+        }
+        if (replied_through_ > reported_) wake_.notify_all();
+    }
+
+    void settle(Reply reply) {
+        const auto ticket = pipeline_.front().ticket;
+        pipeline_.pop_front();
+        replied_through_ = ticket;
+        if (reply->type == REDIS_REPLY_ERROR) {
+            // put() returned long ago: said and counted here. The broker still gets the
+            // message; only a restart would miss it.
+            ++refused_writes_;
+            detail::default_logger()->error("redis storage: Redis refused a write: {}",
+                                            std::string_view(reply->str, reply->len));
+        }
+    }
+
+    void flush() {
+        int done = 0;
+        while (!done) {
+            if (redisBufferWrite(context_.get(), &done) != REDIS_OK) broken();
+        }
+    }
+
+    [[noreturn]] void broken() {
+        // What was sent may or may not be done: the pipeline is sent again, and repeats
+        // safely.
+        const std::string why = context_->errstr;
+        context_.reset();
+        throw std::system_error(std::make_error_code(std::errc::connection_aborted),
+                                "Redis at " + options_.redis_address + ": " + why);
+    }
+
+    void reconnect() {
+        context_.reset();
+        connect();
+        for (const auto& write : pipeline_) {
+            redisAppendFormattedCommand(context_.get(), write.command.data(), write.command.size());
+        }
+        flush();
     }
 
     void connect() {
@@ -207,67 +322,58 @@ class RedisStorage final : public Storage {
         try {
             if (!options_.redis_password.empty()) {
                 if (options_.redis_user.empty()) {
-                    command_once("AUTH %b", {options_.redis_password});
+                    exchange(0, "AUTH %b", {options_.redis_password});
                 } else {
-                    command_once("AUTH %b %b", {options_.redis_user, options_.redis_password});
+                    exchange(0, "AUTH %b %b", {options_.redis_user, options_.redis_password});
                 }
             }
-            if (options_.redis_db != 0) command_once("SELECT %d", {}, options_.redis_db);
+            if (options_.redis_db != 0) exchange(0, "SELECT %d", {}, options_.redis_db);
         } catch (...) {
             context_.reset();
             throw;
         }
     }
 
-    // Runs one command after the queued removals; on a broken connection connects once
-    // more and retries.
+    // One command and its reply, after the pipeline's; on a broken connection connects
+    // once more and retries.
     template <class... Extra>
     Reply command(const char* format, std::initializer_list<std::string_view> args,
                   Extra... extra) {
         std::lock_guard lock(connection_mutex_);
-        if (!context_) connect();
         try {
-            send_removals();
-            return command_once(format, args, extra...);
+            if (!context_) reconnect();
+            return exchange(pipeline_.size(), format, args, extra...);
         } catch (const std::system_error&) {
-            context_.reset();  // the connection is broken: one fresh attempt
-            connect();
-            send_removals();
-            return command_once(format, args, extra...);
+            reconnect();  // the connection is broken: one fresh attempt
+            return exchange(pipeline_.size(), format, args, extra...);
         }
     }
 
+    // Sends one command and returns its reply, which comes after those of the first
+    // `pipelined` writes of the pipeline.
     template <class... Extra>
-    Reply command_once(const char* format, std::initializer_list<std::string_view> args,
-                       Extra... extra) {
-        void* raw = nullptr;
+    Reply exchange(std::size_t pipelined, const char* format,
+                   std::initializer_list<std::string_view> args, Extra... extra) {
         const auto* a = args.begin();
         switch (args.size()) {
             case 0:
-                raw = redisCommand(context_.get(), format, extra...);
+                redisAppendCommand(context_.get(), format, extra...);
                 break;
             case 1:
-                raw = redisCommand(context_.get(), format, a[0].data(), a[0].size(), extra...);
+                redisAppendCommand(context_.get(), format, a[0].data(), a[0].size(), extra...);
                 break;
             case 2:
-                raw = redisCommand(context_.get(), format, a[0].data(), a[0].size(), a[1].data(),
+                redisAppendCommand(context_.get(), format, a[0].data(), a[0].size(), a[1].data(),
                                    a[1].size(), extra...);
-                break;
-            case 3:
-                raw = redisCommand(context_.get(), format, a[0].data(), a[0].size(), a[1].data(),
-                                   a[1].size(), a[2].data(), a[2].size(), extra...);
                 break;
             default:
                 throw std::logic_error("too many Redis arguments");
         }
+        flush();
+        read_pipelined(pipelined);
+        void* raw = nullptr;
+        if (redisGetReply(context_.get(), &raw) != REDIS_OK) broken();
         Reply reply(static_cast<redisReply*>(raw));
-        if (!reply) {
-            // The connection failed: the context is unusable until reconnected.
-            const std::string why = context_->errstr;
-            context_.reset();
-            throw std::system_error(std::make_error_code(std::errc::connection_aborted),
-                                    "Redis at " + options_.redis_address + ": " + why);
-        }
         if (reply->type == REDIS_REPLY_ERROR) {
             // Never echo the command: it may hold the password or a payload.
             throw std::runtime_error("Redis refused the command: " +
@@ -281,10 +387,12 @@ class RedisStorage final : public Storage {
     int port_ = 0;
     std::string hash_;
     std::string state_key_;
-    std::mutex connection_mutex_;  // below Storage's: the flusher takes only this one
+    mutable std::mutex connection_mutex_;  // below Storage's: the flusher takes only this one
     std::unique_ptr<redisContext, ContextDeleter> context_;
-    std::vector<std::string> removals_;  // queued HDELs, in order
-    std::chrono::steady_clock::time_point removals_since_{};
+    std::deque<Pipelined> pipeline_;     // sent, their replies not read yet, in order
+    std::uint64_t replied_through_ = 0;  // the ticket of the last write Redis replied to
+    std::uint64_t reported_ = 0;         // ... and the last one reported durable
+    std::uint64_t refused_writes_ = 0;
     std::condition_variable wake_;
     std::thread flusher_;
     bool stopping_ = false;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <mqttx/storage.hpp>
 
+#include <atomic>
 #include <memory>
 #include <set>
 
@@ -162,22 +163,66 @@ TEST(RedisStorage, DownAtStartIsAClearStorageError) {
     }
 }
 
+// Writes are pipelined: one written before the broken connection shows is accepted
+// and waits for Redis (not durable meanwhile), then goes again once Redis is back;
+// the next write finds the connection broken and fails.
 TEST(RedisStorage, KilledMidRunFailsCallsThenRecoversWhenBack) {
     mqttx::test::RedisServer redis;
     auto storage = mqttx::make_redis_storage(redis_options(redis));
     storage->open("c");
     storage->put("before", "1");
     redis.kill();
-    EXPECT_EQ(error_kind_of([&] { storage->put("during", "2"); }), ErrorKind::storage);
+    std::vector<std::string> accepted;
+    std::atomic<int> accepted_durable{0};
+    bool refused = false;
+    for (int i = 0; i < 20 && !refused; ++i) {
+        const auto key = "during-" + std::to_string(i);
+        try {
+            storage->when_durable(storage->put(key, "2"), [&] { ++accepted_durable; });
+            accepted.push_back(key);
+        } catch (const mqttx::Error& e) {
+            EXPECT_EQ(e.kind(), ErrorKind::storage);
+            refused = true;
+        }
+    }
+    EXPECT_TRUE(refused) << "20 writes accepted with Redis down";
     EXPECT_EQ(error_kind_of([&] { storage->get("before"); }), ErrorKind::storage);
+    EXPECT_EQ(accepted_durable.load(), 0) << "reported durable with Redis down";
     redis.start();  // empty again: this Redis keeps nothing on disk
     storage->put("after", "3");
     EXPECT_EQ(storage->get("after"), "3");
+    for (const auto& key : accepted) EXPECT_EQ(storage->get(key), "2") << key;
+    EXPECT_TRUE(mqttx::test::wait_until(
+        [&] { return accepted_durable.load() == static_cast<int>(accepted.size()); }, 10s));
     EXPECT_GE(storage->metrics().errors, 2u);
 }
 
-// Removals are pipelined: one with no command after it still reaches Redis, sent by
-// the flusher (seen here through a second connection).
+// put() returns before Redis replies; when_durable() reports each write once Redis has
+// it, and a second connection sees every write.
+TEST(RedisStorage, PipelinedWritesAreReportedDurableOnceRedisHasThem) {
+    mqttx::test::RedisServer redis;
+    auto storage = mqttx::make_redis_storage(redis_options(redis));
+    storage->open("c");
+    constexpr int count = 2000;
+    std::atomic<int> durable{0};
+    for (int i = 0; i < count; ++i) {
+        storage->when_durable(storage->put("k" + std::to_string(i), "v"), [&] { ++durable; });
+        if (i % 2 == 1) storage->remove("k" + std::to_string(i));
+    }
+    ASSERT_TRUE(mqttx::test::wait_until([&] { return durable.load() == count; }, 20s))
+        << durable.load() << " of " << count;
+    EXPECT_TRUE(
+        mqttx::test::wait_until([&] { return storage->metrics().unsynced_records == 0; }, 10s));
+    auto observer = mqttx::make_redis_storage(redis_options(redis));
+    observer->open("c");
+    auto keys = observer->keys();
+    EXPECT_EQ(keys.size(), static_cast<std::size_t>(count / 2));
+    EXPECT_EQ(observer->get("k0"), "v");
+    EXPECT_EQ(observer->get("k1"), std::nullopt);
+}
+
+// A removal with no command after it still reaches Redis (seen through a second
+// connection): pipelined writes are sent when they are made, not with the next one.
 TEST(RedisStorage, ARemovalWithNoCommandAfterItStillReachesRedis) {
     mqttx::test::RedisServer redis;
     auto storage = mqttx::make_redis_storage(redis_options(redis));
