@@ -145,7 +145,13 @@ bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexce
     try {
         auto token =
             client_->publish(Delivery::paho_message(delivery), delivery.get(), publish_listener_);
-        if (outbox_.claim(*delivery, token->get_message_id())) unstore(*delivery);
+        const int id = token->get_message_id();
+        // Only a stored QoS 2 publish is reported written by Paho, maybe before this.
+        if (persistence_ && delivery->message().get_qos() == 2) {
+            if (outbox_.claim(*delivery, id)) unstore(*delivery);
+        } else {
+            delivery->message_id.store(id, std::memory_order_relaxed);
+        }
         return true;
     } catch (const mqtt::exception& e) {
         // Disconnected between the check and the call: it waits for the next connect.
