@@ -76,6 +76,9 @@ struct PerformanceOptions {
     int max_publish_attempts = 3;
 };
 
+// memory: nothing outlives the session object, so the session keeps no copies: its
+// outbox and Paho hold what is unconfirmed across reconnects (storage_metrics() is
+// empty). file and Redis outlive the program.
 enum class StorageType { memory, file, redis };
 
 // Where a persistent session keeps in-flight messages, its outbox and its state.

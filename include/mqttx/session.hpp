@@ -63,7 +63,7 @@ class Session {
     SessionMetrics metrics() const noexcept;
     // The counters of this session's routes, summed per filter.
     std::map<std::string, RouteStats> route_metrics() const;
-    // Persistent sessions: their storage's counters; empty otherwise.
+    // Persistent sessions with file or Redis storage: its counters; empty otherwise.
     std::optional<StorageMetrics> storage_metrics() const;
     // This session, its routes and its storage in Prometheus text format 0.0.4 (the
     // families of SessionManager::prometheus_text()).

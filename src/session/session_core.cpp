@@ -108,7 +108,7 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
                          .max_pending_bytes = options_.performance.max_pending_bytes,
                          .overflow = options_.performance.overflow,
                          .max_publish_attempts = options_.performance.max_publish_attempts,
-                         .spill_after = options_.persistent ? spill_after : 0}),
+                         .spill_after = keeps_storage(options_) ? spill_after : 0}),
       ca_bundle_(options_.tls && !options_.tls->ca_path.empty()
                      ? std::make_unique<CaBundle>(options_.tls->ca_path)
                      : nullptr),

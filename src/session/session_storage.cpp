@@ -27,10 +27,14 @@ std::shared_ptr<Delivery> to_delivery(OutboxRecord&& record, std::uint64_t seque
 
 }  // namespace
 
+bool keeps_storage(const Options& options) {
+    return options.persistent && options.storage && options.storage->type != StorageType::memory;
+}
+
 std::unique_ptr<SessionStorage> SessionStorage::open(const Options& options,
                                                      const std::string& client_id,
                                                      std::shared_ptr<spdlog::logger> log) {
-    if (!options.persistent) return nullptr;
+    if (!keeps_storage(options)) return nullptr;
     auto storage =
         std::shared_ptr<Storage>(make_storage(options.storage.value_or(StorageOptions{})));
     storage->open(client_id);

@@ -23,13 +23,17 @@ class logger;
 
 namespace mqttx::detail {
 
+// A persistent session with file or Redis storage: what it keeps outlives the program.
+// Memory storage would die with the session, as the outbox and Paho's own state do:
+// copies there would cost every message and keep nothing more.
+bool keeps_storage(const Options& options);
+
 class SessionStorage {
   public:
-    // Opens the backend of a persistent session (a backend that is down fails here) and
-    // drops Paho's queued, never-sent publish commands of a previous run before Paho
-    // would restore them: the outbox records hold every one of them until the broker
-    // confirms it, and sending both would duplicate. Null for a session that is not
-    // persistent.
+    // Opens the backend of a session that keeps_storage() (a backend that is down fails
+    // here) and drops Paho's queued, never-sent publish commands of a previous run before
+    // Paho would restore them: the outbox records hold every one of them until the broker
+    // confirms it, and sending both would duplicate. Null for any other session.
     static std::unique_ptr<SessionStorage> open(const Options& options,
                                                 const std::string& client_id,
                                                 std::shared_ptr<spdlog::logger> log);
