@@ -227,6 +227,11 @@ void Outbox::forgotten_by_paho(int message_id) {
     std::erase(written_unclaimed_, message_id);
 }
 
+void Outbox::forget_all_written() {
+    std::lock_guard lock(mutex_);
+    written_unclaimed_.clear();
+}
+
 std::vector<std::shared_ptr<Delivery>> Outbox::take_all() {
     std::vector<std::shared_ptr<Delivery>> all;
     std::lock_guard lock(mutex_);

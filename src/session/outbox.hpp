@@ -108,7 +108,7 @@ class Outbox {
     // go of them: a broker's receive maximum counts every unacknowledged publish, and
     // mosquitto 2.0 acknowledges a QoS 2 publish past it but never delivers it.
     void hold_for_paho(std::size_t count);
-    // Paho let go of `count` of them: true when the window has room again for them.
+    // Paho let go of `count` of them: true if any was still held.
     bool released_by_paho(std::size_t count);
     // Paho stored the QoS 2 publish with this packet identifier: the in-flight message
     // that has it, if storage still holds its record. Paho may write before publish()
@@ -119,6 +119,8 @@ class Outbox {
     bool claim(Delivery& delivery, int message_id);
     // Paho removed its record of the publish with this identifier (confirmed, or failed).
     void forgotten_by_paho(int message_id);
+    // Paho dropped every record (a clean start, or a broker without the session).
+    void forget_all_written();
     // Everything in memory, in flight first, then waiting; the outbox is empty after
     // (spilled messages stay in storage only).
     std::vector<std::shared_ptr<Delivery>> take_all();

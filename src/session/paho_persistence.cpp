@@ -55,6 +55,7 @@ void PahoPersistence::clear() {
         resends_done = std::exchange(resends_, {}).size();
     }
     if (resends_done > 0) observer_.resends_done(resends_done);
+    observer_.cleared();
     logged("clear", "", [&] {
         for (const auto& key : storage_->keys()) {
             if (!key.starts_with(own_key_prefix)) storage_->remove(key);
@@ -139,14 +140,17 @@ mqtt::string PahoPersistence::get(const mqtt::string& key) const {
 }
 
 void PahoPersistence::remove(const mqtt::string& key) {
+    bool in_memory = false;
     bool resend_done = false;
     {
         std::lock_guard lock(memory_mutex_);
-        if (memory_only_.erase(key) > 0) return;
+        in_memory = memory_only_.erase(key) > 0;
         resend_done = resends_.erase(key) > 0;
     }
     // Paho is done with it even if its record stays behind.
     if (resend_done) observer_.resends_done(1);
+    // (A QoS 1 resend of an earlier version's run: in memory now, in storage still.)
+    if (in_memory && !resend_done) return;
     if (auto sent = sent_publish_id(key)) observer_.forgotten(*sent);
     logged("remove", key, [&] { storage_->remove(key); });
 }

@@ -40,6 +40,7 @@ class PahoPersistence final : public mqtt::iclient_persistence {
         std::function<void(int message_id)> written;          // a QoS 2 publish it sends now
         std::function<void(int message_id)> forgotten;        // a publish's record removed
         std::function<void(std::size_t count)> resends_done;  // of the last run's, let go
+        std::function<void()> cleared;                        // every record removed
     };
 
     PahoPersistence(std::shared_ptr<Storage> storage, std::shared_ptr<spdlog::logger> log,

@@ -120,7 +120,8 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
                     PahoPersistence::Observer{
                         .written = [this](int id) { on_publish_written(id); },
                         .forgotten = [this](int id) { outbox_.forgotten_by_paho(id); },
-                        .resends_done = [this](std::size_t count) { on_paho_resends_done(count); }})
+                        .resends_done = [this](std::size_t count) { on_paho_resends_done(count); },
+                        .cleared = [this] { outbox_.forget_all_written(); }})
               : nullptr),
       client_(make_client(options_, client_id_, persistence_.get())) {
     restore_outbox();

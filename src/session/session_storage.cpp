@@ -90,9 +90,11 @@ SessionStorage::RestoredOutbox SessionStorage::read_outbox(Protocol protocol) {
     for (const auto& key : storage_->keys()) {
         const bool v5 = key.starts_with("s5-");
         if (!v5 && !key.starts_with("s-")) continue;
-        restored.paho_resends.push_back(key);
         if (auto packet = storage_->get(key)) {
-            if (auto sent = decode_publish_packet(*packet, v5)) resent_by_paho.insert(*sent);
+            if (auto sent = decode_publish_packet(*packet, v5)) {
+                resent_by_paho.insert(*sent);
+                restored.paho_resends.push_back(key);
+            }
         }
     }
     for (const auto& [sequence, key] : found) {

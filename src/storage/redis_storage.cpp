@@ -3,12 +3,15 @@
 // expire (StorageOptions::state_ttl). One connection; after a failure the next call
 // connects again.
 //
-// Writes are pipelined: put() and remove() hand their command to the kernel (so it
-// reaches Redis even if the program dies next) and return without waiting for the
-// reply. A flusher thread reads the replies as they come and reports the writes
-// durable in order (when_durable), many per wake-up. Commands without a reply yet are
-// kept and sent again, in order, on the next connection: HSET and HDEL repeat safely.
-// Reads and the session state's commands wait for their reply, after the pipeline's.
+// Writes are pipelined: put() hands its command to the kernel (so it reaches Redis
+// even if the program dies next) and returns without waiting for the reply; remove()
+// leaves its command for the next write or the flusher, within a millisecond. The
+// flusher thread reads the replies as they come and reports the writes durable in
+// order (when_durable), many per wake-up. Commands without a good reply yet are kept
+// and sent again, in order, on the next connection: HSET and HDEL repeat safely. A
+// write Redis refuses is not durable: it is sent again until Redis takes it, and
+// put() fails meanwhile, naming Redis's reason. Reads and the session state's commands
+// wait for their reply, after the pipeline's.
 #include <hiredis/hiredis.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
@@ -44,7 +47,7 @@ struct ContextDeleter {
 
 // The flusher waits this long for replies before it looks again (a stop, a reply a
 // read took along, a new connection).
-constexpr int reply_poll_ms = 10;
+constexpr int reply_poll_ms = 1;
 // A removal waits at most this long for a write to ride along with: it need not be
 // in the kernel before remove() returns (lost in a crash, its message is sent again:
 // a duplicate, not a loss), and one system call for many saves Paho's thread and Redis.
@@ -87,7 +90,12 @@ class RedisStorage final : public Storage {
         port_ = port;
         defer_durability();
     }
-    ~RedisStorage() override { stop_flusher(); }
+    // A session destroys its storage without close(): what was written gets its reply
+    // (bounded by the command timeout) and nobody is left waiting.
+    ~RedisStorage() override {
+        do_close();
+        durable_through(issued_tickets());
+    }
 
   protected:
     void do_open(const std::string& client_id) override {
@@ -103,6 +111,10 @@ class RedisStorage final : public Storage {
     void do_close() noexcept override {
         stop_flusher();
         std::lock_guard lock(connection_mutex_);
+        if (pipeline_.empty()) {
+            context_.reset();
+            return;
+        }
         try {
             if (!context_) reconnect();
             read_pipelined(pipeline_.size());
@@ -176,6 +188,11 @@ class RedisStorage final : public Storage {
     // is made again, once.
     void pipeline(std::string command, bool now) {
         std::lock_guard lock(connection_mutex_);
+        if (now && !refusal_.empty()) {
+            // Until Redis takes the refused write (the flusher sends it again), a new
+            // one would not be durable either: the publish fails instead.
+            throw std::runtime_error("Redis refuses writes: " + refusal_);
+        }
         pipeline_.push_back({std::move(command), issued_tickets() + 1});
         try {
             try {
@@ -211,8 +228,10 @@ class RedisStorage final : public Storage {
             try {
                 if (!context_ && !pipeline_.empty()) reconnect();
                 if (context_) read_arrived();
-                if (away) detail::default_logger()->info("redis storage: Redis is back");
-                away = false;
+                if (away && refusal_.empty()) {
+                    detail::default_logger()->info("redis storage: Redis takes writes again");
+                    away = false;
+                }
             } catch (const std::exception& e) {
                 if (!away) {
                     detail::default_logger()->warn("redis storage: {} write(s) wait for Redis: {}",
@@ -229,7 +248,7 @@ class RedisStorage final : public Storage {
                 });
                 continue;
             }
-            if (!context_) continue;  // a read broke it: connected again above
+            if (!context_) continue;  // a read broke it: connected again at the loop's top
             int wait_ms = reply_poll_ms;
             if (unflushed_ > 0) {
                 const auto due = unflushed_since_ + removal_window;
@@ -237,7 +256,7 @@ class RedisStorage final : public Storage {
                     try {
                         flush();
                     } catch (const std::exception&) {
-                        continue;  // connected again above
+                        continue;  // connected again at the loop's top
                     }
                     continue;
                 }
@@ -294,17 +313,25 @@ class RedisStorage final : public Storage {
         if (replied_through_ > reported_) wake_.notify_all();
     }
 
+    // The reply of the pipeline's first write. A refusal (out of memory, a read-only
+    // replica, still loading) leaves it first, not durable, and breaks the connection:
+    // later commands were applied or not, and all go again, in order, once Redis takes
+    // writes. Removals after it were applied (see docs/persistence.md, "Not done yet").
     void settle(Reply reply) {
-        const auto ticket = pipeline_.front().ticket;
-        pipeline_.pop_front();
-        replied_through_ = ticket;
         if (reply->type == REDIS_REPLY_ERROR) {
-            // put() returned long ago: said and counted here. The broker still gets the
-            // message; only a restart would miss it.
-            ++refused_writes_;
-            detail::default_logger()->error("redis storage: Redis refused a write: {}",
-                                            std::string_view(reply->str, reply->len));
+            const std::string why(reply->str, reply->len);
+            if (why != refusal_) {
+                ++refused_writes_;
+                detail::default_logger()->error("redis storage: Redis refused a write: {}", why);
+            }
+            refusal_ = why;
+            context_.reset();
+            throw std::system_error(std::make_error_code(std::errc::connection_aborted),
+                                    "Redis refused a write: " + why);
         }
+        replied_through_ = pipeline_.front().ticket;
+        pipeline_.pop_front();
+        refusal_.clear();
     }
 
     void flush() {
@@ -419,6 +446,7 @@ class RedisStorage final : public Storage {
     std::uint64_t replied_through_ = 0;  // the ticket of the last write Redis replied to
     std::uint64_t reported_ = 0;         // ... and the last one reported durable
     std::uint64_t refused_writes_ = 0;
+    std::string refusal_;        // why Redis refused the pipeline's first write; empty: it did not
     std::size_t unflushed_ = 0;  // removals in the connection's buffer, not sent yet
     std::chrono::steady_clock::time_point unflushed_since_{};
     std::condition_variable wake_;

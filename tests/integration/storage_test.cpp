@@ -4,6 +4,7 @@
 #include <mqttx/storage.hpp>
 
 #include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <set>
 
@@ -235,6 +236,34 @@ TEST(RedisStorage, ARemovalWithNoCommandAfterItStillReachesRedis) {
     EXPECT_TRUE(mqttx::test::wait_until(
         [&] { return observer->keys() == std::vector<std::string>{"kept"}; }, 10s));
     EXPECT_EQ(storage->get("removed"), std::nullopt);
+}
+
+// A write Redis refuses (here: out of memory) is not durable: it is sent again until
+// Redis takes it, and put() fails meanwhile naming Redis's reason.
+TEST(RedisStorage, ARefusedWriteIsNotDurableAndIsSentAgainUntilRedisTakesIt) {
+    mqttx::test::RedisServer redis;
+    auto storage = mqttx::make_redis_storage(redis_options(redis));
+    storage->open("c");
+    storage->put("before", "1");
+    const auto redis_cli =
+        "redis-cli -p " + std::to_string(redis.port()) + " CONFIG SET maxmemory ";
+    ASSERT_EQ(std::system((redis_cli + "1 >/dev/null").c_str()), 0);
+    std::atomic<bool> durable{false};
+    storage->when_durable(storage->put("refused", "2"), [&] { durable = true; });
+    ASSERT_TRUE(mqttx::test::wait_until([&] { return storage->metrics().errors >= 1; }, 10s));
+    try {
+        storage->put("next", "3");
+        FAIL() << "a write was accepted while Redis refuses writes";
+    } catch (const mqttx::Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::storage);
+        EXPECT_NE(std::string(e.what()).find("OOM"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(durable.load()) << "reported durable while Redis refused it";
+    ASSERT_EQ(std::system((redis_cli + "0 >/dev/null").c_str()), 0);
+    EXPECT_TRUE(mqttx::test::wait_until([&] { return durable.load(); }, 10s));
+    EXPECT_EQ(storage->get("refused"), "2");
+    storage->put("next", "3");
+    EXPECT_EQ(storage->get("next"), "3");
 }
 
 TEST(RedisStorage, AuthWithUserAndPasswordAndADatabase) {

@@ -179,6 +179,9 @@ TEST(Outbox, AWriteBeforeTheIdentifierIsKnownIsFoundByTheClaim) {
     EXPECT_FALSE(outbox.claim(*a, 7)) << "claimed once";
     outbox.forgotten_by_paho(8);  // Paho was done with 8 before its claim came
     EXPECT_FALSE(outbox.claim(*b, 8));
+    EXPECT_EQ(outbox.written_by_paho(9), nullptr);
+    outbox.forget_all_written();  // Paho cleared its records
+    EXPECT_FALSE(outbox.claim(*b, 9));
 }
 
 TEST(Outbox, TakeAllReturnsInFlightThenWaitingAndEmpties) {
