@@ -44,6 +44,7 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 struct ContextDeleter {
     void operator()(redisContext* context) const noexcept { redisFree(context); }
 };
+using Context = std::unique_ptr<redisContext, ContextDeleter>;
 
 // The flusher waits this long for replies before it looks again (a stop, a reply a
 // read took along, a new connection).
@@ -104,7 +105,7 @@ class RedisStorage final : public Storage {
         hash_ = options_.redis_prefix + client_id;
         state_key_ = hash_ + ":state";
         context_.reset();
-        connect();
+        context_ = open_connection();
         stopping_ = false;
         flusher_ = std::thread([this] { read_behind(); });
     }
@@ -226,7 +227,7 @@ class RedisStorage final : public Storage {
         bool away = false;
         while (!stopping_) {
             try {
-                if (!context_ && !pipeline_.empty()) reconnect();
+                if (!context_ && !pipeline_.empty()) connect_behind(lock);
                 if (context_) read_arrived();
                 if (away && refusal_.empty()) {
                     detail::default_logger()->info("redis storage: Redis takes writes again");
@@ -269,6 +270,23 @@ class RedisStorage final : public Storage {
             lock.lock();
         }
         report_durable(lock);
+    }
+
+    // A new connection for the pipeline, made without the lock: while Redis is away,
+    // each attempt can take the connect timeout, and publishers must not wait on it.
+    void connect_behind(std::unique_lock<std::mutex>& lock) {
+        Context fresh;
+        lock.unlock();
+        try {
+            fresh = open_connection();
+        } catch (...) {
+            lock.lock();
+            throw;
+        }
+        lock.lock();
+        if (context_) return;  // a publisher connected meanwhile
+        context_ = std::move(fresh);
+        send_pipeline();
     }
 
     void report_durable(std::unique_lock<std::mutex>& lock) {
@@ -353,37 +371,53 @@ class RedisStorage final : public Storage {
 
     void reconnect() {
         context_.reset();
-        connect();
+        context_ = open_connection();
+        send_pipeline();
+    }
+
+    // The pipeline again, in order, on a new connection.
+    void send_pipeline() {
         for (const auto& write : pipeline_) {
             redisAppendFormattedCommand(context_.get(), write.command.data(), write.command.size());
         }
         flush();
     }
 
-    void connect() {
+    // A new connection, authenticated and on its database. Touches nothing of this
+    // storage but its options: the flusher calls it without the lock.
+    Context open_connection() const {
         const auto timeout = to_timeval(options_.redis_connect_timeout);
-        std::unique_ptr<redisContext, ContextDeleter> context(
-            redisConnectWithTimeout(host_.c_str(), port_, timeout));
+        Context context(redisConnectWithTimeout(host_.c_str(), port_, timeout));
         if (!context) throw std::runtime_error("cannot allocate a Redis context");
         if (context->err) {
             throw std::runtime_error("cannot connect to Redis at " + options_.redis_address + ": " +
                                      context->errstr);
         }
-        const auto command_timeout = to_timeval(options_.redis_command_timeout);
-        redisSetTimeout(context.get(), command_timeout);
-        context_ = std::move(context);
-        try {
-            if (!options_.redis_password.empty()) {
-                if (options_.redis_user.empty()) {
-                    exchange(0, "AUTH %b", {options_.redis_password});
-                } else {
-                    exchange(0, "AUTH %b %b", {options_.redis_user, options_.redis_password});
-                }
-            }
-            if (options_.redis_db != 0) exchange(0, "SELECT %d", {}, options_.redis_db);
-        } catch (...) {
-            context_.reset();
-            throw;
+        redisSetTimeout(context.get(), to_timeval(options_.redis_command_timeout));
+        const auto& user = options_.redis_user;
+        const auto& password = options_.redis_password;
+        if (!password.empty() && user.empty()) {
+            expect_ok(*context,
+                      redisCommand(context.get(), "AUTH %b", password.data(), password.size()));
+        } else if (!password.empty()) {
+            expect_ok(*context, redisCommand(context.get(), "AUTH %b %b", user.data(), user.size(),
+                                             password.data(), password.size()));
+        }
+        if (options_.redis_db != 0) {
+            expect_ok(*context, redisCommand(context.get(), "SELECT %d", options_.redis_db));
+        }
+        return context;
+    }
+
+    void expect_ok(redisContext& context, void* raw) const {
+        const Reply reply(static_cast<redisReply*>(raw));
+        if (!reply) {
+            throw std::runtime_error("Redis at " + options_.redis_address + ": " + context.errstr);
+        }
+        if (reply->type == REDIS_REPLY_ERROR) {
+            // Never echo the command: it holds the password.
+            throw std::runtime_error("Redis refused the command: " +
+                                     std::string(reply->str, reply->len));
         }
     }
 
@@ -441,7 +475,7 @@ class RedisStorage final : public Storage {
     std::string hash_;
     std::string state_key_;
     mutable std::mutex connection_mutex_;  // below Storage's: the flusher takes only this one
-    std::unique_ptr<redisContext, ContextDeleter> context_;
+    Context context_;
     std::deque<Pipelined> pipeline_;     // sent, their replies not read yet, in order
     std::uint64_t replied_through_ = 0;  // the ticket of the last write Redis replied to
     std::uint64_t reported_ = 0;         // ... and the last one reported durable
