@@ -119,7 +119,7 @@ void PahoPersistence::put(const mqtt::string& key, const std::vector<mqtt::strin
             memory_only_.insert_or_assign(key, std::move(value));
             return;
         }
-        resend = resends_.contains(key);
+        resend = !resends_.empty() && resends_.contains(key);
     }
     logged("put", key, [&] { storage_->put(key, value); });
     // Paho keeps a QoS 2 publish itself from now on (a resend's is no news).
@@ -145,7 +145,8 @@ void PahoPersistence::remove(const mqtt::string& key) {
     {
         std::lock_guard lock(memory_mutex_);
         in_memory = memory_only_.erase(key) > 0;
-        resend_done = resends_.erase(key) > 0;
+        // Empty but after a restart: no second lookup per confirmed message.
+        resend_done = !resends_.empty() && resends_.erase(key) > 0;
     }
     // Paho is done with it even if its record stays behind.
     if (resend_done) observer_.resends_done(1);
