@@ -1,28 +1,169 @@
 #include "paho_waker.hpp"
 
-#include <algorithm>
-#include <cstdio>
-#include <functional>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include "session/session_core.hpp"
+#include <mqtt/async_client.h>
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
 
 namespace mqttx::detail {
 
-std::string PahoWaker::wake_topic(const std::string& client_id) {
-    char hash[17];
-    std::snprintf(hash, sizeof hash, "%016zx", std::hash<std::string>{}(client_id));
-    return std::string("mqttx/wake/") + hash;
+namespace {
+
+constexpr std::chrono::milliseconds link_setup_step{2};
+constexpr std::chrono::seconds link_setup_deadline{30};
+
+// Bytes of one whole MQTT packet at the start of `data`; 0 while incomplete.
+std::size_t whole_packet(const std::vector<char>& data) {
+    std::size_t remaining = 0;
+    for (std::size_t i = 1, shift = 0; i < data.size() && i <= 4; ++i, shift += 7) {
+        const auto byte = static_cast<unsigned char>(data[i]);
+        remaining |= static_cast<std::size_t>(byte & 0x7F) << shift;
+        if ((byte & 0x80) == 0) return data.size() >= i + 1 + remaining ? i + 1 + remaining : 0;
+    }
+    return 0;
 }
 
-void PahoWaker::add(std::weak_ptr<SessionCore> session) {
-    std::lock_guard lock(mutex_);
-    // Swept when the list has doubled since the last sweep: adding 10,000 sessions stays
-    // linear.
-    if (sessions_.size() >= 2 * swept_size_) {
-        std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
-        swept_size_ = std::max<std::size_t>(sessions_.size(), 16);
+}  // namespace
+
+struct PahoWaker::Link {
+    int listen_fd = -1;
+    int fd = -1;  // our end of Paho's connection
+    std::vector<char> received;
+    Clock::time_point deadline;
+    std::atomic<bool> up{false};
+    std::atomic<bool> broken{false};
+
+    ~Link() {
+        if (listen_fd >= 0) ::close(listen_fd);
+        if (fd >= 0) ::close(fd);
     }
-    sessions_.push_back(std::move(session));
+
+    // One non-blocking step of the handshake: accept, read CONNECT, answer CONNACK.
+    // True once done; throws std::runtime_error when it cannot be done.
+    bool step() {
+        if (fd < 0) {
+            fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
+                throw std::runtime_error(std::string("accept: ") + std::strerror(errno));
+            }
+        }
+        char buffer[512];
+        for (;;) {
+            const auto n = ::recv(fd, buffer, sizeof buffer, 0);
+            if (n > 0) {
+                received.insert(received.end(), buffer, buffer + n);
+                continue;
+            }
+            if (n == 0) throw std::runtime_error("Paho closed the connection");
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            throw std::runtime_error(std::string("recv: ") + std::strerror(errno));
+        }
+        if (received.empty() || whole_packet(received) == 0) return false;
+        if ((static_cast<unsigned char>(received[0]) & 0xF0) != 0x10) {
+            throw std::runtime_error("the first packet is not a CONNECT");
+        }
+        static constexpr char connack[] = {0x20, 0x02, 0x00, 0x00};  // accepted, no session
+        if (::send(fd, connack, sizeof connack, MSG_NOSIGNAL) != sizeof connack) {
+            throw std::runtime_error(std::string("send: ") + std::strerror(errno));
+        }
+        ::close(listen_fd);
+        listen_fd = -1;
+        received = {};
+        up.store(true, std::memory_order_release);
+        return true;
+    }
+
+    void wake() noexcept {
+        if (!up.load(std::memory_order_acquire) || broken.load(std::memory_order_relaxed)) {
+            return;
+        }
+        // A PINGRESP: Paho reads it and only clears its ping flag. Unread wake-ups pile
+        // up in the socket buffer at worst (EAGAIN), which wakes Paho just the same.
+        static constexpr char pingresp[] = {static_cast<char>(0xD0), 0x00};
+        if (::send(fd, pingresp, sizeof pingresp, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+            errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            broken.store(true, std::memory_order_relaxed);
+        }
+    }
+};
+
+PahoWaker::PahoWaker(Scheduler& scheduler, std::shared_ptr<spdlog::logger> log, bool enabled)
+    : scheduler_(scheduler), log_(std::move(log)), enabled_(enabled) {
+    if (enabled_) start_link();
+}
+
+PahoWaker::~PahoWaker() {
+    if (!client_) return;
+    try {
+        // Destroying a connected Paho client closes its socket; no DISCONNECT needed.
+        client_.reset();
+    } catch (const std::exception& e) {
+        log_->debug("Paho waker: {}", e.what());
+    }
+}
+
+// Without the link, connects are as slow as without the waker; nothing else breaks.
+void PahoWaker::start_link() {
+    auto link = std::make_unique<Link>();
+    try {
+        link->listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (link->listen_fd < 0) throw std::runtime_error(std::strerror(errno));
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        address.sin_port = 0;
+        socklen_t length = sizeof address;
+        if (::bind(link->listen_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+            ::listen(link->listen_fd, 1) != 0 ||
+            ::getsockname(link->listen_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+            throw std::runtime_error(std::strerror(errno));
+        }
+        static std::atomic<unsigned> links{0};
+        const auto uri = "tcp://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+        const auto id = "mqttx-waker-" + std::to_string(::getpid()) + "-" +
+                        std::to_string(links.fetch_add(1, std::memory_order_relaxed));
+        client_ = std::make_unique<mqtt::async_client>(
+            uri, id, mqtt::create_options(MQTTVERSION_3_1_1), nullptr);
+        mqtt::connect_options opts;
+        opts.set_mqtt_version(MQTTVERSION_3_1_1);  // else Paho retries with 3.1 on failure
+        opts.set_clean_session(true);
+        opts.set_keep_alive_interval(0);  // the listener never reads after CONNECT
+        opts.set_automatic_reconnect(false);
+        client_->connect(opts);
+    } catch (const std::exception& e) {
+        log_->warn("Paho waker: no loopback link ({}); connects may take a second longer",
+                   e.what());
+        client_.reset();
+        return;
+    }
+    link->deadline = Clock::now() + link_setup_deadline;
+    link_ = std::move(link);
+    scheduler_.post([this] { set_up_link(); });
+}
+
+// On the scheduler thread, which stops before the waker is destroyed.
+void PahoWaker::set_up_link() {
+    try {
+        if (link_->step()) return;
+        if (Clock::now() > link_->deadline) throw std::runtime_error("no CONNECT from Paho");
+    } catch (const std::exception& e) {
+        log_->warn("Paho waker: no loopback link ({}); connects may take a second longer",
+                   e.what());
+        link_->broken.store(true, std::memory_order_relaxed);
+        return;
+    }
+    scheduler_.post_after(link_setup_step, [this] { set_up_link(); });
 }
 
 void PahoWaker::connect_started(const SessionCore* session) {
@@ -45,23 +186,8 @@ void PahoWaker::connect_finished(const SessionCore* session) {
     connecting_.erase(session);
 }
 
-std::shared_ptr<SessionCore> PahoWaker::pick_waker() {
-    auto usable = [this](const std::shared_ptr<SessionCore>& s) {
-        return s && s->state() == SessionState::connected && !connecting_.contains(s.get());
-    };
-    if (auto current = waker_.lock(); usable(current)) return current;
-    for (const auto& weak : sessions_) {
-        if (auto candidate = weak.lock(); usable(candidate)) {
-            waker_ = candidate;
-            return candidate;
-        }
-    }
-    return nullptr;
-}
-
-// Runs on the scheduler thread; calls Paho without holding mutex_.
+// Runs on the scheduler thread.
 void PahoWaker::tick() {
-    std::shared_ptr<SessionCore> waker;
     auto next = interval;
     {
         std::lock_guard lock(mutex_);
@@ -78,9 +204,8 @@ void PahoWaker::tick() {
             return;
         }
         if (now - last_started_ < fast_phase) next = fast_interval;
-        waker = pick_waker();
     }
-    if (waker) waker->poke_broker();
+    if (link_) link_->wake();
     if (!scheduler_.post_after(next, [this] { tick(); })) {
         std::lock_guard lock(mutex_);
         ticking_ = false;

@@ -1,22 +1,34 @@
-// PahoWaker: a workaround for Paho C 1.3.12 (Debian 12). A connect started while other
-// clients of the process are connected and idle waits about 2.1 s before CONNECT is
-// even sent: Paho's shared receive thread sits in a 1 s poll() on a stale socket list,
-// twice (eclipse/paho.mqtt.c#1430, fixed upstream by PR #1642, in no Debian release).
-// Only data arriving on an already-polled socket ends the wait. So while a session
-// connects, another connected session draws quick broker replies: an UNSUBSCRIBE of a
-// topic it never subscribed to, every millisecond for the first 50 ms, then every 5 ms
-// until the connect ends (for at most a few seconds per attempt). Measured in
-// docs/performance.md.
+// PahoWaker: a workaround for Paho C 1.3.12 (Debian 12), whose one receive thread serves
+// every client of the process. It waits in poll() for up to 1 s on a snapshot of the
+// sockets, reading only: a socket added during that wait, or a connect that completes
+// (the socket turns writable), goes unnoticed until the wait ends
+// (eclipse/paho.mqtt.c#1430, fixed upstream by PR #1642, in no Debian release). So every
+// connect took about 1 s more than the network needs: 2.1 s while other sessions idled,
+// and 1.1 s after a broker restart, when no session was connected at all.
+//
+// Data arriving on a socket of the snapshot ends the wait. The waker keeps one socket
+// there: a Paho client of its own, connected over loopback to a listener of the waker's,
+// which answers its CONNECT and then, while any session connects, writes a 2-byte
+// PINGRESP to it (every millisecond for the first 50 ms, then every 5 ms, for at most a
+// few seconds per connect). Paho reads it and takes a new snapshot, which holds the new
+// sockets. Nothing goes to a broker, and it works with no session connected. Cost per
+// manager: one Paho client (no persistence, no keep-alive), two sockets, no thread.
+// Measured in docs/performance.md.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <mutex>
-#include <string>
 #include <unordered_map>
-#include <vector>
 
 #include "scheduler.hpp"
+
+namespace mqtt {
+class async_client;
+}
+namespace spdlog {
+class logger;
+}
 
 namespace mqttx::detail {
 
@@ -33,30 +45,32 @@ class PahoWaker {
     static constexpr std::chrono::milliseconds give_up_after{3000};
     static constexpr std::chrono::milliseconds sweep_interval{100};  // of given-up connects
 
-    PahoWaker(Scheduler& scheduler, bool enabled) : scheduler_(scheduler), enabled_(enabled) {}
+    // Disabled, it does nothing. Enabled, it starts its loopback link at once (answered
+    // on the scheduler), so that the link is up before the first session connects.
+    PahoWaker(Scheduler& scheduler, std::shared_ptr<spdlog::logger> log, bool enabled);
+    ~PahoWaker();
+    PahoWaker(const PahoWaker&) = delete;
+    PahoWaker& operator=(const PahoWaker&) = delete;
 
-    // The filter a session with this client id unsubscribes from to draw a reply. Named
-    // after a hash of the id, not the id: an id may hold '#' or '+' or be 65,535 bytes
-    // long, and an invalid filter makes the broker close the connection.
-    static std::string wake_topic(const std::string& client_id);
-
-    void add(std::weak_ptr<SessionCore> session);
     void connect_started(const SessionCore* session);
     void connect_finished(const SessionCore* session);
 
   private:
+    struct Link;  // the loopback connection, our end
+
+    void start_link();
+    void set_up_link();  // one step of the handshake, then again until done
     void tick();
-    std::shared_ptr<SessionCore> pick_waker();  // with mutex_ held
 
     Scheduler& scheduler_;
+    const std::shared_ptr<spdlog::logger> log_;
     const bool enabled_;
+    std::unique_ptr<Link> link_;
+    std::unique_ptr<mqtt::async_client> client_;  // Paho's end of the link
     std::mutex mutex_;
-    std::vector<std::weak_ptr<SessionCore>> sessions_;
-    std::size_t swept_size_ = 16;  // sessions_'s size after its last sweep
     std::unordered_map<const SessionCore*, Clock::time_point> connecting_;  // and since when
     Clock::time_point last_started_{};
     Clock::time_point last_swept_{};
-    std::weak_ptr<SessionCore> waker_;
     bool ticking_ = false;
 };
 

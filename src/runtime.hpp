@@ -41,7 +41,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
     // Blocking work (a TLS handshake that names why a connect failed, saving a session's
     // state), kept off the scheduler so that it never delays another session's timers.
     Scheduler background;
-    PahoWaker waker{scheduler, options.wake_paho_on_connect};
+    PahoWaker waker{scheduler, log, options.wake_paho_on_connect};
     Dispatcher dispatcher;
     const std::shared_ptr<EventBus> events;
     std::mutex state_mutex;

@@ -69,7 +69,6 @@ std::shared_ptr<Session> SessionManager::add_session(Options options) {
     // Building the Paho client happens outside the lock; the name is checked again below.
     auto core = std::make_shared<detail::SessionCore>(std::move(options), runtime_, worker);
     core->install_initial_subscriptions();
-    runtime_->waker.add(core);
     runtime_->track_rates(core->stats());
     auto shared_core = core;
     auto session = std::make_shared<Session>(std::move(core));

@@ -45,8 +45,10 @@ struct ManagerOptions {
     // before the message is dropped and counted (it blocks every session meanwhile).
     std::chrono::milliseconds dispatch_block_timeout{1000};
     std::shared_ptr<spdlog::logger> logger{};  // empty: the library's "mqttx" logger
-    // Works around Paho C 1.3.12 delaying a connect by ~2 s while other sessions are
-    // idle, by having a connected session draw broker replies (see src/paho_waker.hpp).
+    // Works around Paho C 1.3.12 delaying every connect by about a second (2 s while
+    // other sessions idle, 1 s after a broker restart), with a loopback connection that
+    // wakes Paho's receive thread while a session connects (see src/paho_waker.hpp).
+    // Costs one Paho client and two sockets per manager.
     bool wake_paho_on_connect = true;
     // Run every message handler on Paho's receive thread: lowest latency, but a slow
     // handler stalls every session of the process, and a handler may not subscribe.

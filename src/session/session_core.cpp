@@ -38,8 +38,8 @@ std::string make_client_id(const Options& options) {
     // Unique per run, so two programs using the same session name do not evict each other.
     char suffix[17];
     std::snprintf(suffix, sizeof suffix, "%016" PRIx64, random_bits());
-    // The name may hold anything; brokers refuse control characters in a client id, and
-    // the id also names the waker's topic. Kept: letters, digits, '-', '_' and '.'.
+    // The name may hold anything; brokers refuse control characters in a client id.
+    // Kept: letters, digits, '-', '_' and '.'.
     std::string id;
     for (char c : options.name.substr(0, 40)) {
         const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -97,7 +97,6 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
       log_(options_.logger ? options_.logger : runtime_->log),
       stats_(std::make_shared<SessionStats>()),
       router_(std::make_shared<Router>(stats_, log_)),
-      wake_topic_(PahoWaker::wake_topic(client_id_)),
       brokers_(parse_brokers(options_)),
       random_(static_cast<std::minstd_rand::result_type>(random_bits())),
       backoff_(options_.reconnect,

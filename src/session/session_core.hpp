@@ -97,8 +97,6 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
                                           const SubscribeOptions& options = {});
     void unsubscribe(std::string_view filter);
     void remove_route(RouteEntry& entry) noexcept override;
-    // Sends an UNSUBSCRIBE of a topic never subscribed to, for PahoWaker; no wait.
-    void poke_broker() noexcept;
 
   private:
     // Forwards Paho's action callbacks to member functions; nothing unwinds into Paho.
@@ -196,7 +194,6 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     const std::shared_ptr<spdlog::logger> log_;
     const std::shared_ptr<SessionStats> stats_;
     const std::shared_ptr<Router> router_;
-    const std::string wake_topic_;
     const std::vector<BrokerUri> brokers_;  // Options::brokers, parsed
 
     std::atomic<SessionState> state_{SessionState::disconnected};

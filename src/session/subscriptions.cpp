@@ -340,12 +340,4 @@ void SessionCore::resubscribe_answered(std::uint64_t generation, const std::stri
     mark_ready(generation, all_granted);
 }
 
-void SessionCore::poke_broker() noexcept {
-    try {
-        client_->unsubscribe(wake_topic_);
-    } catch (const mqtt::exception&) {
-        // Not connected any more: PahoWaker picks another session next time.
-    }
-}
-
 }  // namespace mqttx::detail

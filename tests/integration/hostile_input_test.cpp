@@ -299,16 +299,15 @@ TEST(HostileInput, PublishBreakingTheWireRulesIsRefusedAtTheCallAndTheSessionSta
 
 // ---- client ids with wildcards ---------------------------------------------------------
 
-// While a session connects, a connected one draws broker replies by unsubscribing from
-// a wake topic (src/paho_waker.hpp). Named after the client id, the filter was invalid
-// for an id holding '#' or '+', and mosquitto closed that session's connection.
+// PahoWaker once had a connected session draw broker replies by unsubscribing from a
+// wake topic named after its client id: invalid for an id holding '#' or '+', and
+// mosquitto closed that session's connection. The waker now talks to no broker at all.
 class WildcardClientId : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(WildcardClientId, SessionIsNotDisconnectedWhileOthersConnect) {
     const std::string client_id = GetParam();
     Mosquitto broker({.extra_config = "log_type debug\n"});  // logs each UNSUBSCRIBE
     mqttx::SessionManager manager;
-    // Added first and connected alone, it is the session that wakes Paho for the others.
     // No reconnect: a drop would leave it down.
     auto a = manager.add_session(
         mqttx::quick_connect("a", broker.uri()).client_id(client_id).no_reconnect().build());
@@ -326,10 +325,7 @@ TEST_P(WildcardClientId, SessionIsNotDisconnectedWhileOthersConnect) {
         manager.connect(name);
         manager.wait_for_session(name, 20s);
     }
-    // The test means something only if "a" did wake Paho while the others connected.
-    ASSERT_TRUE(wait_until([&] {
-        return contains(broker.log(), "Received UNSUBSCRIBE from " + client_id);
-    })) << broker.log();
+    EXPECT_FALSE(contains(broker.log(), "Received UNSUBSCRIBE")) << broker.log();
 
     auto last = manager.get_session("b" + std::to_string(others - 1));
     ASSERT_TRUE(delivered(last->publish("wild/inbox", "hello", 1)));

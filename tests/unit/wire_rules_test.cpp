@@ -24,7 +24,6 @@
 #include "mqttx/options.hpp"
 #include "mqttx/session_manager.hpp"
 #include "mqttx/topic.hpp"
-#include "paho_waker.hpp"
 #include "problems.hpp"
 #include "session/backoff.hpp"
 #include "wire_checks.hpp"
@@ -271,18 +270,6 @@ TEST(WireRules, QuotedInputIsOneReadableLine) {
     const auto long_text = detail::quoted(std::string(70000, 'h'));
     EXPECT_LT(long_text.size(), 200u);
     EXPECT_NE(long_text.find("70000 bytes"), std::string::npos);
-}
-
-TEST(WireRules, TheWakeTopicIsAValidFilterForEveryClientId) {
-    const std::vector<std::string> ids = {"dev#1",      "a+b", "a/#", "+", std::string(65535, '#'),
-                                          "caf\xc3\xa9"};
-    for (const auto& id : ids) {
-        const auto topic = detail::PahoWaker::wake_topic(id);
-        EXPECT_EQ(topic::check_topic_filter(topic), "") << topic;
-        EXPECT_EQ(topic::check_topic_name(topic), "") << topic;
-        EXPECT_LT(topic.size(), 40u);
-    }
-    EXPECT_NE(detail::PahoWaker::wake_topic("a"), detail::PahoWaker::wake_topic("b"));
 }
 
 // ---- enums --------------------------------------------------------------------------------
