@@ -32,6 +32,18 @@ const char* to_string(EventType type) noexcept {
     return "unknown";
 }
 
+const char* to_string(DisconnectCause cause) noexcept {
+    switch (cause) {
+        case DisconnectCause::application:
+            return "application";
+        case DisconnectCause::broker_disconnect:
+            return "broker_disconnect";
+        case DisconnectCause::connection_lost:
+            return "connection_lost";
+    }
+    return "unknown";
+}
+
 void EventSubscription::unsubscribe() noexcept {
     if (id_ == 0) return;
     if (auto bus = bus_.lock()) bus->remove(id_);

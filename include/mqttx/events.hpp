@@ -37,8 +37,25 @@ struct ConnectInfo {
     std::string broker;
     bool session_present = false;
 };
+// Why a connection ended, as far as a client can tell. Paho C 1.3.12 reports a dropped
+// connection without its cause: a socket error, the broker closing the connection and
+// a keep-alive timeout look alike to the library, so they are one cause.
+enum class DisconnectCause {
+    application,        // disconnect() or close()
+    broker_disconnect,  // MQTT 5: the broker sent DISCONNECT with a reason code
+    connection_lost,    // the broker closed it, the network failed or the keep-alive expired
+};
+const char* to_string(DisconnectCause cause) noexcept;
+
 struct DisconnectInfo {
-    std::string reason;
+    std::string reason;  // one line for a person, naming the broker
+    DisconnectCause cause = DisconnectCause::connection_lost;
+    std::string broker{};                        // the broker it was connected to
+    std::chrono::milliseconds connected_for{0};  // how long the connection held
+    // From the broker's DISCONNECT (MQTT 5) only:
+    int reason_code = 0;             // e.g. 0x8B server shutting down, 0x8E session taken over
+    std::string reason_string{};     // the broker's own words, if it sent any
+    std::string server_reference{};  // another broker to use, if it named one
 };
 struct ReconnectInfo {
     int attempt = 0;

@@ -3,19 +3,20 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <string_view>
 #include <utility>
 
 #include "deadline.hpp"
 #include "paho_error.hpp"
+#include "problems.hpp"
 #include "runtime.hpp"
 #include "session/session_core.hpp"
 
 namespace mqttx::detail {
 
 void SessionCore::start() {
-    SessionState old_state;
     std::uint64_t epoch;
     {
         std::lock_guard lock(mutex_);
@@ -26,9 +27,9 @@ void SessionCore::start() {
         backoff_.reset();
         broker_index_ = 0;
         tried_in_round_ = 0;
-        old_state = set_state(SessionState::connecting);
+        set_state(SessionState::connecting);
     }
-    announce_state(old_state, SessionState::connecting);
+    announce_state();
     attempt_connect(epoch);
 }
 
@@ -45,9 +46,10 @@ void SessionCore::attempt_connect(std::uint64_t epoch) {
         connect_in_flight_ = true;
         attempt_index_ = broker_index_;
         broker = brokers_[attempt_index_];
+        queue_event(EventType::session_connecting);
     }
+    flush_events();
     try {
-        emit(EventType::session_connecting);
         // Before connect(): its completion (which ends the waking) may come at once.
         runtime_->waker.connect_started(this);
         client_->connect(make_connect_options(broker), nullptr, connect_listener_);
@@ -142,7 +144,6 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
     broker_max_packet_.store(max_packet, std::memory_order_relaxed);
     drop_paho_session_.store(false, std::memory_order_release);
     runtime_->waker.connect_finished(this);
-    SessionState old_state;
     std::uint64_t generation;
     std::string broker;
     int failed_before = 0;
@@ -174,7 +175,8 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
         last_connect_failure_ = 0;
         generation = ++generation_;
         link_generation_.store(static_cast<std::uint32_t>(generation), std::memory_order_relaxed);
-        old_state = set_state(SessionState::connected);
+        queue_event(EventType::session_connected, ConnectInfo{broker, session_present});
+        set_state(SessionState::connected);
         if (!session_present) {
             subscriptions_.session_lost();
         }
@@ -186,8 +188,7 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
         log_->info("session '{}' connected to {} (session present: {}) after {} failed attempt(s)",
                    options_.name, broker, session_present, failed_before);
     }
-    emit(EventType::session_connected, ConnectInfo{broker, session_present});
-    announce_state(old_state, SessionState::connected);
+    announce_state();
     runtime_->scheduler.post([weak = weak_from_this(), generation] {
         if (auto self = weak.lock()) self->restore_subscriptions(generation);
     });
@@ -238,10 +239,8 @@ void SessionCore::on_connect_failure(const mqtt::token& token) {
 void SessionCore::connection_failed(Error error) {
     runtime_->waker.connect_finished(this);
     error.with_session(options_.name);
-    SessionState old_state;
     SessionState new_state;
     std::chrono::milliseconds delay{0};
-    int attempt = 0;
     std::uint64_t epoch;
     bool as_before = false;  // the same failure as the last attempt's
     int failed = 0;          // attempts failed since the last connect, this one included
@@ -255,30 +254,28 @@ void SessionCore::connection_failed(Error error) {
         const auto failure = std::hash<std::string_view>{}(error.what());
         as_before = failure == last_connect_failure_;
         last_connect_failure_ = failure;
+        if (as_before) error.with_context("failed_attempts", failed);
+        queue_event(EventType::error, ErrorInfo{error.kind(), error.what()});
         broker_index_ = (broker_index_ + 1) % brokers_.size();
         if (++tried_in_round_ < brokers_.size()) {
             // Fail over to the next broker at once; back off only after a whole round.
-            old_state = set_state(SessionState::reconnecting);
             new_state = SessionState::reconnecting;
         } else if (options_.reconnect.enabled) {
             tried_in_round_ = 0;
             broker_index_ = 0;  // each round starts with the preferred broker
             delay = backoff_.next();
-            attempt = backoff_.attempt();
             new_state = SessionState::reconnecting;
-            old_state = set_state(new_state);
         } else {
             want_connected_ = false;
             new_state = SessionState::disconnected;
-            old_state = set_state(new_state);
+        }
+        set_state(new_state);
+        if (delay.count() > 0) {
+            queue_event(EventType::session_reconnecting, ReconnectInfo{backoff_.attempt(), delay});
         }
     }
-    if (as_before) {
-        report(error.with_context("failed_attempts", failed), spdlog::level::debug);
-    } else {
-        report(error);
-    }
-    announce_state(old_state, new_state);
+    log_error(error, as_before ? spdlog::level::debug : spdlog::level::warn);
+    announce_state();
     if (new_state != SessionState::reconnecting) return;
     if (delay.count() == 0) {
         // Not from Paho's callback thread: the scheduler makes the next attempt.
@@ -286,16 +283,52 @@ void SessionCore::connection_failed(Error error) {
             if (auto self = weak.lock()) self->attempt_connect(epoch);
         });
     } else {
-        schedule_reconnect(attempt, delay, epoch);
+        schedule_reconnect(delay, epoch);
     }
 }
 
-void SessionCore::on_connection_lost(const std::string& cause) noexcept {
+DisconnectInfo SessionCore::broker_disconnect(const mqtt::properties& properties, int reason_code) {
+    DisconnectInfo info;
+    info.cause = DisconnectCause::broker_disconnect;
+    info.reason_code = reason_code;
+    if (properties.contains(mqtt::property::REASON_STRING)) {
+        info.reason_string = mqtt::get<std::string>(properties, mqtt::property::REASON_STRING);
+    }
+    if (properties.contains(mqtt::property::SERVER_REFERENCE)) {
+        info.server_reference =
+            mqtt::get<std::string>(properties, mqtt::property::SERVER_REFERENCE);
+    }
+    return info;
+}
+
+std::string SessionCore::describe_loss(const DisconnectInfo& info) {
+    char code[8];
+    std::snprintf(code, sizeof code, "0x%02X", static_cast<unsigned>(info.reason_code & 0xFF));
+    switch (info.cause) {
+        case DisconnectCause::broker_disconnect: {
+            auto text = "the broker " + info.broker +
+                        " sent DISCONNECT: " + mqtt::exception::reason_code_str(info.reason_code) +
+                        " (" + code + ")";
+            if (!info.reason_string.empty()) text += ", saying " + quoted(info.reason_string);
+            if (!info.server_reference.empty()) {
+                text += "; it names another broker to use: " + quoted(info.server_reference);
+            }
+            return text;
+        }
+        case DisconnectCause::connection_lost:
+            return "the connection to " + info.broker + " dropped after " +
+                   std::to_string(info.connected_for.count()) +
+                   " ms: the broker closed it, the network failed or the keep-alive expired "
+                   "(Paho C 1.3.12 does not say which)";
+        case DisconnectCause::application:
+            break;
+    }
+    return info.reason;
+}
+
+void SessionCore::on_connection_lost(DisconnectInfo info) noexcept {
     try {
-        SessionState old_state;
-        SessionState new_state;
         std::chrono::milliseconds delay{0};
-        int attempt = 0;
         bool reconnect = false;
         std::uint64_t epoch;
         std::uint64_t generation;
@@ -311,31 +344,32 @@ void SessionCore::on_connection_lost(const std::string& cause) noexcept {
             if (std::chrono::steady_clock::now() - connected_at_ >= stable_connection) {
                 backoff_.reset();
             }
+            info.broker = brokers_[connected_index_].paho_uri();
+            info.connected_for = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - connected_at_);
+            info.reason = describe_loss(info);
+            queue_event(EventType::session_disconnected, info);
             reconnect = options_.reconnect.enabled;
+            if (!reconnect) want_connected_ = false;
+            set_state(reconnect ? SessionState::reconnecting : SessionState::disconnected);
             if (reconnect) {
                 delay = backoff_.next();
-                attempt = backoff_.attempt();
-            } else {
-                want_connected_ = false;
+                queue_event(EventType::session_reconnecting,
+                            ReconnectInfo{backoff_.attempt(), delay});
             }
-            new_state = reconnect ? SessionState::reconnecting : SessionState::disconnected;
-            old_state = set_state(new_state);
             last_disconnected_ = std::chrono::system_clock::now();
         }
         save_state();
         give_up_poison(generation);
-        log_->warn("session '{}' lost its connection: {}", options_.name, cause);
-        emit(EventType::session_disconnected, DisconnectInfo{cause});
-        announce_state(old_state, new_state);
-        if (reconnect) schedule_reconnect(attempt, delay, epoch);
+        log_->warn("session '{}' lost its connection: {}", options_.name, info.reason);
+        announce_state();
+        if (reconnect) schedule_reconnect(delay, epoch);
     } catch (...) {
         // Nothing may unwind into Paho's C code.
     }
 }
 
-void SessionCore::schedule_reconnect(int attempt, std::chrono::milliseconds delay,
-                                     std::uint64_t epoch) {
-    emit(EventType::session_reconnecting, ReconnectInfo{attempt, delay});
+void SessionCore::schedule_reconnect(std::chrono::milliseconds delay, std::uint64_t epoch) {
     runtime_->scheduler.post_after(delay, [weak = weak_from_this(), epoch] {
         if (auto self = weak.lock()) self->attempt_connect(epoch);
     });
@@ -347,11 +381,11 @@ void SessionCore::mark_ready(std::uint64_t generation, const std::vector<std::st
         if (generation != generation_ || state() != SessionState::connected) return;
         for (const auto& filter : granted) subscriptions_.acknowledge(filter);
         ready_.store(true, std::memory_order_release);
+        queue_event(EventType::session_ready);
     }
     if (outbox_waiting()) post_pump();
     save_state();
-    emit(EventType::session_ready);
-    runtime_->notify_state_change();
+    announce_state();
 }
 
 std::shared_ptr<mqtt::token> SessionCore::send_disconnect() noexcept {
@@ -384,20 +418,28 @@ std::chrono::steady_clock::time_point SessionCore::disconnect_deadline() const n
 }
 
 void SessionCore::disconnect() noexcept {
-    SessionState old_state;
     {
         std::lock_guard lock(mutex_);
         if (state() == SessionState::closed) return;
         want_connected_ = false;
         ++epoch_;  // pending reconnect timers are void now
         ready_.store(false, std::memory_order_release);
-        old_state = set_state(SessionState::disconnected);
+        if (state() == SessionState::connected)
+            queue_local_disconnect("disconnected by the application");
+        set_state(SessionState::disconnected);
     }
+    announce_state();
     await_disconnect(send_disconnect(), disconnect_deadline());
-    if (old_state == SessionState::connected) {
-        emit(EventType::session_disconnected, DisconnectInfo{"disconnected by the application"});
-    }
-    announce_state(old_state, SessionState::disconnected);
+}
+
+void SessionCore::queue_local_disconnect(const char* what) {
+    DisconnectInfo info;
+    info.cause = DisconnectCause::application;
+    info.broker = brokers_[connected_index_].paho_uri();
+    info.connected_for = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - connected_at_);
+    info.reason = std::string(what) + " (connected to " + info.broker + ")";
+    queue_event(EventType::session_disconnected, std::move(info));
 }
 
 std::shared_ptr<mqtt::token> SessionCore::begin_close(SessionState& old_state) noexcept {
@@ -408,6 +450,7 @@ std::shared_ptr<mqtt::token> SessionCore::begin_close(SessionState& old_state) n
         want_connected_ = false;
         ++epoch_;
         ready_.store(false, std::memory_order_release);
+        if (old_state == SessionState::connected) queue_local_disconnect("session closed");
         set_state(SessionState::closed);
     }
     return send_disconnect();
@@ -431,10 +474,7 @@ void SessionCore::finish_close(SessionState old_state, const std::shared_ptr<mqt
     for (auto& entry : router_->take_all()) entry->deactivate();
     permanent_routes_.clear();
     fail_undelivered();  // what the broker did not confirm by now never will be
-    if (old_state == SessionState::connected) {
-        emit(EventType::session_disconnected, DisconnectInfo{"session closed"});
-    }
-    announce_state(old_state, SessionState::closed);
+    announce_state();
 }
 
 void SessionCore::close() noexcept {

@@ -133,16 +133,22 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
     }
     client_->set_message_callback(
         [this](mqtt::const_message_ptr message) { on_message(std::move(message)); });
-    client_->set_connection_lost_handler(
-        [this](const std::string& cause) { on_connection_lost(cause); });
-    client_->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode reason) {
+    // Paho C 1.3.12 passes no cause (an empty string) for a dropped connection.
+    client_->set_connection_lost_handler([this](const std::string&) {
         try {
-            on_connection_lost("broker sent DISCONNECT, reason code " +
-                               std::to_string(static_cast<int>(reason)));
+            on_connection_lost(DisconnectInfo{});
         } catch (...) {
             // Nothing may unwind into Paho's C code.
         }
     });
+    client_->set_disconnected_handler(
+        [this](const mqtt::properties& properties, mqtt::ReasonCode reason) {
+            try {
+                on_connection_lost(broker_disconnect(properties, static_cast<int>(reason)));
+            } catch (...) {
+                // Nothing may unwind into Paho's C code.
+            }
+        });
 }
 
 SessionCore::~SessionCore() {
@@ -187,13 +193,31 @@ void SessionCore::reset_metrics() noexcept {
 }
 
 SessionState SessionCore::set_state(SessionState next) {
-    return state_.exchange(next, std::memory_order_acq_rel);
+    const auto old_state = state_.exchange(next, std::memory_order_acq_rel);
+    if (old_state != next) {
+        queue_event(EventType::session_state_changed, StateChange{old_state, next});
+    }
+    return old_state;
 }
 
-void SessionCore::announce_state(SessionState old_state, SessionState new_state) {
-    if (old_state != new_state) {
-        emit(EventType::session_state_changed, StateChange{old_state, new_state});
+void SessionCore::queue_event(EventType type, EventData data) {
+    if (!runtime_->events->wanted(type)) return;
+    queued_events_.push_back(
+        Event{type, options_.name, std::move(data), std::chrono::system_clock::now()});
+}
+
+void SessionCore::flush_events() {
+    std::lock_guard order(flush_mutex_);
+    std::vector<Event> events;
+    {
+        std::lock_guard lock(mutex_);
+        events.swap(queued_events_);
     }
+    for (auto& event : events) runtime_->emit(worker_, std::move(event));
+}
+
+void SessionCore::announce_state() {
+    flush_events();
     runtime_->notify_state_change();
 }
 
@@ -203,9 +227,13 @@ void SessionCore::emit(EventType type, EventData data) {
                    Event{type, options_.name, std::move(data), std::chrono::system_clock::now()});
 }
 
-void SessionCore::report(const Error& error, spdlog::level::level_enum level) {
+void SessionCore::log_error(const Error& error, spdlog::level::level_enum level) {
     stats_->count_error();
     log_->log(level, "{}", error.what());
+}
+
+void SessionCore::report(const Error& error, spdlog::level::level_enum level) {
+    log_error(error, level);
     emit(EventType::error, ErrorInfo{error.kind(), error.what()});
 }
 

@@ -126,7 +126,10 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void on_message(mqtt::const_message_ptr message) noexcept;
     void on_connect_success(const mqtt::token& token);
     void on_connect_failure(const mqtt::token& token);
-    void on_connection_lost(const std::string& cause) noexcept;
+    // `info` says why as far as it is known; the broker, duration and text are added here.
+    void on_connection_lost(DisconnectInfo info) noexcept;
+    static DisconnectInfo broker_disconnect(const mqtt::properties& properties, int reason_code);
+    static std::string describe_loss(const DisconnectInfo& info);
     void on_resubscribe_success(const mqtt::token& token);
     void on_resubscribe_failure(const mqtt::token& token);
     // Counts one answer to restore_subscriptions(); the last one marks the session ready.
@@ -166,7 +169,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void attempt_connect(std::uint64_t epoch);
     void restore_subscriptions(std::uint64_t generation);
     void connection_failed(Error error);
-    void schedule_reconnect(int attempt, std::chrono::milliseconds delay, std::uint64_t epoch);
+    void schedule_reconnect(std::chrono::milliseconds delay, std::uint64_t epoch);
     void mark_ready(std::uint64_t generation, const std::vector<std::string>& granted);
     // DISCONNECT, returning its token (null when not connected); waiting is separate so
     // that a manager can close many sessions in parallel.
@@ -175,8 +178,17 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
                           std::chrono::steady_clock::time_point deadline) noexcept;
 
     SessionState set_state(SessionState next);  // returns the old state
-    void announce_state(SessionState old_state, SessionState new_state);
-    void emit(EventType type, EventData data = {});
+    // Lifecycle events are queued with mutex_ held, together with the state change they
+    // tell of, and posted in that order by flush_events(): whoever flushes first posts
+    // them all, so handlers see one session's events in the order its state changed.
+    // set_state() queues session_state_changed.
+    void queue_event(EventType type, EventData data = {});
+    void queue_local_disconnect(const char* what);  // with mutex_ held
+    void flush_events();
+    void announce_state();  // flush_events(), then wake the readiness waits
+    void emit(EventType type, EventData data = {});  // posted at once (errors)
+    // Counts and logs (at `level`).
+    void log_error(const Error& error, spdlog::level::level_enum level);
     // Counts, logs (at `level`) and emits the error event.
     void report(const Error& error, spdlog::level::level_enum level = spdlog::level::warn);
     void check_open() const;
@@ -203,7 +215,9 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // so those reach the broker in the order of the bookkeeping. Taken before mutex_;
     // never by Paho's callbacks, never while waiting for a broker or a handler.
     std::mutex broker_ops_mutex_;
+    std::mutex flush_mutex_;    // see flush_events()
     mutable std::mutex mutex_;  // guards everything below
+    std::vector<Event> queued_events_;
     bool want_connected_ = false;
     bool connected_before_ = false;
     bool connect_in_flight_ = false;

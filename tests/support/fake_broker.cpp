@@ -52,7 +52,16 @@ struct Conn {
     int fd = -1;
     bool connected = false;  // sent CONNECT: send_publish() writes to it
     std::string in{};        // bytes read but not yet a whole packet
+    int version = 4;         // the CONNECT's protocol level: 4 (3.1.1) or 5
 };
+
+// An MQTT 5 UTF-8 string property (s2.2.2.2): identifier, length, bytes.
+void put_string_property(std::string& out, unsigned char id, std::string_view text) {
+    out.push_back(static_cast<char>(id));
+    out.push_back(static_cast<char>(text.size() >> 8));
+    out.push_back(static_cast<char>(text.size() & 0xFF));
+    out.append(text);
+}
 
 }  // namespace
 
@@ -100,7 +109,7 @@ struct FakeBroker::Impl {
                     timeval timeout{10, 0};
                     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
                     std::lock_guard lock(mutex);
-                    conns.push_back(Conn{fd, false, {}});
+                    conns.push_back(Conn{fd, false, {}, 4});
                 }
             }
             for (std::size_t i = 2; i < fds.size(); ++i) {
@@ -152,13 +161,25 @@ struct FakeBroker::Impl {
     bool answer(Conn& conn, unsigned type, const std::string& body) {
         switch (type) {
             case kConnect:
+                // Protocol name "MQTT" (2 + 4 bytes), then the protocol level.
+                if (body.size() < 7) return false;
                 conn.connected = true;
+                conn.version = static_cast<unsigned char>(body[6]);
+                if (conn.version == 5) {  // flags, reason code, no properties
+                    return send_all(conn.fd, std::string("\x20\x03\x00\x00\x00", 5));
+                }
                 return send_all(conn.fd, std::string("\x20\x02\x00\x00", 4));
             case kSubscribe: {
-                // Packet id, then (length, filter, requested QoS) per filter.
+                // Packet id, (MQTT 5: properties,) then (length, filter, options) per
+                // filter.
                 if (body.size() < 2) return false;
+                std::size_t start = 2;
+                if (conn.version == 5) {
+                    if (body.size() < 3 || (body[2] & 0x80) != 0) return false;
+                    start = 3 + static_cast<unsigned char>(body[2]);
+                }
                 std::vector<std::string> filters;
-                for (std::size_t pos = 2; pos + 2 <= body.size();) {
+                for (std::size_t pos = start; pos + 2 <= body.size();) {
                     const std::size_t len = static_cast<unsigned char>(body[pos]) * 256u +
                                             static_cast<unsigned char>(body[pos + 1]);
                     if (pos + 2 + len + 1 > body.size()) return false;
@@ -166,8 +187,10 @@ struct FakeBroker::Impl {
                     pos += 2 + len + 1;
                 }
                 std::string suback(1, '\x90');
-                put_length(suback, 2 + filters.size());
+                const bool v5 = conn.version == 5;
+                put_length(suback, 2 + (v5 ? 1 : 0) + filters.size());
                 suback.append(body, 0, 2);
+                if (v5) suback.push_back('\x00');       // no properties
                 suback.append(filters.size(), '\x00');  // every filter granted QoS 0
                 if (!send_all(conn.fd, suback)) return false;
                 // Recorded after the SUBACK went out: see wait_for_subscribe().
@@ -177,6 +200,10 @@ struct FakeBroker::Impl {
             }
             case kUnsubscribe:
                 if (body.size() < 2) return false;
+                if (conn.version == 5) {  // one "success" per filter is not needed by Paho
+                    return send_all(conn.fd,
+                                    std::string("\xB0\x03", 2) + body.substr(0, 2) + '\x00');
+                }
                 return send_all(conn.fd, std::string("\xB0\x02", 2) + body.substr(0, 2));
             case kPingreq:
                 return send_all(conn.fd, std::string("\xD0\x00", 2));
@@ -210,16 +237,44 @@ bool FakeBroker::wait_for_subscribe(const std::string& filter, std::chrono::mill
 
 std::size_t FakeBroker::send_publish(std::string_view topic_bytes, std::string_view payload) {
     if (topic_bytes.size() > 0xFFFF) throw std::invalid_argument("topic longer than 65535 bytes");
-    std::string packet(1, '\x30');  // PUBLISH, QoS 0, no DUP, no RETAIN
-    put_length(packet, 2 + topic_bytes.size() + payload.size());
-    packet.push_back(static_cast<char>(topic_bytes.size() >> 8));
-    packet.push_back(static_cast<char>(topic_bytes.size() & 0xFF));
-    packet.append(topic_bytes);
-    packet.append(payload);
+    // PUBLISH, QoS 0, no DUP, no RETAIN; MQTT 5 has an (empty) property length as well.
+    auto make = [&](bool v5) {
+        std::string packet(1, '\x30');
+        put_length(packet, 2 + topic_bytes.size() + (v5 ? 1 : 0) + payload.size());
+        packet.push_back(static_cast<char>(topic_bytes.size() >> 8));
+        packet.push_back(static_cast<char>(topic_bytes.size() & 0xFF));
+        packet.append(topic_bytes);
+        if (v5) packet.push_back('\x00');
+        packet.append(payload);
+        return packet;
+    };
+    const std::string v4_packet = make(false);
+    const std::string v5_packet = make(true);
     std::lock_guard lock(impl_->mutex);
     std::size_t written = 0;
     for (const auto& c : impl_->conns) {
-        if (c.connected && send_all(c.fd, packet)) ++written;
+        if (c.connected && send_all(c.fd, c.version == 5 ? v5_packet : v4_packet)) ++written;
+    }
+    return written;
+}
+
+std::size_t FakeBroker::send_disconnect(int reason_code, std::string_view reason_string,
+                                        std::string_view server_reference) {
+    std::string properties;
+    if (!reason_string.empty()) put_string_property(properties, 0x1F, reason_string);
+    if (!server_reference.empty()) put_string_property(properties, 0x1C, server_reference);
+    std::string body(1, static_cast<char>(reason_code));
+    put_length(body, properties.size());
+    body += properties;
+    std::string packet(1, '\xE0');
+    put_length(packet, body.size());
+    packet += body;
+    std::lock_guard lock(impl_->mutex);
+    std::size_t written = 0;
+    for (const auto& c : impl_->conns) {
+        if (!c.connected || c.version != 5) continue;
+        if (send_all(c.fd, packet)) ++written;
+        ::shutdown(c.fd, SHUT_RDWR);  // the loop thread sees the end and closes it
     }
     return written;
 }

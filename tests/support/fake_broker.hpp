@@ -1,6 +1,7 @@
-// A fake MQTT 3.1.1 server for hostile-server tests: it sends what no real broker
+// A fake MQTT 3.1.1 / 5 server for hostile-server tests: it sends what no real broker
 // would (PUBLISH topics with wildcards, NUL bytes or invalid UTF-8), so a test can check
-// that the client refuses it. Mosquitto cannot be made to do that.
+// that the client refuses it, and what mosquitto 2.0 never sends (an MQTT 5 DISCONNECT
+// with a reason string and a server reference).
 //
 // It listens on 127.0.0.1:<free port>; one background thread accepts connections and
 // answers just enough for Paho to stay connected: CONNECT -> CONNACK (accepted),
@@ -40,6 +41,11 @@ class FakeBroker {
     // Writes a QoS 0 PUBLISH with these exact topic bytes (no checks at all) to every
     // client that has sent CONNECT; returns how many it was written to.
     std::size_t send_publish(std::string_view topic_bytes, std::string_view payload);
+
+    // Sends an MQTT 5 DISCONNECT (with the properties that are not empty) to every MQTT 5
+    // client and closes their connections; returns how many it was written to.
+    std::size_t send_disconnect(int reason_code, std::string_view reason_string = {},
+                                std::string_view server_reference = {});
 
   private:
     struct Impl;

@@ -1,0 +1,215 @@
+// A session's lifecycle as its handlers see it: events in the order the state changed,
+// and a reason for every disconnect.
+#include <gtest/gtest.h>
+#include <mqttx/mqttx.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "support/fake_broker.hpp"
+#include "support/fault_proxy.hpp"
+#include "support/mosquitto.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using mqttx::EventType;
+using mqttx::SessionState;
+using mqttx::test::wait_until;
+
+// Every event of one session, in the order handlers got them.
+class EventLog {
+  public:
+    EventLog(mqttx::SessionManager& manager, std::string session)
+        : session_(std::move(session)),
+          subscription_(manager.on_any_event([this](const mqttx::Event& event) {
+              if (event.session != session_) return;
+              std::lock_guard lock(mutex_);
+              events_.push_back(event);
+          })) {}
+
+    std::vector<mqttx::Event> events() const {
+        std::lock_guard lock(mutex_);
+        return events_;
+    }
+    template <class Data>
+    std::vector<Data> all(EventType type) const {
+        std::vector<Data> found;
+        for (const auto& event : events()) {
+            if (event.type == type) found.push_back(std::get<Data>(event.data));
+        }
+        return found;
+    }
+
+  private:
+    const std::string session_;
+    mutable std::mutex mutex_;
+    std::vector<mqttx::Event> events_;
+    mqttx::EventSubscription subscription_;
+};
+
+// The state each event says the session is in, checked against the chain of state
+// changes: a handler must never see "connected" after the change that ended it.
+void expect_consistent(const std::vector<mqttx::Event>& events) {
+    SessionState state = SessionState::disconnected;
+    int changes = 0;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        const auto& event = events[i];
+        const auto where = "event " + std::to_string(i) + " (" + to_string(event.type) + ")";
+        switch (event.type) {
+            case EventType::session_state_changed: {
+                const auto change = std::get<mqttx::StateChange>(event.data);
+                ASSERT_EQ(change.old_state, state) << where;
+                ASSERT_NE(change.new_state, change.old_state) << where;
+                state = change.new_state;
+                ++changes;
+                break;
+            }
+            case EventType::session_connected:
+                // Announced with the change to connected, which comes next.
+                ASSERT_NE(state, SessionState::connected) << where;
+                ASSERT_LT(i + 1, events.size()) << where;
+                ASSERT_EQ(events[i + 1].type, EventType::session_state_changed) << where;
+                ASSERT_EQ(std::get<mqttx::StateChange>(events[i + 1].data).new_state,
+                          SessionState::connected)
+                    << where;
+                break;
+            case EventType::session_disconnected:
+                // Announced with the change away from connected, which comes next.
+                ASSERT_EQ(state, SessionState::connected) << where;
+                ASSERT_LT(i + 1, events.size()) << where;
+                ASSERT_EQ(events[i + 1].type, EventType::session_state_changed) << where;
+                break;
+            case EventType::session_ready:
+                ASSERT_EQ(state, SessionState::connected) << where;
+                break;
+            case EventType::session_reconnecting:
+                ASSERT_EQ(state, SessionState::reconnecting) << where;
+                break;
+            default:
+                break;
+        }
+    }
+    EXPECT_GT(changes, 0);
+}
+
+// Connections reset under the session while the application disconnects it the moment
+// it is connected, and connects it again, from another thread: the races between
+// Paho's callbacks and the application's calls that once let `connected` arrive after
+// `disconnected`.
+TEST(Lifecycle, EventsFollowTheStateChangesUnderRepeatedResets) {
+    mqttx::test::Mosquitto broker;
+    mqttx::test::FaultProxy proxy(broker.port());
+    mqttx::SessionManager manager;
+    EventLog log(manager, "flappy");
+    auto options = mqttx::quick_connect("flappy", proxy.uri())
+                       .auto_reconnect({5ms, 20ms, 2.0, 0.0})
+                       .subscribe("lifecycle/#", 1, [](const auto&) {})
+                       .build();
+    // A reset can swallow the DISCONNECT; the application's thread then waits this long.
+    options.disconnect_timeout = 100ms;
+    auto session = manager.add_session(options);
+    manager.connect("flappy");
+    manager.wait_for_session("flappy", 20s);
+
+    std::atomic<bool> stop{false};
+    std::thread application([&] {
+        while (!stop.load()) {
+            // Spins, to disconnect while Paho's thread is still announcing the connect.
+            while (!stop.load() && session->state() != SessionState::connected) {
+                std::this_thread::yield();
+            }
+            manager.disconnect_all();
+            manager.connect("flappy");
+        }
+    });
+    // Until the races have happened often enough.
+    const bool raced = wait_until(
+        [&] {
+            proxy.reset_all();
+            return log.all<mqttx::ConnectInfo>(EventType::session_connected).size() >= 30 &&
+                   log.all<mqttx::DisconnectInfo>(EventType::session_disconnected).size() >= 30;
+        },
+        60s);
+    stop = true;
+    application.join();
+    manager.connect("flappy");
+    manager.wait_for_session("flappy", 20s);
+    // The last state change has reached the handlers.
+    ASSERT_TRUE(wait_until([&] {
+        const auto events = log.events();
+        for (auto it = events.rbegin(); it != events.rend(); ++it) {
+            if (it->type == EventType::session_state_changed)
+                return std::get<mqttx::StateChange>(it->data).new_state == session->state();
+        }
+        return false;
+    }));
+    const auto events = log.events();
+    expect_consistent(events);
+    EXPECT_TRUE(raced) << "fewer than 30 connects and disconnects in 60 s";
+}
+
+TEST(Lifecycle, ALostConnectionNamesTheBrokerAndHowLongItHeld) {
+    mqttx::test::Mosquitto broker;
+    mqttx::SessionManager manager;
+    EventLog log(manager, "s");
+    manager.add_session(mqttx::quick_connect("s", broker.uri()).build());
+    manager.connect("s");
+    manager.wait_for_session("s", 20s);
+    broker.kill();
+    ASSERT_TRUE(wait_until(
+        [&] { return !log.all<mqttx::DisconnectInfo>(EventType::session_disconnected).empty(); }));
+    const auto info = log.all<mqttx::DisconnectInfo>(EventType::session_disconnected).front();
+    EXPECT_EQ(info.cause, mqttx::DisconnectCause::connection_lost);
+    EXPECT_EQ(info.broker, broker.uri());
+    EXPECT_NE(info.reason.find(broker.uri()), std::string::npos) << info.reason;
+    EXPECT_NE(info.reason.find("dropped"), std::string::npos) << info.reason;
+    EXPECT_EQ(info.reason_code, 0);
+}
+
+TEST(Lifecycle, TheApplicationsDisconnectSaysSo) {
+    mqttx::test::Mosquitto broker;
+    mqttx::SessionManager manager;
+    EventLog log(manager, "s");
+    manager.add_session(mqttx::quick_connect("s", broker.uri()).build());
+    manager.connect("s");
+    manager.wait_for_session("s", 20s);
+    manager.disconnect_all();
+    ASSERT_TRUE(wait_until(
+        [&] { return !log.all<mqttx::DisconnectInfo>(EventType::session_disconnected).empty(); }));
+    const auto info = log.all<mqttx::DisconnectInfo>(EventType::session_disconnected).front();
+    EXPECT_EQ(info.cause, mqttx::DisconnectCause::application);
+    EXPECT_EQ(info.broker, broker.uri());
+    EXPECT_NE(info.reason.find("by the application"), std::string::npos) << info.reason;
+}
+
+// mosquitto 2.0.11 closes a connection without a DISCONNECT (even on a session takeover),
+// so the fake broker sends one.
+TEST(Lifecycle, TheBrokersDisconnectGivesItsReasonCodeStringAndServerReference) {
+    mqttx::test::FakeBroker broker;
+    mqttx::SessionManager manager;
+    EventLog log(manager, "s");
+    manager.add_session(mqttx::quick_connect("s", broker.uri())
+                            .protocol(mqttx::Protocol::v5)
+                            .no_reconnect()
+                            .build());
+    manager.connect("s");
+    manager.wait_for_session("s", 20s);
+    ASSERT_EQ(broker.send_disconnect(0x8B, "maintenance at 02:00", "tcp://127.0.0.1:1"), 1u);
+    ASSERT_TRUE(wait_until(
+        [&] { return !log.all<mqttx::DisconnectInfo>(EventType::session_disconnected).empty(); }));
+    const auto info = log.all<mqttx::DisconnectInfo>(EventType::session_disconnected).front();
+    EXPECT_EQ(info.cause, mqttx::DisconnectCause::broker_disconnect);
+    EXPECT_EQ(info.reason_code, 0x8B);
+    EXPECT_EQ(info.reason_string, "maintenance at 02:00");
+    EXPECT_EQ(info.server_reference, "tcp://127.0.0.1:1");
+    EXPECT_EQ(info.broker, broker.uri());
+    for (const char* part : {"0x8B", "maintenance at 02:00", "tcp://127.0.0.1:1"}) {
+        EXPECT_NE(info.reason.find(part), std::string::npos) << info.reason;
+    }
+    EXPECT_NE(info.reason.find(broker.uri()), std::string::npos) << info.reason;
+}
+
+}  // namespace
