@@ -8,6 +8,7 @@
 #include <string_view>
 #include <utility>
 
+#include "connect_failure.hpp"
 #include "deadline.hpp"
 #include "paho_error.hpp"
 #include "problems.hpp"
@@ -195,38 +196,58 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
 }
 
 void SessionCore::on_connect_failure(const mqtt::token& token) {
-    auto error = from_token(token, ErrorKind::connection, "connect failed");
+    const int return_code = token.get_return_code();
+    const auto paho_message = paho_failure_message(token);
     BrokerUri broker;
     {
         std::lock_guard lock(mutex_);
         broker = brokers_[attempt_index_];
     }
-    if (!broker.secure()) {
-        connection_failed(std::move(error));
+    const auto host_port = broker.host + ":" + std::to_string(broker.port);
+    // A broker's refusal says why itself: its CONNACK code (MQTT 5: Paho puts the reason
+    // code in the return code).
+    if (return_code > 0) {
+        const bool v5 = return_code >= 0x80;
+        connection_failed(
+            Error(kind_of(v5 ? 0 : return_code, v5 ? return_code : 0, ErrorKind::connection),
+                  "connect failed: " + describe_refusal(return_code, host_port))
+                .with_codes(v5 ? 0 : return_code, v5 ? return_code : 0));
         return;
     }
-    // A broker's refusal (a CONNACK code) says why itself; Paho's generic failure (-1)
-    // on a secure connection does not (see diagnose_tls_failure): a handshake of our own
-    // names the reason. It blocks, so it runs on the background thread, not Paho's, and
-    // the waker stops now rather than after it.
-    const int return_code = token.get_return_code();
+    auto error = from_token(token, ErrorKind::connection, "connect failed");
     if (return_code != MQTTASYNC_FAILURE) {
         connection_failed(std::move(error));
         return;
     }
+    if (paho_timed_out(paho_message)) {
+        connection_failed(
+            Error(ErrorKind::timeout,
+                  "connect failed: " + describe_timeout(host_port, options_.connect_timeout))
+                .with_codes(return_code, 0));
+        return;
+    }
+    // Paho's generic failure: a probe of our own names the reason (and on a secure
+    // connection a handshake of our own, see diagnose_tls_failure). Both block, so they
+    // run on the background thread, not Paho's, and the waker stops now.
     runtime_->waker.connect_finished(this);
-    const auto tls = options_.tls.value_or(TlsConfig{});
+    const auto tls = broker.secure() ? options_.tls.value_or(TlsConfig{}) : TlsConfig{};
     const auto trust_file = ca_bundle_ ? ca_bundle_->path() : tls.ca_file;
     const auto timeout =
-        std::min<std::chrono::milliseconds>(options_.connect_timeout, std::chrono::seconds(3));
-    auto diagnose = [weak = weak_from_this(), broker, error, return_code, tls, trust_file,
-                     timeout]() mutable {
+        std::min<std::chrono::milliseconds>(options_.connect_timeout, std::chrono::seconds(1));
+    auto diagnose = [weak = weak_from_this(), broker, host_port, error, return_code, tls,
+                     trust_file, timeout, paho_message]() mutable {
         try {
-            const auto reason =
-                diagnose_tls_failure(broker.host, broker.port, tls, trust_file, timeout);
-            if (!reason.empty()) {
-                error = Error(tls_failure_kind(reason), "TLS handshake failed: " + reason)
-                            .with_codes(return_code, 0);
+            const auto probe = probe_tcp(broker.host, broker.port, timeout);
+            error = Error(ErrorKind::connection,
+                          "connect failed: " + describe_unreachable(probe, host_port, paho_message))
+                        .with_codes(return_code, 0);
+            if (probe.result == TcpProbe::Result::connected && broker.secure()) {
+                const auto reason =
+                    diagnose_tls_failure(broker.host, broker.port, tls, trust_file, 3 * timeout);
+                if (!reason.empty()) {
+                    error = Error(tls_failure_kind(reason), "TLS handshake failed: " + reason)
+                                .with_codes(return_code, 0);
+                }
             }
         } catch (const std::exception&) {
             // The diagnosis is a courtesy: the connect failed either way.

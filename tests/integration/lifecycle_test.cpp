@@ -212,4 +212,77 @@ TEST(Lifecycle, TheBrokersDisconnectGivesItsReasonCodeStringAndServerReference) 
     EXPECT_NE(info.reason.find(broker.uri()), std::string::npos) << info.reason;
 }
 
+// ---- connect failures in words -------------------------------------------------------
+
+// The first error event of session "s" once it has failed to connect.
+mqttx::ErrorInfo first_connect_error(mqttx::SessionManager& manager, const EventLog& log) {
+    mqttx::ErrorInfo found;
+    EXPECT_TRUE(wait_until([&] {
+        const auto errors = log.all<mqttx::ErrorInfo>(EventType::error);
+        if (errors.empty()) return false;
+        found = errors.front();
+        return true;
+    }));
+    manager.disconnect_all();
+    return found;
+}
+
+TEST(ConnectFailureWords, AClosedPortIsAConnectionRefused) {
+    const int port = mqttx::test::free_port();
+    mqttx::SessionManager manager;
+    EventLog log(manager, "s");
+    manager.add_session(
+        mqttx::quick_connect("s", "tcp://127.0.0.1:" + std::to_string(port)).build());
+    manager.connect("s");
+    const auto error = first_connect_error(manager, log);
+    EXPECT_EQ(error.kind, mqttx::ErrorKind::connection);
+    EXPECT_NE(error.message.find("connection refused by 127.0.0.1:" + std::to_string(port)),
+              std::string::npos)
+        << error.message;
+}
+
+TEST(ConnectFailureWords, ABrokerThatNeverAnswersIsATimeout) {
+    mqttx::test::Mosquitto broker;
+    mqttx::test::FaultProxy proxy(broker.port());
+    proxy.set_stalled(true);  // accepts the TCP connection, never passes CONNECT on
+    mqttx::SessionManager manager;
+    EventLog log(manager, "s");
+    auto options = mqttx::quick_connect("s", proxy.uri()).build();
+    options.connect_timeout = 1s;
+    manager.add_session(options);
+    manager.connect("s");
+    const auto error = first_connect_error(manager, log);
+    EXPECT_EQ(error.kind, mqttx::ErrorKind::timeout);
+    EXPECT_NE(error.message.find("no answer from 127.0.0.1:" + std::to_string(proxy.port()) +
+                                 " within the connect timeout (1000 ms)"),
+              std::string::npos)
+        << error.message;
+}
+
+class BrokerRefusal : public ::testing::TestWithParam<mqttx::Protocol> {};
+
+TEST_P(BrokerRefusal, NamesTheConnackCode) {
+    mqttx::test::Mosquitto broker({.extra_config = "allow_anonymous false\n"});
+    mqttx::SessionManager manager;
+    EventLog log(manager, "s");
+    manager.add_session(mqttx::quick_connect("s", broker.uri()).protocol(GetParam()).build());
+    manager.connect("s");
+    const auto error = first_connect_error(manager, log);
+    EXPECT_EQ(error.kind, mqttx::ErrorKind::authentication) << error.message;
+    EXPECT_NE(error.message.find("the broker at " + broker.host_port() + " refused"),
+              std::string::npos)
+        << error.message;
+    const std::string code = GetParam() == mqttx::Protocol::v5
+                                 ? "CONNACK reason code 0x87 (Not authorized)"
+                                 : "CONNACK code 5 (not authorised)";
+    EXPECT_NE(error.message.find(code), std::string::npos) << error.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, BrokerRefusal,
+                         ::testing::Values(mqttx::Protocol::v311, mqttx::Protocol::v5),
+                         [](const auto& info) {
+                             return info.param == mqttx::Protocol::v5 ? std::string("v5")
+                                                                      : std::string("v311");
+                         });
+
 }  // namespace

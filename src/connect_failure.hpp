@@ -1,0 +1,45 @@
+// Why a connect failed, in words a person can act on. Paho C 1.3.12 reports most network
+// problems as "Failure" (-1), sometimes with a few words of its own ("TCP connect
+// timeout"); a broker's refusal comes as its CONNACK code. For the rest, a TCP probe of
+// our own tells a refused port from an unknown host or a silent one.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace mqtt {
+class token;
+}
+
+namespace mqttx::detail {
+
+struct TcpProbe {
+    enum class Result { connected, refused, no_answer, host_not_found, unreachable };
+    Result result = Result::connected;
+    std::string detail;  // the resolver's or the system's words, for the last three
+};
+
+// One TCP connect to host:port (after name resolution), waiting at most `timeout`.
+// Blocks: run it off Paho's and the scheduler's threads.
+TcpProbe probe_tcp(const std::string& host, int port, std::chrono::milliseconds timeout);
+
+// Paho C's own words for a failed request (empty when it had none). Paho C++ 1.2.0
+// hands them out only in the exception that waiting on the completed token throws.
+std::string paho_failure_message(const mqtt::token& token);
+
+// True when Paho gave up waiting: its connect timeout passed.
+bool paho_timed_out(std::string_view paho_message) noexcept;
+
+// A broker's refusal: a CONNACK return code of MQTT 3.1.1 (1..5) or an MQTT 5 reason
+// code (0x80 and up), e.g. "the broker at h:p refused the connection: CONNACK code 5
+// (not authorised)".
+std::string describe_refusal(int code, const std::string& host_port);
+
+// A connect that timed out or could not reach the broker, from the probe's result.
+std::string describe_unreachable(const TcpProbe& probe, const std::string& host_port,
+                                 std::string_view paho_message);
+
+std::string describe_timeout(const std::string& host_port, std::chrono::milliseconds timeout);
+
+}  // namespace mqttx::detail
