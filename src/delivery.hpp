@@ -74,6 +74,8 @@ class Delivery {
     // The connection (the session's generation, low bits) it was last handed to Paho
     // on; guarded by the session's outbox mutex. For the poison guard.
     std::uint32_t sent_in = 0;
+    // When it was last handed to Paho; guarded by the outbox mutex. For the stall report.
+    std::chrono::steady_clock::time_point handed_at{};
 
   private:
     const mqtt::message message_;

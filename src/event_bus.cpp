@@ -28,6 +28,8 @@ const char* to_string(EventType type) noexcept {
             return "forwarder_stopped";
         case EventType::error:
             return "error";
+        case EventType::window_stalled:
+            return "window_stalled";
     }
     return "unknown";
 }
@@ -60,7 +62,7 @@ thread_local bool in_event_handler = false;
 std::uint64_t EventBus::add(std::optional<EventType> type, EventHandler handler) {
     if (!handler) throw Error(ErrorKind::configuration, "an event handler must not be empty");
     // It indexes the listener counts.
-    if (type && !is_enumerator(*type, EventType::error)) {
+    if (type && !is_enumerator(*type, EventType::window_stalled)) {
         throw Error(ErrorKind::configuration, "not an EventType");
     }
     std::lock_guard lock(mutex_);

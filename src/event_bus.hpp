@@ -41,8 +41,8 @@ class EventBus {
         std::optional<EventType> type;
         std::shared_ptr<Slot> slot;
     };
-    // EventType::error is the last type.
-    static constexpr std::size_t any_type = static_cast<std::size_t>(EventType::error) + 1;
+    // EventType::window_stalled is the last type.
+    static constexpr std::size_t any_type = static_cast<std::size_t>(EventType::window_stalled) + 1;
     // Registered handlers per type, and for every event at [any_type].
     std::array<std::atomic<int>, any_type + 1> listeners_{};
     std::mutex mutex_;

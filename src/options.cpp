@@ -164,6 +164,9 @@ void validate(const Options& options) {
     if (performance.max_publish_attempts < 1 || performance.max_publish_attempts > 100) {
         problems.add("performance.max_publish_attempts", "must be 1 to 100");
     }
+    if (performance.in_flight_stall_after.count() < 0) {
+        problems.add("performance.in_flight_stall_after", "must not be negative (0: off)");
+    }
     check_storage(problems, options);
 
     if (options.will) {

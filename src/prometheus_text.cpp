@@ -34,6 +34,8 @@ void declare_manager_families(PrometheusExporter& e) {
     e.declare("manager_bytes_received_total", counter, "Payload bytes received over all sessions.");
     e.declare("manager_errors_total", counter, "Errors over all sessions.");
     e.declare("manager_reconnects_total", counter, "Reconnects over all sessions.");
+    e.declare("manager_sessions_stalled", gauge,
+              "Sessions whose oldest in-flight publish has waited past in_flight_stall_after.");
 }
 
 void add_manager(PrometheusExporter& e, const ManagerMetrics& m) {
@@ -48,6 +50,7 @@ void add_manager(PrometheusExporter& e, const ManagerMetrics& m) {
     e.add("manager_bytes_received_total", {}, m.bytes_received);
     e.add("manager_errors_total", {}, m.errors);
     e.add("manager_reconnects_total", {}, m.reconnects);
+    e.add("manager_sessions_stalled", {}, m.sessions_stalled);
 }
 
 void declare_session_families(PrometheusExporter& e) {
@@ -69,6 +72,10 @@ void declare_session_families(PrometheusExporter& e) {
               "Received messages dropped before routing: their topic breaks the MQTT rules.");
     e.declare("session_poison_publishes_total", counter,
               "Publishes given up: the broker closed the connection each time they were sent.");
+    e.declare("session_window_stalls_total", counter,
+              "Times the oldest in-flight publish waited in_flight_stall_after for the broker.");
+    e.declare("session_window_stalled", gauge,
+              "1 while the oldest in-flight publish has waited past in_flight_stall_after.");
     e.declare("session_active_subscriptions", gauge, "Broker subscriptions of the session.");
     e.declare("session_offline_buffer_messages", gauge,
               "Publishes accepted and not yet handed to the client (the offline buffer).");
@@ -132,6 +139,8 @@ void add_session(PrometheusExporter& e, const SessionSample& s) {
     e.add("session_unrouted_messages_total", {session}, m.unrouted);
     e.add("session_invalid_received_messages_total", {session}, m.invalid_received);
     e.add("session_poison_publishes_total", {session}, m.poison_publishes);
+    e.add("session_window_stalls_total", {session}, m.window_stalls);
+    e.add("session_window_stalled", {session}, m.window_stalled ? 1 : 0);
     e.add("session_active_subscriptions", {session}, m.active_subscriptions);
     e.add("session_offline_buffer_messages", {session}, m.outbox_waiting);
     e.add("session_in_flight_messages", {session}, m.in_flight);

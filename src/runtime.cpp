@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "logging.hpp"
+#include "session/session_core.hpp"
 
 namespace mqttx::detail {
 
@@ -33,30 +34,34 @@ void Runtime::notify_state_change() {
     state_changed.notify_all();
 }
 
-void Runtime::track_rates(std::weak_ptr<SessionStats> stats) {
+void Runtime::track(std::weak_ptr<SessionCore> session) {
     bool start = false;
     {
-        std::lock_guard lock(rates_mutex_);
-        rated_.push_back(std::move(stats));
+        std::lock_guard lock(tracked_mutex_);
+        tracked_.push_back(std::move(session));
         start = !std::exchange(ticking_, true);
     }
     if (start) {
         scheduler.post_after(std::chrono::seconds(1),
-                             [weak = weak_from_this()] { sample_rates(weak); });
+                             [weak = weak_from_this()] { tick_sessions(weak); });
     }
 }
 
-void Runtime::sample_rates(const std::weak_ptr<Runtime>& weak) {
+void Runtime::tick_sessions(const std::weak_ptr<Runtime>& weak) {
     auto self = weak.lock();
     if (!self) return;
+    std::vector<std::shared_ptr<SessionCore>> sessions;
     {
-        std::lock_guard lock(self->rates_mutex_);
-        std::erase_if(self->rated_, [](const auto& entry) { return entry.expired(); });
-        for (const auto& entry : self->rated_) {
-            if (auto stats = entry.lock()) stats->sample_rates();
+        std::lock_guard lock(self->tracked_mutex_);
+        std::erase_if(self->tracked_, [](const auto& entry) { return entry.expired(); });
+        sessions.reserve(self->tracked_.size());
+        for (const auto& entry : self->tracked_) {
+            if (auto session = entry.lock()) sessions.push_back(std::move(session));
         }
     }
-    self->scheduler.post_after(std::chrono::seconds(1), [weak] { sample_rates(weak); });
+    // Outside the lock: a check may emit an event, and a session may be added meanwhile.
+    for (const auto& session : sessions) session->every_second();
+    self->scheduler.post_after(std::chrono::seconds(1), [weak] { tick_sessions(weak); });
 }
 
 void Runtime::stop() noexcept {

@@ -17,6 +17,8 @@
 
 namespace mqttx::detail {
 
+class SessionCore;
+
 class Runtime : public std::enable_shared_from_this<Runtime> {
   public:
     explicit Runtime(const ManagerOptions& options);
@@ -29,9 +31,10 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
     // Wakes every wait_for_session / wait_for_all_sessions.
     void notify_state_change();
 
-    // Samples the session's totals about once a second for its message rates, until the
-    // session is gone. The first call starts the ticker on the scheduler.
-    void track_rates(std::weak_ptr<SessionStats> stats);
+    // Calls the session's every_second() (its message rates, the stalled-window check)
+    // about once a second, until the session is gone. The first call starts the ticker
+    // on the scheduler.
+    void track(std::weak_ptr<SessionCore> session);
 
     void stop() noexcept;
 
@@ -48,10 +51,10 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
     std::condition_variable state_changed;
 
   private:
-    static void sample_rates(const std::weak_ptr<Runtime>& runtime);
+    static void tick_sessions(const std::weak_ptr<Runtime>& runtime);
 
-    std::mutex rates_mutex_;
-    std::vector<std::weak_ptr<SessionStats>> rated_;
+    std::mutex tracked_mutex_;
+    std::vector<std::weak_ptr<SessionCore>> tracked_;
     bool ticking_ = false;
 };
 

@@ -69,7 +69,7 @@ std::shared_ptr<Session> SessionManager::add_session(Options options) {
     // Building the Paho client happens outside the lock; the name is checked again below.
     auto core = std::make_shared<detail::SessionCore>(std::move(options), runtime_, worker);
     core->install_initial_subscriptions();
-    runtime_->track_rates(core->stats());
+    runtime_->track(core);
     auto shared_core = core;
     auto session = std::make_shared<Session>(std::move(core));
     {
@@ -115,6 +115,7 @@ void add_counters(Totals& totals, const SessionMetrics& m, const SessionMetrics*
     totals.offline_dropped += m.offline_dropped - before.offline_dropped;
     totals.invalid_received += m.invalid_received - before.invalid_received;
     totals.poison_publishes += m.poison_publishes - before.poison_publishes;
+    totals.window_stalls += m.window_stalls - before.window_stalls;
 }
 
 }  // namespace
@@ -455,6 +456,7 @@ void add_to_totals(ManagerMetrics& totals, const SessionMetrics& m) {
             break;
     }
     add_counters(totals, m);
+    totals.sessions_stalled += m.window_stalled ? 1 : 0;
     totals.active_subscriptions += m.active_subscriptions;
     totals.message_rate += m.message_rate;
 }

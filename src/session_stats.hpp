@@ -42,6 +42,8 @@ struct SessionStats {
     std::atomic<std::uint64_t> unrouted{0};  // arrived with no route to take them
     std::atomic<std::uint64_t> invalid_received{0};
     std::atomic<std::uint64_t> poison_publishes{0};
+    std::atomic<std::uint64_t> window_stalls{0};
+    std::atomic<bool> window_stalled{false};
     std::atomic<std::int64_t> last_error_ns{0};
 
     alignas(64) LatencyRecorder publish_latency;     // Paho's send and receive threads
@@ -77,6 +79,8 @@ struct SessionStats {
         m.unrouted = unrouted.load(memory_order_relaxed);
         m.invalid_received = invalid_received.load(memory_order_relaxed);
         m.poison_publishes = poison_publishes.load(memory_order_relaxed);
+        m.window_stalls = window_stalls.load(memory_order_relaxed);
+        m.window_stalled = window_stalled.load(memory_order_relaxed);
         m.last_message = time_from_ns(std::max(last_message_ns.load(memory_order_relaxed),
                                                last_sent_ns.load(memory_order_relaxed)));
         m.last_error = time_from_ns(last_error_ns.load(memory_order_relaxed));
@@ -103,7 +107,7 @@ struct SessionStats {
     void reset() noexcept {
         for (auto* counter : {&messages_sent, &bytes_sent, &messages_received, &bytes_received,
                               &errors, &reconnects, &dropped, &offline_dropped, &unrouted,
-                              &invalid_received, &poison_publishes}) {
+                              &invalid_received, &poison_publishes, &window_stalls}) {
             counter->store(0, std::memory_order_relaxed);
         }
         last_message_ns.store(0, std::memory_order_relaxed);

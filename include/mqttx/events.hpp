@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "mqttx/error.hpp"
 #include "mqttx/session_state.hpp"
@@ -25,6 +26,9 @@ enum class EventType {
     session_state_changed,
     forwarder_stopped,  // a session it used was removed
     error,
+    // The oldest in-flight message has waited PerformanceOptions::in_flight_stall_after
+    // for the broker's acknowledgement while connected (once per stall).
+    window_stalled,
 };
 
 const char* to_string(EventType type) noexcept;
@@ -71,8 +75,18 @@ struct ForwarderStopped {
     std::string reason;
 };
 
+struct WindowStalled {
+    std::string broker;
+    std::chrono::milliseconds waited{0};  // by the oldest message
+    struct InFlight {
+        int qos = 0;
+        int packet_id = 0;  // 0 while Paho has not given it one
+    };
+    std::vector<InFlight> messages;  // in flight past the limit, oldest first
+};
+
 using EventData = std::variant<std::monostate, StateChange, ConnectInfo, DisconnectInfo,
-                               ReconnectInfo, ErrorInfo, ForwarderStopped>;
+                               ReconnectInfo, ErrorInfo, ForwarderStopped, WindowStalled>;
 
 struct Event {
     EventType type;

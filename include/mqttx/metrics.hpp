@@ -35,6 +35,9 @@ struct SessionMetrics {
     // QoS 1/2 publishes given up: in flight each time the broker closed the connection,
     // max_publish_attempts times in a row (a message the broker refuses to take).
     std::uint64_t poison_publishes = 0;
+    // Stalls reported: the oldest in-flight message waited in_flight_stall_after.
+    std::uint64_t window_stalls = 0;
+    bool window_stalled = false;  // now
     std::uint64_t active_subscriptions = 0;
     std::uint64_t outbox_waiting = 0;  // accepted, not yet handed to Paho (the offline buffer)
     std::uint64_t outbox_spilled = 0;  // of them, kept in storage only (persistent sessions)
@@ -73,6 +76,8 @@ struct ManagerMetrics {
     std::uint64_t offline_dropped = 0;
     std::uint64_t invalid_received = 0;
     std::uint64_t poison_publishes = 0;
+    std::uint64_t window_stalls = 0;
+    std::uint64_t sessions_stalled = 0;  // whose window is stalled now
     std::uint64_t active_subscriptions = 0;
     std::uint64_t forwarders = 0;
     double message_rate = 0.0;  // the sum of the sessions' message_rate

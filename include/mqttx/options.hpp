@@ -74,6 +74,11 @@ struct PerformanceOptions {
     // counted (SessionMetrics::poison_publishes) and the outbox moves on. A broker
     // closes the connection on a message it cannot take; resent, it would do so forever.
     int max_publish_attempts = 3;
+    // A connected session whose oldest in-flight message has waited this long for the
+    // broker's acknowledgement reports a stalled window (a window_stalled event, a log
+    // line and SessionMetrics::window_stalled): a broker that never completes QoS 2
+    // stalls the session otherwise without a word. 0: never reported.
+    std::chrono::milliseconds in_flight_stall_after{30000};
 };
 
 // memory: nothing outlives the session object, so the session keeps no copies: its

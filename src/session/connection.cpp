@@ -143,6 +143,13 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
             mqtt::get<int>(response.get_properties(), mqtt::property::MAXIMUM_PACKET_SIZE));
     }
     broker_max_packet_.store(max_packet, std::memory_order_relaxed);
+    // MQTT 5: a broker without QoS 2 (or 1) says so; a publish above it is a protocol
+    // error that closes the connection.
+    int max_qos = 2;
+    if (response.get_properties().contains(mqtt::property::MAXIMUM_QOS)) {
+        max_qos = mqtt::get<int>(response.get_properties(), mqtt::property::MAXIMUM_QOS);
+    }
+    broker_max_qos_.store(max_qos, std::memory_order_relaxed);
     drop_paho_session_.store(false, std::memory_order_release);
     runtime_->waker.connect_finished(this);
     std::uint64_t generation;

@@ -99,6 +99,7 @@ Outbox::Admission Outbox::admit(const std::shared_ptr<Delivery>& delivery, bool 
         ready.load(std::memory_order_acquire)) {
         box.in_flight.emplace(delivery.get(), delivery);  // before Paho may report on it
         delivery->sent_in = link;
+        delivery->handed_at = delivery->accepted_at();  // a moment ago: no clock read here
         delivery->message_id.store(0, std::memory_order_relaxed);  // claim() sets the new one
         admission.in_flight = true;
         return admission;
@@ -136,6 +137,7 @@ Outbox::Next Outbox::next(std::uint32_t link) {
     --box.waiting_messages;
     box.in_flight.emplace(next.get(), next);
     next->sent_in = link;
+    next->handed_at = std::chrono::steady_clock::now();
     next->message_id.store(0, std::memory_order_relaxed);
     return {std::move(next), std::nullopt};
 }
@@ -295,6 +297,24 @@ Outbox::GivenUp Outbox::connection_lost(std::uint32_t lost) {
 bool Outbox::has_waiting() const {
     std::lock_guard lock(mutex_);
     return queues_ && !queues_->waiting.empty();
+}
+
+Outbox::Stalled Outbox::handed_before(std::chrono::steady_clock::time_point cutoff) const {
+    Stalled stalled;
+    std::vector<const Delivery*> old;
+    std::lock_guard lock(mutex_);
+    if (!queues_) return stalled;
+    for (const auto& [key, delivery] : queues_->in_flight) {
+        if (delivery->handed_at < cutoff) old.push_back(delivery.get());
+    }
+    std::sort(old.begin(), old.end(),
+              [](const Delivery* a, const Delivery* b) { return a->handed_at < b->handed_at; });
+    for (const auto* delivery : old) {
+        stalled.messages.emplace_back(delivery->message().get_qos(),
+                                      delivery->message_id.load(std::memory_order_relaxed));
+    }
+    if (!old.empty()) stalled.oldest = old.front()->handed_at;
+    return stalled;
 }
 
 }  // namespace mqttx::detail

@@ -136,6 +136,13 @@ class Outbox {
     GivenUp connection_lost(std::uint32_t lost);
 
     bool has_waiting() const;
+    // The in-flight messages handed to Paho before `cutoff`, oldest first (QoS and
+    // packet identifier, 0 when Paho has not given one), and when the oldest was handed.
+    struct Stalled {
+        std::chrono::steady_clock::time_point oldest{};
+        std::vector<std::pair<int, int>> messages;  // (QoS, packet identifier)
+    };
+    Stalled handed_before(std::chrono::steady_clock::time_point cutoff) const;
     struct Sizes {
         std::size_t waiting = 0;
         std::size_t in_flight = 0;

@@ -130,17 +130,28 @@ DeliveryToken SessionCore::publish_shared(mqtt::string_ref topic_ref, mqtt::bina
 }
 
 bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexcept {
-    // Accepted while offline, it may be larger than the broker connected to since allows.
+    // Accepted while offline, it may be larger or of a higher QoS than the broker
+    // connected to since allows.
+    auto refuse = [&](ErrorKind kind, std::string problem) {
+        outbox_.take(delivery.get());
+        stats_->count_error();
+        unstore(*delivery);
+        delivery->fail(Error(kind, std::move(problem))
+                           .with_session(options_.name)
+                           .with_topic(delivery->message().get_topic()));
+        return true;
+    };
     if (broker_max_packet_.load(std::memory_order_relaxed) != 0) {
         if (auto problem = packet_size_problem(*delivery); !problem.empty()) {
-            outbox_.take(delivery.get());
-            stats_->count_error();
-            unstore(*delivery);
-            delivery->fail(Error(ErrorKind::payload_too_large, std::move(problem))
-                               .with_session(options_.name)
-                               .with_topic(delivery->message().get_topic()));
-            return true;
+            return refuse(ErrorKind::payload_too_large, std::move(problem));
         }
+    }
+    if (const int max_qos = broker_max_qos_.load(std::memory_order_relaxed);
+        delivery->message().get_qos() > max_qos) {
+        return refuse(ErrorKind::invalid_qos, "QoS " +
+                                                  std::to_string(delivery->message().get_qos()) +
+                                                  " is above the broker's Maximum QoS of " +
+                                                  std::to_string(max_qos) + " (MQTT 5 CONNACK)");
     }
     try {
         auto token =
@@ -377,6 +388,53 @@ void SessionCore::fail_undelivered() noexcept {
                            .with_topic(delivery->message().get_topic())
                            .with_context("detail", "closed before the broker confirmed it"));
     }
+}
+
+void SessionCore::every_second() {
+    stats_->sample_rates();
+    const auto limit = options_.performance.in_flight_stall_after;
+    if (limit.count() == 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    std::string broker;
+    std::chrono::steady_clock::time_point connected_at;
+    {
+        std::lock_guard lock(mutex_);
+        broker = brokers_[connected_index_].paho_uri();
+        connected_at = connected_at_;
+    }
+    // Counted from the connect at the earliest: Paho sends again on a new connection
+    // what was in flight on the last one.
+    auto stalled =
+        state() == SessionState::connected ? outbox_.handed_before(now - limit) : Outbox::Stalled{};
+    if (stalled.messages.empty() || now - std::max(stalled.oldest, connected_at) < limit) {
+        if (stats_->window_stalled.exchange(false, std::memory_order_relaxed)) {
+            log_->info("session '{}': the publish window moves again", options_.name);
+        }
+        return;
+    }
+    if (stats_->window_stalled.exchange(true, std::memory_order_relaxed)) return;  // said
+    stats_->window_stalls.fetch_add(1, std::memory_order_relaxed);
+    WindowStalled info;
+    info.broker = broker;
+    info.waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        now - std::max(stalled.oldest, connected_at));
+    std::string ids;
+    int qos2 = 0;
+    for (const auto& [qos, packet_id] : stalled.messages) {
+        info.messages.push_back({qos, packet_id});
+        qos2 += qos == 2;
+        if (info.messages.size() <= 10) {
+            ids += (ids.empty() ? "" : ", ") + std::to_string(packet_id);
+        } else if (info.messages.size() == 11) {
+            ids += ", ...";
+        }
+    }
+    log_->warn(
+        "session '{}': {} publish(es) in flight to {} unacknowledged for {} ms ({} of them QoS "
+        "2; packet ids {}): the window is stalled. A broker that does not complete QoS 2 "
+        "(e.g. RabbitMQ 3.10's MQTT plugin) stalls it this way: use QoS 1 there",
+        options_.name, info.messages.size(), broker, info.waited.count(), qos2, ids);
+    emit(EventType::window_stalled, std::move(info));
 }
 
 }  // namespace mqttx::detail

@@ -66,6 +66,9 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     bool ready() const noexcept { return ready_.load(std::memory_order_acquire); }
     std::string current_broker() const;
     SessionMetrics metrics() const noexcept;
+    // On the scheduler, about once a second: samples the message rates and reports a
+    // stalled publish window (PerformanceOptions::in_flight_stall_after).
+    void every_second();
     std::map<std::string, RouteStats> route_stats() const;
     void reset_metrics() noexcept;
     std::weak_ptr<SessionStats> stats() const noexcept { return stats_; }
@@ -263,6 +266,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // holds: the next connect starts clean once, so that Paho stops resending it.
     std::atomic<bool> drop_paho_session_{false};
     std::atomic<std::uint32_t> broker_max_packet_{0};
+    std::atomic<int> broker_max_qos_{2};  // MQTT 5: the CONNACK's Maximum QoS
 
     ActionForwarder connect_listener_{*this, &SessionCore::on_connect_success,
                                       &SessionCore::on_connect_failure};

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -284,5 +285,61 @@ INSTANTIATE_TEST_SUITE_P(Protocols, BrokerRefusal,
                              return info.param == mqttx::Protocol::v5 ? std::string("v5")
                                                                       : std::string("v311");
                          });
+
+// ---- a publish window that never drains ------------------------------------------------
+
+// The fake broker never acknowledges a publish: the window stalls as it does with a
+// broker that answers QoS 2 wrongly (RabbitMQ 3.10).
+TEST(StalledWindow, IsReportedOnceWithTheBrokerQosAndPacketIds) {
+    mqttx::test::FakeBroker broker;
+    mqttx::SessionManager manager;
+    EventLog log(manager, "s");
+    auto options = mqttx::quick_connect("s", broker.uri()).build();
+    options.performance.in_flight_stall_after = 1s;
+    auto session = manager.add_session(options);
+    manager.connect("s");
+    manager.wait_for_session("s", 20s);
+    std::vector<mqttx::DeliveryToken> tokens;
+    for (int i = 0; i < 3; ++i) tokens.push_back(session->publish("stalled", "x", 2));
+    ASSERT_TRUE(wait_until(
+        [&] { return !log.all<mqttx::WindowStalled>(EventType::window_stalled).empty(); }));
+    const auto stall = log.all<mqttx::WindowStalled>(EventType::window_stalled).front();
+    EXPECT_EQ(stall.broker, broker.uri());
+    EXPECT_GE(stall.waited, 1s);
+    ASSERT_EQ(stall.messages.size(), 3u);
+    std::set<int> ids;
+    for (const auto& message : stall.messages) {
+        EXPECT_EQ(message.qos, 2);
+        EXPECT_GT(message.packet_id, 0);
+        ids.insert(message.packet_id);
+    }
+    EXPECT_EQ(ids.size(), 3u);
+    const auto metrics = session->metrics();
+    EXPECT_TRUE(metrics.window_stalled);
+    EXPECT_EQ(metrics.window_stalls, 1u);
+    EXPECT_EQ(manager.metrics().sessions_stalled, 1u);
+    EXPECT_NE(manager.prometheus_text().find("mqtt_session_window_stalled{session=\"s\"} 1"),
+              std::string::npos);
+}
+
+// mosquitto's max_qos: an MQTT 5 broker's CONNACK says "Maximum QoS 1".
+TEST(BrokerMaximumQos, APublishAboveItFailsAtOnceNamingTheLimit) {
+    mqttx::test::Mosquitto broker({.extra_config = "max_qos 1\n"});
+    mqttx::SessionManager manager;
+    auto session = manager.add_session(
+        mqttx::quick_connect("s", broker.uri()).protocol(mqttx::Protocol::v5).build());
+    manager.connect("s");
+    manager.wait_for_session("s", 20s);
+    auto refused = session->publish("limited", "x", 2);
+    try {
+        refused.wait_for(20s);
+        ADD_FAILURE() << "a QoS 2 publish above the broker's Maximum QoS was accepted";
+    } catch (const mqttx::Error& e) {
+        EXPECT_EQ(e.kind(), mqttx::ErrorKind::invalid_qos);
+        EXPECT_NE(std::string(e.what()).find("Maximum QoS of 1"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(session->publish("limited", "x", 1).wait_for(20s));
+    EXPECT_TRUE(session->is_connected());
+}
 
 }  // namespace
