@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 (bookworm) packages that building and testing mqttx
 # needs, starting from a minimal system (debootstrap --variant=minbase: no
-# compiler, no cmake). Idempotent: when everything is installed it does nothing.
+# compiler, no cmake), and the aedes broker of the interop tests (from npm, pinned by
+# tests/support/aedes/package-lock.json). Idempotent: when everything is installed it
+# does nothing.
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(
     g++ make cmake ninja-build ccache pkg-config
@@ -17,9 +20,28 @@ for pkg in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
     [[ $status == *" ok installed" ]] || missing+=("$pkg")
 done
+# Node.js runs aedes: Debian's nodejs and npm, unless node and npm are there already
+# (another build of Node.js, which Debian's npm would conflict with).
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+
+aedes=tests/support/aedes
+install_aedes() {
+    [[ -f $aedes/node_modules/aedes/package.json ]] && return 0
+    echo "setup: installing the aedes broker into $aedes/node_modules (npm ci)"
+    local npm_log
+    npm_log=$(mktemp /tmp/mqttx-setup-npm-XXXXXX.log)
+    if ! npm ci --prefix "$aedes" --no-audit --no-fund >"$npm_log" 2>&1 </dev/null; then
+        cat "$npm_log" >&2
+        echo "setup: npm ci failed (log above, kept in $npm_log)" >&2
+        exit 1
+    fi
+    rm -f "$npm_log"
+}
 
 if ((${#missing[@]} == 0)); then
-    echo "setup: all ${#packages[@]} required packages are installed; nothing to do"
+    install_aedes
+    echo "setup: all ${#packages[@]} required packages and aedes are installed; nothing to do"
     exit 0
 fi
 
@@ -53,3 +75,4 @@ if ((status != 0)); then
     exit 1
 fi
 rm -f "$log"
+install_aedes
