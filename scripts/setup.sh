@@ -27,7 +27,9 @@ command -v npm >/dev/null || missing+=(npm)
 
 aedes=tests/support/aedes
 install_aedes() {
-    [[ -f $aedes/node_modules/aedes/package.json ]] && return 0
+    # npm ci writes node_modules/.package-lock.json: older than the lock, it is stale.
+    local installed=$aedes/node_modules/.package-lock.json
+    [[ -f $installed && ! $aedes/package-lock.json -nt $installed ]] && return 0
     echo "setup: installing the aedes broker into $aedes/node_modules (npm ci)"
     local npm_log
     npm_log=$(mktemp /tmp/mqttx-setup-npm-XXXXXX.log)

@@ -12,10 +12,37 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "problems.hpp"
 
 namespace mqttx::detail {
+
+namespace {
+
+// One non-blocking connect; 0 or the errno, ETIMEDOUT when `timeout` passed.
+int connect_once(const addrinfo& address, std::chrono::milliseconds timeout) {
+    const int fd = ::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                            address.ai_protocol);
+    if (fd < 0) return errno;
+    int error = 0;
+    if (::connect(fd, address.ai_addr, address.ai_addrlen) != 0) {
+        error = errno;
+        if (error == EINPROGRESS) {
+            pollfd waiting{fd, POLLOUT, 0};
+            if (::poll(&waiting, 1, static_cast<int>(timeout.count())) <= 0) {
+                error = ETIMEDOUT;
+            } else {
+                socklen_t length = sizeof error;
+                ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+            }
+        }
+    }
+    ::close(fd);
+    return error;
+}
+
+}  // namespace
 
 TcpProbe probe_tcp(const std::string& host, int port, std::chrono::milliseconds timeout) {
     addrinfo hints{};
@@ -27,28 +54,37 @@ TcpProbe probe_tcp(const std::string& host, int port, std::chrono::milliseconds 
         return {TcpProbe::Result::host_not_found, ::gai_strerror(rc)};
     }
     const std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
-    const int fd = ::socket(found->ai_family, found->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                            found->ai_protocol);
-    if (fd < 0) return {TcpProbe::Result::unreachable, std::strerror(errno)};
-    int error = 0;
-    if (::connect(fd, found->ai_addr, found->ai_addrlen) != 0) {
-        error = errno;
-        if (error == EINPROGRESS) {
-            pollfd waiting{fd, POLLOUT, 0};
-            const int ready = ::poll(&waiting, 1, static_cast<int>(timeout.count()));
-            if (ready <= 0) {
-                ::close(fd);
-                return {TcpProbe::Result::no_answer, {}};
-            }
-            socklen_t length = sizeof error;
-            ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
-        }
+    // Every address, IPv4 first as Paho does: "localhost" is ::1 as well, and a host
+    // with an AAAA record may have no IPv6 route.
+    std::vector<const addrinfo*> order;
+    for (const auto* a = found; a; a = a->ai_next) {
+        if (a->ai_family == AF_INET) order.push_back(a);
     }
-    ::close(fd);
-    if (error == 0) return {TcpProbe::Result::connected, {}};
-    if (error == ECONNREFUSED) return {TcpProbe::Result::refused, std::strerror(error)};
-    if (error == ETIMEDOUT) return {TcpProbe::Result::no_answer, std::strerror(error)};
-    return {TcpProbe::Result::unreachable, std::strerror(error)};
+    for (const auto* a = found; a; a = a->ai_next) {
+        if (a->ai_family != AF_INET) order.push_back(a);
+    }
+    int first_error = 0;
+    for (const auto* address : order) {
+        const int error = connect_once(*address, timeout);
+        if (error == 0) return {TcpProbe::Result::connected, {}};
+        if (first_error == 0) first_error = error;
+    }
+    if (first_error == ECONNREFUSED) return {TcpProbe::Result::refused, std::strerror(first_error)};
+    if (first_error == ETIMEDOUT) return {TcpProbe::Result::no_answer, std::strerror(first_error)};
+    return {TcpProbe::Result::unreachable, std::strerror(first_error)};
+}
+
+std::optional<TcpProbe> ProbeCache::fresh(const std::string& host_port) const {
+    std::lock_guard lock(mutex_);
+    const auto it = probes_.find(host_port);
+    if (it == probes_.end() || Clock::now() - it->second.first > max_age) return std::nullopt;
+    return it->second.second;
+}
+
+void ProbeCache::store(const std::string& host_port, TcpProbe probe) {
+    std::lock_guard lock(mutex_);
+    // Bounded by the brokers the sessions name; stale entries are replaced, not swept.
+    probes_[host_port] = {Clock::now(), std::move(probe)};
 }
 
 std::string paho_failure_message(const mqtt::token& token) {

@@ -5,8 +5,12 @@
 #pragma once
 
 #include <chrono>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 
 namespace mqtt {
 class token;
@@ -20,9 +24,25 @@ struct TcpProbe {
     std::string detail;  // the resolver's or the system's words, for the last three
 };
 
-// One TCP connect to host:port (after name resolution), waiting at most `timeout`.
-// Blocks: run it off Paho's and the scheduler's threads.
+// TCP connects to host:port's addresses (IPv4 first), each waiting at most `timeout`,
+// until one works. Blocks: run it off Paho's and the scheduler's threads.
 TcpProbe probe_tcp(const std::string& host, int port, std::chrono::milliseconds timeout);
+
+// Recent probes by host:port, shared by a manager's sessions: when a broker goes away,
+// its sessions' failed connects share one probe instead of waiting in line for one
+// each on the background thread (and doubling the connects the broker sees).
+class ProbeCache {
+  public:
+    using Clock = std::chrono::steady_clock;
+    static constexpr std::chrono::seconds max_age{2};
+
+    std::optional<TcpProbe> fresh(const std::string& host_port) const;
+    void store(const std::string& host_port, TcpProbe probe);
+
+  private:
+    mutable std::mutex mutex_;
+    std::unordered_map<std::string, std::pair<Clock::time_point, TcpProbe>> probes_;
+};
 
 // Paho C's own words for a failed request (empty when it had none). Paho C++ 1.2.0
 // hands them out only in the exception that waiting on the completed token throws.

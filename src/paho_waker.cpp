@@ -84,9 +84,10 @@ struct PahoWaker::Link {
         return true;
     }
 
-    void wake() noexcept {
+    // False when the link broke just now.
+    bool wake() noexcept {
         if (!up.load(std::memory_order_acquire) || broken.load(std::memory_order_relaxed)) {
-            return;
+            return true;
         }
         // A PINGRESP: Paho reads it and only clears its ping flag. Unread wake-ups pile
         // up in the socket buffer at worst (EAGAIN), which wakes Paho just the same.
@@ -94,13 +95,15 @@ struct PahoWaker::Link {
         if (::send(fd, pingresp, sizeof pingresp, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
             errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             broken.store(true, std::memory_order_relaxed);
+            return false;
         }
+        return true;
     }
 };
 
 PahoWaker::PahoWaker(Scheduler& scheduler, std::shared_ptr<spdlog::logger> log, bool enabled)
-    : scheduler_(scheduler), log_(std::move(log)), enabled_(enabled) {
-    if (enabled_) start_link();
+    : scheduler_(scheduler), log_(std::move(log)) {
+    if (enabled) start_link();
 }
 
 PahoWaker::~PahoWaker() {
@@ -115,7 +118,7 @@ PahoWaker::~PahoWaker() {
 
 // Without the link, connects are as slow as without the waker; nothing else breaks.
 void PahoWaker::start_link() {
-    auto link = std::make_unique<Link>();
+    auto link = std::make_shared<Link>();
     try {
         link->listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (link->listen_fd < 0) throw std::runtime_error(std::strerror(errno));
@@ -148,26 +151,33 @@ void PahoWaker::start_link() {
         return;
     }
     link->deadline = Clock::now() + link_setup_deadline;
-    link_ = std::move(link);
-    scheduler_.post([this] { set_up_link(); });
+    link_ = link;
+    set_up_link(scheduler_, log_, link);
 }
 
-// On the scheduler thread, which stops before the waker is destroyed.
-void PahoWaker::set_up_link() {
-    try {
-        if (link_->step()) return;
-        if (Clock::now() > link_->deadline) throw std::runtime_error("no CONNECT from Paho");
-    } catch (const std::exception& e) {
-        log_->warn("Paho waker: no loopback link ({}); connects may take a second longer",
-                   e.what());
-        link_->broken.store(true, std::memory_order_relaxed);
-        return;
-    }
-    scheduler_.post_after(link_setup_step, [this] { set_up_link(); });
+// One step of the handshake on the scheduler, then the next until done. The steps hold
+// the link weakly: a waker destroyed meanwhile (even one whose Runtime failed to
+// construct) ends them.
+void PahoWaker::set_up_link(Scheduler& scheduler, std::shared_ptr<spdlog::logger> log,
+                            const std::weak_ptr<Link>& weak) {
+    scheduler.post_after(link_setup_step, [&scheduler, log, weak] {
+        auto link = weak.lock();
+        if (!link) return;
+        try {
+            if (link->step()) return;
+            if (Clock::now() > link->deadline) throw std::runtime_error("no CONNECT from Paho");
+        } catch (const std::exception& e) {
+            log->warn("Paho waker: no loopback link ({}); connects may take a second longer",
+                      e.what());
+            link->broken.store(true, std::memory_order_relaxed);
+            return;
+        }
+        set_up_link(scheduler, log, weak);
+    });
 }
 
 void PahoWaker::connect_started(const SessionCore* session) {
-    if (!enabled_) return;
+    if (!link_ || link_->broken.load(std::memory_order_relaxed)) return;
     {
         std::lock_guard lock(mutex_);
         last_started_ = Clock::now();
@@ -205,7 +215,9 @@ void PahoWaker::tick() {
         }
         if (now - last_started_ < fast_phase) next = fast_interval;
     }
-    if (link_) link_->wake();
+    if (!link_->wake()) {
+        log_->warn("Paho waker: the loopback link broke; connects may take a second longer");
+    }
     if (!scheduler_.post_after(next, [this] { tick(); })) {
         std::lock_guard lock(mutex_);
         ticking_ = false;

@@ -46,7 +46,8 @@ class PahoWaker {
     static constexpr std::chrono::milliseconds sweep_interval{100};  // of given-up connects
 
     // Disabled, it does nothing. Enabled, it starts its loopback link at once (answered
-    // on the scheduler), so that the link is up before the first session connects.
+    // on the scheduler), so that the link is usually up before the first session
+    // connects; a connect started before that is not woken.
     PahoWaker(Scheduler& scheduler, std::shared_ptr<spdlog::logger> log, bool enabled);
     ~PahoWaker();
     PahoWaker(const PahoWaker&) = delete;
@@ -59,13 +60,13 @@ class PahoWaker {
     struct Link;  // the loopback connection, our end
 
     void start_link();
-    void set_up_link();  // one step of the handshake, then again until done
+    static void set_up_link(Scheduler& scheduler, std::shared_ptr<spdlog::logger> log,
+                            const std::weak_ptr<Link>& link);
     void tick();
 
     Scheduler& scheduler_;
     const std::shared_ptr<spdlog::logger> log_;
-    const bool enabled_;
-    std::unique_ptr<Link> link_;
+    std::shared_ptr<Link> link_;
     std::unique_ptr<mqtt::async_client> client_;  // Paho's end of the link
     std::mutex mutex_;
     std::unordered_map<const SessionCore*, Clock::time_point> connecting_;  // and since when

@@ -17,14 +17,46 @@ Runtime::Runtime(const ManagerOptions& manager_options)
 
 void Runtime::emit(std::size_t worker, Event event) {
     if (!events->wanted(event.type)) return;
-    auto deliver = [bus = events, log = log, event = std::move(event)] {
-        if (int failures = bus->deliver(event); failures > 0) {
-            log->warn("{} handler(s) of event {} for session '{}' threw", failures,
-                      to_string(event.type), event.session);
-        }
-    };
+    auto deliver = [self = shared_from_this(), event = std::move(event)] { self->deliver(event); };
     if (!dispatcher.post(worker, std::move(deliver), options.dispatch_block_timeout)) {
         log->warn("event dropped: dispatch queue full or stopped");
+    }
+}
+
+void Runtime::deliver(const Event& event) const {
+    if (int failures = events->deliver(event); failures > 0) {
+        log->warn("{} handler(s) of event {} for session '{}' threw", failures,
+                  to_string(event.type), event.session);
+    }
+}
+
+void OrderedEvents::push(Event event) {
+    std::lock_guard lock(mutex_);
+    events_.push_back(std::move(event));
+}
+
+void OrderedEvents::flush(Runtime& runtime, std::size_t worker) {
+    {
+        std::lock_guard lock(mutex_);
+        if (events_.empty() || drain_posted_) return;
+        drain_posted_ = true;
+    }
+    auto drain = [self = shared_from_this(), runtime = runtime.shared_from_this()] {
+        std::vector<Event> events;
+        {
+            std::lock_guard lock(self->mutex_);
+            events.swap(self->events_);
+            self->drain_posted_ = false;
+        }
+        for (const auto& event : events) runtime->deliver(event);
+    };
+    if (!runtime.dispatcher.post(worker, std::move(drain),
+                                 runtime.options.dispatch_block_timeout)) {
+        {
+            std::lock_guard lock(mutex_);
+            drain_posted_ = false;  // the next flush tries again
+        }
+        runtime.log->warn("events delayed: dispatch queue full or stopped");
     }
 }
 

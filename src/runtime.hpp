@@ -8,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "connect_failure.hpp"
 #include "dispatcher.hpp"
 #include "event_bus.hpp"
 #include "mqttx/session_manager.hpp"
@@ -18,6 +19,22 @@
 namespace mqttx::detail {
 
 class SessionCore;
+class Runtime;
+
+// A session's lifecycle events, delivered on its dispatcher worker in the order they
+// were pushed, without the pushing thread waiting on anyone: a flush posts one drain
+// task when none is pending, and the task delivers everything pushed by then. Held by
+// shared_ptr, so what a closing session pushed is delivered after it is gone.
+class OrderedEvents : public std::enable_shared_from_this<OrderedEvents> {
+  public:
+    void push(Event event);  // with the caller's lock that orders the events held
+    void flush(Runtime& runtime, std::size_t worker);
+
+  private:
+    std::mutex mutex_;
+    std::vector<Event> events_;
+    bool drain_posted_ = false;
+};
 
 class Runtime : public std::enable_shared_from_this<Runtime> {
   public:
@@ -28,6 +45,8 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
 
     // Emits an event on the session's dispatcher worker (after its earlier messages).
     void emit(std::size_t worker, Event event);
+    // Hands an event to its handlers, here and now.
+    void deliver(const Event& event) const;
     // Wakes every wait_for_session / wait_for_all_sessions.
     void notify_state_change();
 
@@ -45,6 +64,7 @@ class Runtime : public std::enable_shared_from_this<Runtime> {
     // state), kept off the scheduler so that it never delays another session's timers.
     Scheduler background;
     PahoWaker waker{scheduler, log, options.wake_paho_on_connect};
+    ProbeCache probes;  // why connects failed, for the sessions' error messages
     Dispatcher dispatcher;
     const std::shared_ptr<EventBus> events;
     std::mutex state_mutex;

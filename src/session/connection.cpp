@@ -147,7 +147,9 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
     // error that closes the connection.
     int max_qos = 2;
     if (response.get_properties().contains(mqtt::property::MAXIMUM_QOS)) {
-        max_qos = mqtt::get<int>(response.get_properties(), mqtt::property::MAXIMUM_QOS);
+        // A one-byte property: Paho fills in only that byte of its value.
+        max_qos = std::min<int>(
+            2, mqtt::get<std::uint8_t>(response.get_properties(), mqtt::property::MAXIMUM_QOS));
     }
     broker_max_qos_.store(max_qos, std::memory_order_relaxed);
     drop_paho_session_.store(false, std::memory_order_release);
@@ -226,31 +228,57 @@ void SessionCore::on_connect_failure(const mqtt::token& token) {
         connection_failed(std::move(error));
         return;
     }
-    if (paho_timed_out(paho_message)) {
-        connection_failed(
-            Error(ErrorKind::timeout,
-                  "connect failed: " + describe_timeout(host_port, options_.connect_timeout))
-                .with_codes(return_code, 0));
-        return;
+    // Paho's generic failure. Its own words may say it timed out; otherwise a probe of
+    // our own names the reason, shared for a moment by the manager's sessions (see
+    // ProbeCache). On a secure connection a handshake of our own may name a TLS reason
+    // (see diagnose_tls_failure), a timeout included: Paho's covers the handshake too.
+    const bool timed_out = paho_timed_out(paho_message);
+    if (timed_out) {
+        error = Error(ErrorKind::timeout,
+                      "connect failed: " + describe_timeout(host_port, options_.connect_timeout))
+                    .with_codes(return_code, 0);
     }
-    // Paho's generic failure: a probe of our own names the reason (and on a secure
-    // connection a handshake of our own, see diagnose_tls_failure). Both block, so they
-    // run on the background thread, not Paho's, and the waker stops now.
+    if (!broker.secure()) {
+        if (timed_out) {
+            connection_failed(std::move(error));
+            return;
+        }
+        if (const auto probe = runtime_->probes.fresh(host_port)) {
+            connection_failed(
+                Error(ErrorKind::connection,
+                      "connect failed: " + describe_unreachable(*probe, host_port, paho_message))
+                    .with_codes(return_code, 0));
+            return;
+        }
+    }
+    // The probe and the handshake block, so they run on the background thread, not
+    // Paho's, and the waker stops now.
     runtime_->waker.connect_finished(this);
     const auto tls = broker.secure() ? options_.tls.value_or(TlsConfig{}) : TlsConfig{};
     const auto trust_file = ca_bundle_ ? ca_bundle_->path() : tls.ca_file;
-    const auto timeout =
+    const auto tls_timeout =
+        std::min<std::chrono::milliseconds>(options_.connect_timeout, std::chrono::seconds(3));
+    const auto probe_timeout =
         std::min<std::chrono::milliseconds>(options_.connect_timeout, std::chrono::seconds(1));
-    auto diagnose = [weak = weak_from_this(), broker, host_port, error, return_code, tls,
-                     trust_file, timeout, paho_message]() mutable {
+    auto diagnose = [weak = weak_from_this(), broker, host_port, error, return_code, timed_out, tls,
+                     trust_file, tls_timeout, probe_timeout, paho_message]() mutable {
+        auto self = weak.lock();
+        if (!self) return;
         try {
-            const auto probe = probe_tcp(broker.host, broker.port, timeout);
-            error = Error(ErrorKind::connection,
-                          "connect failed: " + describe_unreachable(probe, host_port, paho_message))
-                        .with_codes(return_code, 0);
-            if (probe.result == TcpProbe::Result::connected && broker.secure()) {
+            if (!timed_out) {
+                auto probe = self->runtime_->probes.fresh(host_port);
+                if (!probe) {
+                    probe = probe_tcp(broker.host, broker.port, probe_timeout);
+                    self->runtime_->probes.store(host_port, *probe);
+                }
+                error = Error(ErrorKind::connection,
+                              "connect failed: " +
+                                  describe_unreachable(*probe, host_port, paho_message))
+                            .with_codes(return_code, 0);
+            }
+            if (broker.secure()) {
                 const auto reason =
-                    diagnose_tls_failure(broker.host, broker.port, tls, trust_file, 3 * timeout);
+                    diagnose_tls_failure(broker.host, broker.port, tls, trust_file, tls_timeout);
                 if (!reason.empty()) {
                     error = Error(tls_failure_kind(reason), "TLS handshake failed: " + reason)
                                 .with_codes(return_code, 0);
@@ -259,7 +287,7 @@ void SessionCore::on_connect_failure(const mqtt::token& token) {
         } catch (const std::exception&) {
             // The diagnosis is a courtesy: the connect failed either way.
         }
-        if (auto self = weak.lock()) self->connection_failed(std::move(error));
+        self->connection_failed(std::move(error));
     };
     if (!runtime_->background.post(std::move(diagnose))) connection_failed(std::move(error));
 }

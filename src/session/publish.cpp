@@ -399,13 +399,14 @@ void SessionCore::every_second() {
     std::chrono::steady_clock::time_point connected_at;
     {
         std::lock_guard lock(mutex_);
+        // Not connected, it cannot tell: a stall lasts until a connection shows it moving.
+        if (state() != SessionState::connected) return;
         broker = brokers_[connected_index_].paho_uri();
         connected_at = connected_at_;
     }
     // Counted from the connect at the earliest: Paho sends again on a new connection
     // what was in flight on the last one.
-    auto stalled =
-        state() == SessionState::connected ? outbox_.handed_before(now - limit) : Outbox::Stalled{};
+    const auto stalled = outbox_.handed_before(now - limit);
     if (stalled.messages.empty() || now - std::max(stalled.oldest, connected_at) < limit) {
         if (stats_->window_stalled.exchange(false, std::memory_order_relaxed)) {
             log_->info("session '{}': the publish window moves again", options_.name);
@@ -430,10 +431,12 @@ void SessionCore::every_second() {
         }
     }
     log_->warn(
-        "session '{}': {} publish(es) in flight to {} unacknowledged for {} ms ({} of them QoS "
-        "2; packet ids {}): the window is stalled. A broker that does not complete QoS 2 "
-        "(e.g. RabbitMQ 3.10's MQTT plugin) stalls it this way: use QoS 1 there",
-        options_.name, info.messages.size(), broker, info.waited.count(), qos2, ids);
+        "session '{}': {} publish(es) in flight to {} unacknowledged for {} ms (packet "
+        "ids {}): the publish window is stalled{}",
+        options_.name, info.messages.size(), broker, info.waited.count(), ids,
+        qos2 == 0 ? ""
+                  : ". A broker that does not complete QoS 2 (e.g. RabbitMQ 3.10's MQTT "
+                    "plugin) stalls it this way: use QoS 1 there");
     emit(EventType::window_stalled, std::move(info));
 }
 

@@ -98,6 +98,7 @@ SessionCore::SessionCore(Options options, std::shared_ptr<Runtime> runtime, std:
       stats_(std::make_shared<SessionStats>()),
       router_(std::make_shared<Router>(stats_, log_)),
       brokers_(parse_brokers(options_)),
+      lifecycle_events_(std::make_shared<OrderedEvents>()),
       random_(static_cast<std::minstd_rand::result_type>(random_bits())),
       backoff_(options_.reconnect,
                [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }),
@@ -202,18 +203,12 @@ SessionState SessionCore::set_state(SessionState next) {
 
 void SessionCore::queue_event(EventType type, EventData data) {
     if (!runtime_->events->wanted(type)) return;
-    queued_events_.push_back(
+    lifecycle_events_->push(
         Event{type, options_.name, std::move(data), std::chrono::system_clock::now()});
 }
 
 void SessionCore::flush_events() {
-    std::lock_guard order(flush_mutex_);
-    std::vector<Event> events;
-    {
-        std::lock_guard lock(mutex_);
-        events.swap(queued_events_);
-    }
-    for (auto& event : events) runtime_->emit(worker_, std::move(event));
+    lifecycle_events_->flush(*runtime_, worker_);
 }
 
 void SessionCore::announce_state() {

@@ -39,6 +39,7 @@
 
 namespace mqttx::detail {
 
+class OrderedEvents;
 class Runtime;
 
 // Set while a message handler runs inline on Paho's receive thread, where waiting for
@@ -182,9 +183,9 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
 
     SessionState set_state(SessionState next);  // returns the old state
     // Lifecycle events are queued with mutex_ held, together with the state change they
-    // tell of, and posted in that order by flush_events(): whoever flushes first posts
-    // them all, so handlers see one session's events in the order its state changed.
-    // set_state() queues session_state_changed.
+    // tell of, and delivered in that order on the session's worker once flushed
+    // (OrderedEvents), so handlers see one session's events in the order its state
+    // changed. set_state() queues session_state_changed.
     void queue_event(EventType type, EventData data = {});
     void queue_local_disconnect(const char* what);  // with mutex_ held
     void flush_events();
@@ -210,6 +211,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     const std::shared_ptr<SessionStats> stats_;
     const std::shared_ptr<Router> router_;
     const std::vector<BrokerUri> brokers_;  // Options::brokers, parsed
+    const std::shared_ptr<OrderedEvents> lifecycle_events_;  // see queue_event()
 
     std::atomic<SessionState> state_{SessionState::disconnected};
     std::atomic<bool> ready_{false};
@@ -218,9 +220,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // so those reach the broker in the order of the bookkeeping. Taken before mutex_;
     // never by Paho's callbacks, never while waiting for a broker or a handler.
     std::mutex broker_ops_mutex_;
-    std::mutex flush_mutex_;    // see flush_events()
     mutable std::mutex mutex_;  // guards everything below
-    std::vector<Event> queued_events_;
     bool want_connected_ = false;
     bool connected_before_ = false;
     bool connect_in_flight_ = false;

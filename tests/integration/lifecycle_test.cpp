@@ -109,7 +109,8 @@ TEST(Lifecycle, EventsFollowTheStateChangesUnderRepeatedResets) {
                        .auto_reconnect({5ms, 20ms, 2.0, 0.0})
                        .subscribe("lifecycle/#", 1, [](const auto&) {})
                        .build();
-    // A reset can swallow the DISCONNECT; the application's thread then waits this long.
+    // A reset can swallow the DISCONNECT; the application's thread then waits this long
+    // (and a second more).
     options.disconnect_timeout = 100ms;
     auto session = manager.add_session(options);
     manager.connect("flappy");
