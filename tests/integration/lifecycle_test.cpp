@@ -291,7 +291,7 @@ INSTANTIATE_TEST_SUITE_P(Protocols, BrokerRefusal,
 
 // The fake broker never acknowledges a publish: the window stalls as it does with a
 // broker that answers QoS 2 wrongly (RabbitMQ 3.10).
-TEST(StalledWindow, IsReportedOnceWithTheBrokerQosAndPacketIds) {
+TEST(StalledWindow, IsReportedWithTheBrokerQosAndPacketIds) {
     mqttx::test::FakeBroker broker;
     mqttx::SessionManager manager;
     EventLog log(manager, "s");
