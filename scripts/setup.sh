@@ -2,7 +2,7 @@
 # Installs the Debian 12 (bookworm) packages that building and testing mqttx
 # needs, starting from a minimal system (debootstrap --variant=minbase: no
 # compiler, no cmake), and the aedes broker of the interop tests (from npm, pinned by
-# tests/support/aedes/package-lock.json). Idempotent: when everything is installed it
+# scripts/aedes/package-lock.json). Idempotent: when everything is installed it
 # does nothing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,7 +25,7 @@ done
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 
-aedes=tests/support/aedes
+aedes=scripts/aedes
 install_aedes() {
     # npm ci writes node_modules/.package-lock.json: older than the lock, it is stale.
     local installed=$aedes/node_modules/.package-lock.json

@@ -15,18 +15,19 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string aedes_dir() {
-    return MQTTX_AEDES_DIR;  // the source tree's tests/support/aedes
+// Where scripts/setup.sh installs aedes (scripts/aedes/node_modules).
+std::string aedes_modules() {
+    return MQTTX_AEDES_MODULES;
 }
 
 }  // namespace
 
 Aedes::Aedes(int port)
     : port_(port == 0 ? free_port() : port), dir_(make_temp_dir("mqttx-aedes-")) {
-    if (!std::filesystem::exists(aedes_dir() + "/node_modules/aedes/package.json")) {
+    if (!std::filesystem::exists(aedes_modules() + "/aedes/package.json")) {
         remove_tree(dir_);
-        throw std::runtime_error("mqttx::test::Aedes: aedes is not installed in " + aedes_dir() +
-                                 "/node_modules; run scripts/setup.sh");
+        throw std::runtime_error("mqttx::test::Aedes: aedes is not installed in " +
+                                 aedes_modules() + "; run scripts/setup.sh");
     }
     try {
         start();
@@ -44,7 +45,7 @@ void Aedes::start() {
     // The old socket may linger a moment after a kill: retry while the port is taken.
     const auto deadline = std::chrono::steady_clock::now() + 20s;
     for (;;) {
-        process_.spawn(node, {aedes_dir() + "/broker.js", std::to_string(port_)},
+        process_.spawn(node, {MQTTX_AEDES_SCRIPT, std::to_string(port_), aedes_modules()},
                        dir_ + "/output.log");
         bool exited = false;
         const bool up = wait_until(

@@ -1,7 +1,7 @@
-// The aedes broker (Node.js, installed by scripts/setup.sh into tests/support/aedes) for
-// the interop tests: a second MQTT implementation, so that mosquitto's habits do not
-// hide the library's assumptions. Each instance runs `node broker.js PORT` on
-// 127.0.0.1; it keeps sessions in memory only, so a restart forgets them.
+// The aedes broker (Node.js; scripts/setup.sh installs it into scripts/aedes) for the
+// interop tests: a second MQTT implementation, so that mosquitto's habits do not hide
+// the library's assumptions. Each instance runs aedes_broker.js on 127.0.0.1; it keeps
+// sessions in memory only, so a restart forgets them.
 //
 // Not thread-safe: use one instance from one thread (start it from the test's main
 // thread: the child dies with the thread that started it).

@@ -8,20 +8,20 @@ namespace {
 using mqttx::detail::TcpProbe;
 
 TEST(ConnectFailure, EachProbeResultHasItsOwnWords) {
-    const std::string at = "broker.example:1883";
+    const std::string at = "127.0.0.1:1883";
     EXPECT_EQ(mqttx::detail::describe_unreachable(
                   {TcpProbe::Result::host_not_found, "Name or service not known"}, at, ""),
-              "host not found: broker.example:1883 (Name or service not known)");
+              "host not found: 127.0.0.1:1883 (Name or service not known)");
     EXPECT_EQ(mqttx::detail::describe_unreachable({TcpProbe::Result::refused, ""}, at, ""),
-              "connection refused by broker.example:1883 (nothing listens there)");
+              "connection refused by 127.0.0.1:1883 (nothing listens there)");
     EXPECT_EQ(mqttx::detail::describe_unreachable({TcpProbe::Result::no_answer, ""}, at, ""),
-              "no answer from broker.example:1883");
+              "no answer from 127.0.0.1:1883");
     EXPECT_EQ(mqttx::detail::describe_unreachable(
                   {TcpProbe::Result::unreachable, "No route to host"}, at, ""),
-              "cannot reach broker.example:1883: No route to host");
+              "cannot reach 127.0.0.1:1883: No route to host");
     EXPECT_EQ(mqttx::detail::describe_unreachable({TcpProbe::Result::connected, ""}, at,
                                                   "TCP/TLS connect failure"),
-              "broker.example:1883 accepts TCP connections, but the MQTT connect failed "
+              "127.0.0.1:1883 accepts TCP connections, but the MQTT connect failed "
               "(Paho: 'TCP/TLS connect failure')");
 }
 
