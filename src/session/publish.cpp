@@ -395,13 +395,13 @@ void SessionCore::every_second() {
     const auto limit = options_.performance.in_flight_stall_after;
     if (limit.count() == 0) return;
     const auto now = std::chrono::steady_clock::now();
-    std::string broker;
+    std::size_t broker_index;
     std::chrono::steady_clock::time_point connected_at;
     {
         std::lock_guard lock(mutex_);
         // Not connected, it cannot tell: a stall lasts until a connection shows it moving.
         if (state() != SessionState::connected) return;
-        broker = brokers_[connected_index_].paho_uri();
+        broker_index = connected_index_;
         connected_at = connected_at_;
     }
     // Counted from the connect at the earliest: Paho sends again on a new connection
@@ -416,7 +416,7 @@ void SessionCore::every_second() {
     if (stats_->window_stalled.exchange(true, std::memory_order_relaxed)) return;  // said
     stats_->window_stalls.fetch_add(1, std::memory_order_relaxed);
     WindowStalled info;
-    info.broker = broker;
+    info.broker = brokers_[broker_index].paho_uri();  // brokers_ is const
     info.waited = std::chrono::duration_cast<std::chrono::milliseconds>(
         now - std::max(stalled.oldest, connected_at));
     std::string ids;
@@ -433,7 +433,7 @@ void SessionCore::every_second() {
     log_->warn(
         "session '{}': {} publish(es) in flight to {} unacknowledged for {} ms (packet "
         "ids {}): the publish window is stalled{}",
-        options_.name, info.messages.size(), broker, info.waited.count(), ids,
+        options_.name, info.messages.size(), info.broker, info.waited.count(), ids,
         qos2 == 0 ? ""
                   : ". A broker that does not complete QoS 2 (e.g. RabbitMQ 3.10's MQTT "
                     "plugin) stalls it this way: use QoS 1 there");

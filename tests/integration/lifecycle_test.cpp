@@ -153,17 +153,32 @@ TEST(Lifecycle, EventsFollowTheStateChangesUnderRepeatedResets) {
     EXPECT_TRUE(raced) << "fewer than 30 connects and disconnects in 60 s";
 }
 
+// A session "s" of `manager` on `broker`, connected and ready.
+void connect_one(mqttx::SessionManager& manager, mqttx::SessionBuilder builder) {
+    manager.add_session(builder.build());
+    manager.connect("s");
+    manager.wait_for_session("s", 20s);
+}
+
+// The first disconnect event in `log`, once there is one (empty if none in 20 s).
+mqttx::DisconnectInfo first_disconnect(const EventLog& log) {
+    mqttx::DisconnectInfo found;
+    EXPECT_TRUE(wait_until([&] {
+        const auto all = log.all<mqttx::DisconnectInfo>(EventType::session_disconnected);
+        if (all.empty()) return false;
+        found = all.front();
+        return true;
+    })) << "no session_disconnected event";
+    return found;
+}
+
 TEST(Lifecycle, ALostConnectionNamesTheBrokerAndHowLongItHeld) {
     mqttx::test::Mosquitto broker;
     mqttx::SessionManager manager;
     EventLog log(manager, "s");
-    manager.add_session(mqttx::quick_connect("s", broker.uri()).build());
-    manager.connect("s");
-    manager.wait_for_session("s", 20s);
+    connect_one(manager, mqttx::quick_connect("s", broker.uri()));
     broker.kill();
-    ASSERT_TRUE(wait_until(
-        [&] { return !log.all<mqttx::DisconnectInfo>(EventType::session_disconnected).empty(); }));
-    const auto info = log.all<mqttx::DisconnectInfo>(EventType::session_disconnected).front();
+    const auto info = first_disconnect(log);
     EXPECT_EQ(info.cause, mqttx::DisconnectCause::connection_lost);
     EXPECT_EQ(info.broker, broker.uri());
     EXPECT_NE(info.reason.find(broker.uri()), std::string::npos) << info.reason;
@@ -175,13 +190,9 @@ TEST(Lifecycle, TheApplicationsDisconnectSaysSo) {
     mqttx::test::Mosquitto broker;
     mqttx::SessionManager manager;
     EventLog log(manager, "s");
-    manager.add_session(mqttx::quick_connect("s", broker.uri()).build());
-    manager.connect("s");
-    manager.wait_for_session("s", 20s);
+    connect_one(manager, mqttx::quick_connect("s", broker.uri()));
     manager.disconnect_all();
-    ASSERT_TRUE(wait_until(
-        [&] { return !log.all<mqttx::DisconnectInfo>(EventType::session_disconnected).empty(); }));
-    const auto info = log.all<mqttx::DisconnectInfo>(EventType::session_disconnected).front();
+    const auto info = first_disconnect(log);
     EXPECT_EQ(info.cause, mqttx::DisconnectCause::application);
     EXPECT_EQ(info.broker, broker.uri());
     EXPECT_NE(info.reason.find("by the application"), std::string::npos) << info.reason;
@@ -193,16 +204,11 @@ TEST(Lifecycle, TheBrokersDisconnectGivesItsReasonCodeStringAndServerReference) 
     mqttx::test::FakeBroker broker;
     mqttx::SessionManager manager;
     EventLog log(manager, "s");
-    manager.add_session(mqttx::quick_connect("s", broker.uri())
-                            .protocol(mqttx::Protocol::v5)
-                            .no_reconnect()
-                            .build());
-    manager.connect("s");
-    manager.wait_for_session("s", 20s);
+    connect_one(
+        manager,
+        mqttx::quick_connect("s", broker.uri()).protocol(mqttx::Protocol::v5).no_reconnect());
     ASSERT_EQ(broker.send_disconnect(0x8B, "maintenance at 02:00", "tcp://127.0.0.1:1"), 1u);
-    ASSERT_TRUE(wait_until(
-        [&] { return !log.all<mqttx::DisconnectInfo>(EventType::session_disconnected).empty(); }));
-    const auto info = log.all<mqttx::DisconnectInfo>(EventType::session_disconnected).front();
+    const auto info = first_disconnect(log);
     EXPECT_EQ(info.cause, mqttx::DisconnectCause::broker_disconnect);
     EXPECT_EQ(info.reason_code, 0x8B);
     EXPECT_EQ(info.reason_string, "maintenance at 02:00");
