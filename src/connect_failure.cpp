@@ -20,12 +20,16 @@ namespace mqttx::detail {
 
 namespace {
 
-// One non-blocking connect; 0 or the errno, ETIMEDOUT when `timeout` passed.
-int connect_once(const addrinfo& address, std::chrono::milliseconds timeout) {
+// One non-blocking connect: the connected socket, or -1 with `error` set (ETIMEDOUT when
+// `timeout` passed).
+int connect_once(const addrinfo& address, std::chrono::milliseconds timeout, int& error) {
     const int fd = ::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                             address.ai_protocol);
-    if (fd < 0) return errno;
-    int error = 0;
+    if (fd < 0) {
+        error = errno;
+        return -1;
+    }
+    error = 0;
     if (::connect(fd, address.ai_addr, address.ai_addrlen) != 0) {
         error = errno;
         if (error == EINPROGRESS) {
@@ -38,20 +42,23 @@ int connect_once(const addrinfo& address, std::chrono::milliseconds timeout) {
             }
         }
     }
+    if (error == 0) return fd;
     ::close(fd);
-    return error;
+    return -1;
 }
 
 }  // namespace
 
-TcpProbe probe_tcp(const std::string& host, int port, std::chrono::milliseconds timeout) {
+int connect_tcp(const std::string& host, int port, std::chrono::milliseconds timeout,
+                TcpProbe& probe) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* found = nullptr;
     const auto service = std::to_string(port);
     if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-        return {TcpProbe::Result::host_not_found, ::gai_strerror(rc)};
+        probe = {TcpProbe::Result::host_not_found, ::gai_strerror(rc)};
+        return -1;
     }
     const std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
     // Every address, IPv4 first as Paho does: "localhost" is ::1 as well, and a host
@@ -65,13 +72,27 @@ TcpProbe probe_tcp(const std::string& host, int port, std::chrono::milliseconds 
     }
     int first_error = 0;
     for (const auto* address : order) {
-        const int error = connect_once(*address, timeout);
-        if (error == 0) return {TcpProbe::Result::connected, {}};
+        int error = 0;
+        if (const int fd = connect_once(*address, timeout, error); fd >= 0) {
+            probe = {TcpProbe::Result::connected, {}};
+            return fd;
+        }
         if (first_error == 0) first_error = error;
     }
-    if (first_error == ECONNREFUSED) return {TcpProbe::Result::refused, std::strerror(first_error)};
-    if (first_error == ETIMEDOUT) return {TcpProbe::Result::no_answer, std::strerror(first_error)};
-    return {TcpProbe::Result::unreachable, std::strerror(first_error)};
+    if (first_error == ECONNREFUSED) {
+        probe = {TcpProbe::Result::refused, std::strerror(first_error)};
+    } else if (first_error == ETIMEDOUT) {
+        probe = {TcpProbe::Result::no_answer, std::strerror(first_error)};
+    } else {
+        probe = {TcpProbe::Result::unreachable, std::strerror(first_error)};
+    }
+    return -1;
+}
+
+TcpProbe probe_tcp(const std::string& host, int port, std::chrono::milliseconds timeout) {
+    TcpProbe probe;
+    if (const int fd = connect_tcp(host, port, timeout, probe); fd >= 0) ::close(fd);
+    return probe;
 }
 
 std::optional<TcpProbe> ProbeCache::fresh(const std::string& host_port) const {

@@ -25,7 +25,11 @@ struct TcpProbe {
 };
 
 // TCP connects to host:port's addresses (IPv4 first), each waiting at most `timeout`,
-// until one works. Blocks: run it off Paho's and the scheduler's threads.
+// until one works: its socket (non-blocking), or -1; `probe` says which. Blocks: run it
+// off Paho's and the scheduler's threads.
+int connect_tcp(const std::string& host, int port, std::chrono::milliseconds timeout,
+                TcpProbe& probe);
+// The same, for the result only.
 TcpProbe probe_tcp(const std::string& host, int port, std::chrono::milliseconds timeout);
 
 // Recent probes by host:port, shared by a manager's sessions: when a broker goes away,

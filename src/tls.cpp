@@ -2,22 +2,21 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
+
+#include "connect_failure.hpp"
 
 namespace mqttx::detail {
 namespace {
@@ -229,37 +228,18 @@ struct FreeSsl {
     void operator()(SSL* ssl) const { SSL_free(ssl); }
 };
 
-// A TCP connection within `timeout`, with send and receive timeouts; -1 when refused.
+// A TCP connection within `timeout` (see connect_tcp), blocking with send and receive
+// timeouts; -1 when there is none.
 int connect_with_timeout(const std::string& host, int port, std::chrono::milliseconds timeout) {
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return -1;
-    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
-    const int ms = static_cast<int>(timeout.count());
-    for (auto* a = addresses.get(); a; a = a->ai_next) {
-        const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) continue;
-        int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
-        if (rc != 0 && errno == EINPROGRESS) {
-            pollfd p{fd, POLLOUT, 0};
-            int error = 0;
-            socklen_t length = sizeof error;
-            rc = ::poll(&p, 1, ms) == 1 &&
-                         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0
-                     ? 0
-                     : -1;
-        }
-        if (rc == 0) {
-            ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-            timeval tv{ms / 1000, (ms % 1000) * 1000};
-            ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-            return fd;
-        }
-        ::close(fd);
-    }
-    return -1;
+    TcpProbe probe;
+    const int fd = connect_tcp(host, port, timeout, probe);
+    if (fd < 0) return -1;
+    const auto ms = static_cast<int>(timeout.count());
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    timeval tv{ms / 1000, (ms % 1000) * 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    return fd;
 }
 
 std::string last_openssl_error() {
