@@ -139,6 +139,22 @@ SessionBuilder& SessionBuilder::will(std::string topic, std::string payload, int
     return *this;
 }
 
+SessionBuilder& SessionBuilder::will(Will will) {
+    options_.will = std::move(will);
+    return *this;
+}
+
+SessionBuilder& SessionBuilder::session_expiry(std::chrono::seconds interval) {
+    if (!options_.connect_properties) options_.connect_properties.emplace();
+    options_.connect_properties->session_expiry = interval;
+    return *this;
+}
+
+SessionBuilder& SessionBuilder::connect_properties(ConnectProperties properties) {
+    options_.connect_properties = std::move(properties);
+    return *this;
+}
+
 SessionBuilder& SessionBuilder::subscribe(std::string filter, int qos, MessageHandler handler,
                                           SubscribeOptions options) {
     options_.subscriptions.push_back(

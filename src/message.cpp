@@ -6,6 +6,11 @@
 
 namespace mqttx {
 
+struct Message::Decoded {
+    PublishProperties properties;
+    std::vector<std::uint32_t> subscription_ids;
+};
+
 Message::Message(std::shared_ptr<const mqtt::message> message,
                  std::shared_ptr<const std::string> session, Clock::time_point received_at)
     : message_(std::move(message)), session_(std::move(session)), received_at_(received_at) {
@@ -13,8 +18,9 @@ Message::Message(std::shared_ptr<const mqtt::message> message,
     // threads then never touch Paho's property list, whose last owner may be Paho's own
     // thread. Messages without properties (all of MQTT 3.1.1) allocate nothing here.
     if (message_ && !message_->get_properties().empty()) {
-        properties_ = std::make_shared<const PublishProperties>(
-            detail::from_paho(message_->get_properties()));
+        const auto& properties = message_->get_properties();
+        decoded_ = std::make_shared<const Decoded>(
+            Decoded{detail::from_paho(properties), detail::subscription_ids(properties)});
     }
 }
 
@@ -54,7 +60,12 @@ std::string_view Message::session() const noexcept {
 
 const PublishProperties& Message::properties() const noexcept {
     static const PublishProperties none;
-    return properties_ ? *properties_ : none;
+    return decoded_ ? decoded_->properties : none;
+}
+
+const std::vector<std::uint32_t>& Message::subscription_ids() const noexcept {
+    static const std::vector<std::uint32_t> none;
+    return decoded_ ? decoded_->subscription_ids : none;
 }
 
 }  // namespace mqttx

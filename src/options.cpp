@@ -1,5 +1,8 @@
+#include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdint>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -97,6 +100,49 @@ void check_storage(Problems& problems, const Options& options) {
     }
 }
 
+constexpr std::int64_t max_four_byte = 0xFFFFFFFF;  // a Four Byte Integer (5.0 s1.5.3)
+
+// The MQTT 5 parts of Options: refused on a v3.1.1 session, which cannot send them.
+void check_mqtt5(Problems& problems, const Options& options) {
+    const bool v5 = options.protocol == Protocol::v5;
+    if (options.connect_properties) {
+        const auto& connect = *options.connect_properties;
+        if (!v5) problems.add("connect_properties", "needs Protocol::v5");
+        if (connect.session_expiry) {
+            const auto seconds = connect.session_expiry->count();
+            if (seconds < 0 || seconds > max_four_byte) {
+                problems.add("connect_properties.session_expiry",
+                             "must be 0 to 4294967295 seconds, got " + std::to_string(seconds));
+            } else if (seconds == 0 && options.persistent) {
+                problems.add("connect_properties.session_expiry",
+                             "0 ends the broker's session with the connection: a persistent "
+                             "session needs a longer one (or none set: never expires)");
+            }
+        }
+        if (connect.maximum_packet_size != 0 && connect.maximum_packet_size < 64) {
+            // Smaller than a CONNACK with its properties or any useful PUBLISH.
+            problems.add("connect_properties.maximum_packet_size",
+                         "must be 0 (no limit) or at least 64 bytes, got " +
+                             std::to_string(connect.maximum_packet_size));
+        }
+        detail::check_user_properties(connect.user_properties, problems, "connect_properties");
+    }
+    if (options.will) {
+        const auto& will = *options.will;
+        if (!v5 && (!will.properties.empty() || will.delay.count() != 0)) {
+            problems.add("will", "properties and delay need Protocol::v5");
+        }
+        if (will.delay.count() < 0 || will.delay.count() > max_four_byte) {
+            problems.add("will.delay", "must be 0 to 4294967295 seconds, got " +
+                                           std::to_string(will.delay.count()));
+        }
+        detail::check_publish_properties(will.properties, problems, "will.properties");
+    }
+    if (options.performance.topic_aliases != 0 && !v5) {
+        problems.add("performance.topic_aliases", "needs Protocol::v5 (0 turns them off)");
+    }
+}
+
 }  // namespace
 
 void validate(const Options& options) {
@@ -168,6 +214,7 @@ void validate(const Options& options) {
         problems.add("performance.in_flight_stall_after", "must not be negative (0: off)");
     }
     check_storage(problems, options);
+    check_mqtt5(problems, options);
 
     if (options.will) {
         const auto& will = *options.will;
@@ -192,15 +239,9 @@ void validate(const Options& options) {
         } else if (auto problem = topic::check_topic_filter(filter); !problem.empty()) {
             problems.add(field + ".filter", detail::quoted(filter) + ": " + std::string(problem));
         }
-        const auto& o = subscription.options;
-        if ((o.no_local || o.retain_as_published ||
-             o.retain_handling != RetainHandling::send_on_subscribe) &&
-            options.protocol != Protocol::v5) {
-            problems.add(field + ".options",
-                         "no_local, retain_as_published and retain_handling need Protocol::v5");
-        }
-        if (auto problem = detail::check_subscribe_options(o); !problem.empty()) {
-            problems.add(field + ".options", std::string(problem));
+        if (auto problem = detail::check_subscribe_options(subscription.options, options.protocol);
+            !problem.empty()) {
+            problems.add(field + ".options", std::move(problem));
         }
         check_qos(problems, field + ".qos", subscription.qos);
         if (!subscription.handler) problems.add(field + ".handler", "must not be empty");
@@ -210,6 +251,44 @@ void validate(const Options& options) {
     }
     if (!problems.empty()) {
         problems.raise("invalid options for session '" + options.name + "'", options.name);
+    }
+}
+
+void validate(const DisconnectOptions& disconnect, const Options& options) {
+    Problems problems;
+    if (options.protocol != Protocol::v5) {
+        problems.add("protocol",
+                     "a DISCONNECT with a reason code or properties needs Protocol::v5");
+    }
+    // The codes a client may send (MQTT 5 s3.14.2.1).
+    static constexpr int client_codes[] = {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x90,
+                                           0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A,
+                                           0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2};
+    if (std::find(std::begin(client_codes), std::end(client_codes), disconnect.reason_code) ==
+        std::end(client_codes)) {
+        problems.add("reason_code", std::to_string(disconnect.reason_code) +
+                                        " is not a DISCONNECT reason code a client may send");
+    }
+    if (disconnect.session_expiry) {
+        const auto seconds = disconnect.session_expiry->count();
+        const auto& connect = options.connect_properties;
+        const auto connected_with = connect && connect->session_expiry
+                                        ? connect->session_expiry->count()
+                                        : (options.persistent ? 1 : 0);
+        if (seconds < 0 || seconds > max_four_byte) {
+            problems.add("session_expiry",
+                         "must be 0 to 4294967295 seconds, got " + std::to_string(seconds));
+        } else if (seconds != 0 && connected_with == 0) {
+            problems.add("session_expiry",
+                         "the session connected with a Session Expiry Interval of 0, which a "
+                         "DISCONNECT may not raise");
+        }
+    }
+    detail::check_string(problems, "reason_string", disconnect.reason_string);
+    detail::check_user_properties(disconnect.user_properties, problems, "disconnect");
+    if (!problems.empty()) {
+        problems.raise("invalid disconnect options for session '" + options.name + "'",
+                       options.name);
     }
 }
 

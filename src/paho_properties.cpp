@@ -62,4 +62,95 @@ PublishProperties from_paho(const mqtt::properties& in) {
     return out;
 }
 
+std::vector<std::uint32_t> subscription_ids(const mqtt::properties& in) {
+    std::vector<std::uint32_t> ids;
+    const auto& props = in.c_struct();
+    for (int i = 0; i < props.count; ++i) {
+        if (props.array[i].identifier == MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER) {
+            ids.push_back(static_cast<std::uint32_t>(props.array[i].value.integer4));
+        }
+    }
+    return ids;
+}
+
+UserProperties user_properties(const mqtt::properties& in) {
+    UserProperties out;
+    const auto& props = in.c_struct();
+    for (int i = 0; i < props.count; ++i) {
+        const auto& property = props.array[i];
+        if (property.identifier == MQTTPROPERTY_CODE_USER_PROPERTY) {
+            out.emplace_back(text(property.value.data), text(property.value.value));
+        }
+    }
+    return out;
+}
+
+std::string reason_string(const mqtt::properties& in) {
+    const auto& props = in.c_struct();
+    for (int i = 0; i < props.count; ++i) {
+        if (props.array[i].identifier == MQTTPROPERTY_CODE_REASON_STRING) {
+            return text(props.array[i].value.data);
+        }
+    }
+    return {};
+}
+
+// Read from Paho's C array: one-byte properties fill in only their byte of the value.
+void read_connack(const mqtt::properties& in, ConnectInfo& info) {
+    const auto& props = in.c_struct();
+    for (int i = 0; i < props.count; ++i) {
+        const auto& property = props.array[i];
+        const auto& value = property.value;
+        switch (property.identifier) {
+            case MQTTPROPERTY_CODE_REASON_STRING:
+                info.reason_string = text(value.data);
+                break;
+            case MQTTPROPERTY_CODE_ASSIGNED_CLIENT_IDENTIFER:
+                info.assigned_client_id = text(value.data);
+                break;
+            case MQTTPROPERTY_CODE_SERVER_KEEP_ALIVE:
+                info.server_keep_alive = std::chrono::seconds(value.integer2);
+                break;
+            case MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL:
+                info.session_expiry = std::chrono::seconds(value.integer4);
+                break;
+            case MQTTPROPERTY_CODE_MAXIMUM_QOS:
+                info.maximum_qos = value.byte;
+                break;
+            case MQTTPROPERTY_CODE_RETAIN_AVAILABLE:
+                info.retain_available = value.byte != 0;
+                break;
+            case MQTTPROPERTY_CODE_WILDCARD_SUBSCRIPTION_AVAILABLE:
+                info.wildcard_subscription_available = value.byte != 0;
+                break;
+            case MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIERS_AVAILABLE:
+                info.subscription_identifiers_available = value.byte != 0;
+                break;
+            case MQTTPROPERTY_CODE_SHARED_SUBSCRIPTION_AVAILABLE:
+                info.shared_subscription_available = value.byte != 0;
+                break;
+            case MQTTPROPERTY_CODE_RECEIVE_MAXIMUM:
+                info.receive_maximum = value.integer2;
+                break;
+            case MQTTPROPERTY_CODE_MAXIMUM_PACKET_SIZE:
+                info.maximum_packet_size = value.integer4;
+                break;
+            case MQTTPROPERTY_CODE_TOPIC_ALIAS_MAXIMUM:
+                info.topic_alias_maximum = value.integer2;
+                break;
+            case MQTTPROPERTY_CODE_RESPONSE_INFORMATION:
+                info.response_information = text(value.data);
+                break;
+            case MQTTPROPERTY_CODE_SERVER_REFERENCE:
+                info.server_reference = text(value.data);
+                break;
+            case MQTTPROPERTY_CODE_USER_PROPERTY:
+                info.user_properties.emplace_back(text(value.data), text(value.value));
+                break;
+            default:
+                break;
+        }
+    }
+}
+
 }  // namespace mqttx::detail

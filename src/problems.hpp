@@ -52,15 +52,19 @@ class Problems {
         items_.emplace_back(std::move(field), std::move(problem));
     }
     bool empty() const { return items_.empty(); }
+    // "field: problem; field: problem".
+    std::string text() const {
+        std::string out;
+        for (const auto& [field, problem] : items_) {
+            if (!out.empty()) out += "; ";
+            out += field + ": " + problem;
+        }
+        return out;
+    }
 
     // `heading` says what was checked, e.g. "invalid options for session 's'".
     [[noreturn]] void raise(std::string heading, const std::string& session = {}) const {
-        std::string message = std::move(heading) + ": ";
-        for (std::size_t i = 0; i < items_.size(); ++i) {
-            if (i > 0) message += "; ";
-            message += items_[i].first + ": " + items_[i].second;
-        }
-        Error error(ErrorKind::configuration, std::move(message));
+        Error error(ErrorKind::configuration, std::move(heading) + ": " + text());
         for (const auto& [field, problem] : items_) error.with_context(field, problem);
         if (!session.empty()) error.with_session(session);
         throw error;

@@ -40,6 +40,11 @@ RouteEntry::RouteEntry(std::string filter, int qos, MessageHandler handler,
       owner_(std::move(owner)),
       on_receive_thread_(on_receive_thread) {}
 
+int RouteEntry::granted_qos() const noexcept {
+    const auto owner = owner_.lock();
+    return owner && active() ? owner->granted_qos(*this) : -1;
+}
+
 void RouteEntry::stop() noexcept {
     const bool first = !stop_requested_.exchange(true);
     deactivate();  // every caller waits for a running handler, not only the first

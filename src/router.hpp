@@ -29,6 +29,8 @@ class RouteOwner {
   public:
     virtual ~RouteOwner() = default;
     virtual void remove_route(RouteEntry& entry) noexcept = 0;
+    // The QoS the broker granted the route's filter in the current session; -1 unknown.
+    virtual int granted_qos(const RouteEntry&) const noexcept { return -1; }
 };
 
 class RouteEntry final : public RouteHandle {
@@ -42,6 +44,7 @@ class RouteEntry final : public RouteHandle {
     bool active() const noexcept override { return active_.load(std::memory_order_acquire); }
     RouteStats stats() const noexcept override;
     const std::string& filter() const noexcept override { return filter_; }
+    int granted_qos() const noexcept override;
     int qos() const noexcept { return qos_; }
     bool on_receive_thread() const noexcept { return on_receive_thread_; }
 

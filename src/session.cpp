@@ -69,9 +69,19 @@ void Session::reset_metrics() noexcept {
     core_->reset_metrics();
 }
 
+std::optional<ConnectInfo> Session::connect_info() const {
+    if (auto info = core_->connect_info()) return *info;
+    return std::nullopt;
+}
+
 const std::optional<StoredSessionState>& Session::stored_state() const noexcept {
     return core_->stored_state();
 }
+void Session::close(const DisconnectOptions& disconnect) {
+    validate(disconnect, core_->options());
+    core_->close(&disconnect);
+}
+
 void Session::close() noexcept {
     core_->close();
 }
@@ -91,8 +101,8 @@ Route Session::subscribe(std::string_view filter, int qos, MessageHandler handle
     return Route(core_->subscribe(filter, qos, std::move(handler), options));
 }
 
-void Session::unsubscribe(std::string_view filter) {
-    core_->unsubscribe(filter);
+int Session::unsubscribe(std::string_view filter, const UserProperties& user_properties) {
+    return core_->unsubscribe(filter, user_properties);
 }
 
 }  // namespace mqttx

@@ -305,8 +305,8 @@ void check_channel(const ChannelOptions& options, const SubscribeOptions& route,
     if (!detail::is_enumerator(options.overflow, Overflow::drop_newest)) {
         throw Error(ErrorKind::configuration, "ChannelOptions::overflow is not an Overflow");
     }
-    if (auto problem = detail::check_subscribe_options(route); !problem.empty()) {
-        throw Error(ErrorKind::configuration, std::string(problem));
+    if (auto problem = detail::check_subscribe_options(route, Protocol::v5); !problem.empty()) {
+        throw Error(ErrorKind::configuration, std::move(problem));
     }
     // A full channel would stop every session of the process from receiving.
     const bool on_receive_thread =
@@ -328,8 +328,8 @@ std::pair<std::shared_ptr<detail::ChannelQueue>, MessageHandler> make_channel(
 std::shared_ptr<detail::GlobalRoute> SessionManager::add_global_route(
     std::string_view filter, MessageHandler handler, int qos, const SubscribeOptions& options) {
     // Checked here too: with no session yet, nothing else would look at them now.
-    if (auto problem = detail::check_subscribe_options(options); !problem.empty()) {
-        throw Error(ErrorKind::configuration, std::string(problem)).with_topic(std::string(filter));
+    if (auto problem = detail::check_subscribe_options(options, Protocol::v5); !problem.empty()) {
+        throw Error(ErrorKind::configuration, std::move(problem)).with_topic(std::string(filter));
     }
     auto route = std::make_shared<detail::GlobalRoute>(std::string(filter), qos, std::move(handler),
                                                        options, global_routes_);

@@ -14,12 +14,26 @@ void check_string(Problems& problems, const std::string& field, std::string_view
     }
 }
 
-std::string_view check_subscribe_options(const SubscribeOptions& options) noexcept {
+std::string check_subscribe_options(const SubscribeOptions& options, Protocol protocol) {
     if (!is_enumerator(options.retain_handling, RetainHandling::do_not_send)) {
         return "retain_handling is not a RetainHandling";
     }
     if (!is_enumerator(options.handler_thread, HandlerThread::receive_thread)) {
         return "handler_thread is not a HandlerThread";
+    }
+    if (options.subscription_id > max_subscription_id) {
+        return "subscription_id must be 0 (none) to 268435455, got " +
+               std::to_string(options.subscription_id);
+    }
+    Problems problems;
+    check_user_properties(options.user_properties, problems, "options");
+    if (!problems.empty()) return problems.text();
+    const bool v5_only = options.no_local || options.retain_as_published ||
+                         options.retain_handling != RetainHandling::send_on_subscribe ||
+                         options.subscription_id != 0 || !options.user_properties.empty();
+    if (v5_only && protocol != Protocol::v5) {
+        return "no_local, retain_as_published, retain_handling, subscription_id and "
+               "user_properties need an MQTT 5 session";
     }
     return {};
 }
@@ -43,14 +57,19 @@ std::size_t packet_size(std::size_t remaining_length) noexcept {
     return 1 + variable_byte_integer_size(remaining_length) + remaining_length;
 }
 
-void check_publish_properties(const PublishProperties& properties, Problems& problems,
-                              const std::string& field) {
-    for (std::size_t i = 0; i < properties.user_properties.size(); ++i) {
-        const auto& [key, value] = properties.user_properties[i];
+void check_user_properties(const UserProperties& properties, Problems& problems,
+                           const std::string& field) {
+    for (std::size_t i = 0; i < properties.size(); ++i) {
+        const auto& [key, value] = properties[i];
         const auto name = field + ".user_properties[" + std::to_string(i) + "]";
         check_string(problems, name + ".key", key);
         check_string(problems, name + ".value", value);
     }
+}
+
+void check_publish_properties(const PublishProperties& properties, Problems& problems,
+                              const std::string& field) {
+    check_user_properties(properties.user_properties, problems, field);
     if (properties.content_type) {
         check_string(problems, field + ".content_type", *properties.content_type);
     }

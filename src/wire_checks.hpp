@@ -9,6 +9,7 @@
 
 #include <string_view>
 
+#include "mqttx/options.hpp"
 #include "mqttx/properties.hpp"
 #include "mqttx/subscribe_options.hpp"
 #include "problems.hpp"
@@ -18,8 +19,10 @@ namespace mqttx::detail {
 // Adds a problem under `field` unless `value` may go out as a UTF-8 Encoded String.
 void check_string(Problems& problems, const std::string& field, std::string_view value);
 
-// "" when every enumerator of `options` is one there is; else what is wrong.
-std::string_view check_subscribe_options(const SubscribeOptions& options) noexcept;
+// "" when `options` can go out on a session of `protocol` (every enumerator one there is,
+// the MQTT 5 options only on MQTT 5); else what is wrong. The manager's routes, made
+// before their sessions are known, are checked as MQTT 5 (each session checks again).
+std::string check_subscribe_options(const SubscribeOptions& options, Protocol protocol);
 
 // A packet's Remaining Length is at most 268,435,455 bytes (3.1.1 s2.2.3, 5.0 s2.1.4).
 inline constexpr std::size_t max_remaining_length = 268'435'455;
@@ -34,6 +37,11 @@ std::size_t publish_remaining_length(std::size_t topic_bytes, std::size_t payloa
 
 // Bytes of a whole packet, fixed header included (what a Maximum Packet Size counts).
 std::size_t packet_size(std::size_t remaining_length) noexcept;
+
+// One problem per user property (key or value) that breaks the string rules, under
+// "<field>.user_properties[i].key|value".
+void check_user_properties(const UserProperties& properties, Problems& problems,
+                           const std::string& field);
 
 // One problem per property that breaks the rules, under "<field>.<property>".
 void check_publish_properties(const PublishProperties& properties, Problems& problems,

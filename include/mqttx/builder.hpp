@@ -43,6 +43,13 @@ class SessionBuilder {
     SessionBuilder& restore_subscriptions(MessageHandler handler);
     SessionBuilder& will(std::string topic, std::string payload, int qos = 0,
                          bool retained = false);
+    // A will with MQTT 5 properties and delay.
+    SessionBuilder& will(Will will);
+    // MQTT 5: how long the broker keeps the session after the connection ends
+    // (ConnectProperties::session_expiry); needs protocol(Protocol::v5).
+    SessionBuilder& session_expiry(std::chrono::seconds interval);
+    // MQTT 5 CONNECT properties; replaces any set before, session_expiry() included.
+    SessionBuilder& connect_properties(ConnectProperties properties);
     SessionBuilder& subscribe(std::string filter, int qos, MessageHandler handler,
                               SubscribeOptions options = {});
     SessionBuilder& logger(std::shared_ptr<spdlog::logger> logger);

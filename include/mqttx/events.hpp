@@ -4,13 +4,16 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "mqttx/error.hpp"
+#include "mqttx/properties.hpp"
 #include "mqttx/session_state.hpp"
 
 namespace mqttx {
@@ -37,9 +40,32 @@ struct StateChange {
     SessionState old_state;
     SessionState new_state;
 };
+// A connect's outcome. The MQTT 5 fields hold what the broker's CONNACK said, or MQTT's
+// default for a property it left out (and for every MQTT 3.1.1 connect).
 struct ConnectInfo {
     std::string broker;
     bool session_present = false;
+    int reason_code = 0;  // 0 success (MQTT 5 CONNACK Reason Code)
+    std::string reason_string{};
+    // The client id the broker assigned; empty when it kept ours.
+    std::string assigned_client_id{};
+    // The keep-alive the broker imposes (Server Keep Alive), which the session then uses.
+    std::optional<std::chrono::seconds> server_keep_alive{};
+    // The broker's own Session Expiry Interval, when it overrides ours.
+    std::optional<std::chrono::seconds> session_expiry{};
+    int maximum_qos = 2;           // publishes above it are refused (kind invalid_qos)
+    bool retain_available = true;  // false: retained publishes are refused (kind publish)
+    bool wildcard_subscription_available = true;
+    bool subscription_identifiers_available = true;
+    bool shared_subscription_available = true;
+    // QoS 1/2 messages the broker takes unacknowledged: the publish window keeps to it.
+    std::uint32_t receive_maximum = 65535;
+    // The largest packet the broker takes (0: MQTT's limit); larger publishes are refused.
+    std::uint32_t maximum_packet_size = 0;
+    std::uint32_t topic_alias_maximum = 0;  // aliases the broker accepts from us
+    std::string response_information{};     // asked for with request_response_information
+    std::string server_reference{};         // another broker to use
+    UserProperties user_properties{};
 };
 // Why a connection ended, as far as a client can tell. Paho C 1.3.12 reports a dropped
 // connection without its cause: a socket error, the broker closing the connection and

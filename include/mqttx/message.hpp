@@ -3,10 +3,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mqttx/properties.hpp"
 
@@ -41,6 +43,9 @@ class Message {
     // MQTT 5 properties (empty for MQTT 3.1.1).
     const PublishProperties& properties() const noexcept;
     const UserProperties& user_properties() const noexcept { return properties().user_properties; }
+    // MQTT 5: the Subscription Identifiers of the subscriptions that delivered it
+    // (SubscribeOptions::subscription_id); empty when none had one.
+    const std::vector<std::uint32_t>& subscription_ids() const noexcept;
 
     explicit operator bool() const noexcept { return message_ != nullptr; }
     const std::shared_ptr<const mqtt::message>& paho_message() const noexcept { return message_; }
@@ -48,7 +53,8 @@ class Message {
   private:
     std::shared_ptr<const mqtt::message> message_;
     std::shared_ptr<const std::string> session_;
-    std::shared_ptr<const PublishProperties> properties_;  // null when there are none
+    struct Decoded;                           // the MQTT 5 properties, decoded once
+    std::shared_ptr<const Decoded> decoded_;  // null when there are none
     Clock::time_point received_at_{};
 };
 

@@ -13,6 +13,7 @@
 #include "mqttx/options.hpp"
 #include "mqttx/prometheus.hpp"
 #include "mqttx/properties.hpp"
+#include "mqttx/request.hpp"
 #include "mqttx/route.hpp"
 #include "mqttx/session.hpp"
 #include "mqttx/session_manager.hpp"

@@ -4,12 +4,15 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "mqttx/heap_optional.hpp"
 #include "mqttx/message.hpp"
+#include "mqttx/properties.hpp"
 #include "mqttx/subscribe_options.hpp"
 
 namespace spdlog {
@@ -79,6 +82,12 @@ struct PerformanceOptions {
     // line and SessionMetrics::window_stalled): a broker that never completes QoS 2
     // stalls the session otherwise without a word. 0: never reported.
     std::chrono::milliseconds in_flight_stall_after{30000};
+    // MQTT 5: QoS 0 publishes to up to this many topics (and no more than the broker's
+    // Topic Alias Maximum) go out with a two-byte topic alias instead of the topic after
+    // their first time on a connection, which saves the topic's bytes on every later
+    // message. 0: off. QoS 1/2 always carry their topic: Paho resends those after a
+    // reconnect, when the broker has forgotten every alias.
+    std::uint16_t topic_aliases = 0;
 };
 
 // memory: nothing outlives the session object, so the session keeps no copies: its
@@ -123,6 +132,34 @@ struct Will {
     std::string payload{};
     int qos = 0;
     bool retained = false;
+    // MQTT 5: properties the will message carries (content type, expiry, response topic,
+    // correlation data, user properties...).
+    PublishProperties properties{};
+    // MQTT 5 Will Delay Interval: the broker waits this long after the connection is lost
+    // before it publishes the will (and not at all if the session reconnects first).
+    std::chrono::seconds delay{0};
+};
+
+// MQTT 5 CONNECT properties. Zero means "not sent" (MQTT's default applies).
+struct ConnectProperties {
+    // Session Expiry Interval: how long the broker keeps the session after the connection
+    // ends. Unset: "never" (0xFFFFFFFF) for a persistent session, 0 (ends with the
+    // connection) otherwise. At most 0xFFFFFFFF seconds, which means never.
+    std::optional<std::chrono::seconds> session_expiry{};
+    // QoS 1/2 messages the broker may have unacknowledged towards this client (1-65535).
+    std::uint16_t receive_maximum = 0;
+    // The largest packet this client accepts; the broker drops larger ones for it.
+    std::uint32_t maximum_packet_size = 0;
+    // Topic aliases the broker may use towards this client.
+    std::uint16_t topic_alias_maximum = 0;
+    // Ask for Response Information in the CONNACK (ConnectInfo::response_information).
+    bool request_response_information = false;
+    // false: the broker sends no reason strings or user properties except on PUBLISH,
+    // CONNACK and DISCONNECT.
+    bool request_problem_information = true;
+    UserProperties user_properties{};
+
+    bool operator==(const ConnectProperties&) const = default;
 };
 
 // A subscription made as soon as the session connects, and again after every reconnect.
@@ -144,6 +181,7 @@ struct Options {
     std::chrono::seconds keep_alive{30};
     bool clean_session = true;
     bool persistent = false;  // keep the broker session and in-flight messages across restarts
+    HeapOptional<ConnectProperties> connect_properties{};  // MQTT 5
     // Connect and disconnect timeouts go to Paho, which keeps them in an int: at most
     // INT_MAX ms (about 24 days). The write timeout is ours: any length.
     std::chrono::milliseconds connect_timeout{10000};
@@ -164,7 +202,21 @@ struct Options {
     std::shared_ptr<spdlog::logger> logger{};  // empty: the library's "mqttx" logger
 };
 
+// MQTT 5: what the client's DISCONNECT tells the broker (Session::close()).
+struct DisconnectOptions {
+    // 0x00 normal: the broker discards the will. 0x04 "disconnect with will message": it
+    // publishes the will. Or an error code from 0x80 (MQTT 5 s3.14.2.1).
+    int reason_code = 0;
+    // A new Session Expiry Interval, e.g. 0 to end a persistent session now. Not allowed
+    // when the session connected with 0 (MQTT 5 s3.14.2.2.2).
+    std::optional<std::chrono::seconds> session_expiry{};
+    std::string reason_string{};
+    UserProperties user_properties{};
+};
+
 // Throws Error (kind configuration) listing every problem found, one per field.
 void validate(const Options& options);
+// The same for a DISCONNECT of a session with `options`.
+void validate(const DisconnectOptions& disconnect, const Options& options);
 
 }  // namespace mqttx

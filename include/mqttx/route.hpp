@@ -28,6 +28,7 @@ class RouteHandle {
     virtual bool active() const noexcept = 0;
     virtual RouteStats stats() const noexcept = 0;
     virtual const std::string& filter() const noexcept = 0;
+    virtual int granted_qos() const noexcept { return -1; }
 };
 }  // namespace detail
 
@@ -59,6 +60,11 @@ class Route {
     bool active() const noexcept { return handle_ && handle_->active(); }
     RouteStats stats() const noexcept { return handle_ ? handle_->stats() : RouteStats{}; }
     std::string filter() const { return handle_ ? handle_->filter() : std::string(); }
+    // The QoS the broker granted this route's subscription (its SUBACK), which may be
+    // below the QoS asked for: a downgrade is also logged and reported as an error event.
+    // -1 while the broker has not answered (not connected), after stop(), and for a
+    // route over several sessions (SessionManager::handle()).
+    int granted_qos() const noexcept { return handle_ ? handle_->granted_qos() : -1; }
 
   private:
     std::shared_ptr<detail::RouteHandle> handle_;

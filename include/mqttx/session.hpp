@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "mqttx/delivery_token.hpp"
+#include "mqttx/events.hpp"
 #include "mqttx/message.hpp"
 #include "mqttx/metrics.hpp"
 #include "mqttx/options.hpp"
@@ -57,8 +58,12 @@ class Session {
     // connect. Do not call it from a handler running inline on Paho's thread.
     Route subscribe(std::string_view filter, int qos, MessageHandler handler,
                     const SubscribeOptions& options = {});
-    // Stops every route of this session on exactly `filter` and unsubscribes.
-    void unsubscribe(std::string_view filter);
+    // Stops every route of this session on exactly `filter` and unsubscribes: when
+    // connected, waits for the broker's UNSUBACK (Options::write_timeout) and returns its
+    // reason code (0 success; MQTT 5: 0x11 "no subscription existed"), throwing Error
+    // (kind subscription, or timeout) on a refusal. Not connected: -1 (a persistent
+    // session unsubscribes at the next connect). `user_properties`: MQTT 5 only.
+    int unsubscribe(std::string_view filter, const UserProperties& user_properties = {});
 
     SessionMetrics metrics() const noexcept;
     // The counters of this session's routes, summed per filter.
@@ -75,8 +80,16 @@ class Session {
     // session was added; empty for a first run, a clean session or an unusable record.
     const std::optional<StoredSessionState>& stored_state() const noexcept;
 
+    // What the broker said at the last connect (MQTT 5 CONNACK: limits, assigned client
+    // id, server keep-alive...); empty before the first connect.
+    std::optional<ConnectInfo> connect_info() const;
+
     // Disconnects (bounded by Options::disconnect_timeout) and refuses further calls.
     void close() noexcept;
+    // The same with an MQTT 5 DISCONNECT that carries a reason code and properties
+    // (0x04 makes the broker publish the will). Throws Error (configuration) for options
+    // the session cannot send, and then does not close.
+    void close(const DisconnectOptions& disconnect);
 
     detail::SessionCore& core() noexcept { return *core_; }
 

@@ -1,7 +1,10 @@
 // Options of one subscription: MQTT 5 subscription options and shared subscriptions.
 #pragma once
 
+#include <cstdint>
 #include <string>
+
+#include "mqttx/properties.hpp"
 
 namespace mqttx {
 
@@ -35,6 +38,15 @@ struct SubscribeOptions {
     std::string share_group{};
     // ManagerOptions::inline_handlers puts every route on the receive thread.
     HandlerThread handler_thread = HandlerThread::dispatcher;
+    // MQTT 5 Subscription Identifier (1 to 268,435,455; 0: none): the broker puts it on
+    // every message this subscription delivers, and Message::subscription_ids() lists
+    // them, so a handler can tell which subscription matched.
+    std::uint32_t subscription_id = 0;
+    // MQTT 5: user properties sent with the SUBSCRIBE.
+    UserProperties user_properties{};
 };
+
+// The largest Subscription Identifier (a Variable Byte Integer, 5.0 s3.8.2.1.2).
+inline constexpr std::uint32_t max_subscription_id = 268'435'455;
 
 }  // namespace mqttx

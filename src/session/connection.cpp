@@ -11,6 +11,7 @@
 #include "connect_failure.hpp"
 #include "deadline.hpp"
 #include "paho_error.hpp"
+#include "paho_properties.hpp"
 #include "problems.hpp"
 #include "runtime.hpp"
 #include "session/session_core.hpp"
@@ -69,11 +70,7 @@ mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker)
     if (options_.protocol == Protocol::v5) {
         opts.set_mqtt_version(MQTTVERSION_5);
         opts.set_clean_start(clean);
-        if (!options_.clean_session) {
-            // MQTT 5 ends a session at disconnect unless told otherwise.
-            opts.set_properties(
-                {{mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int32_t>(0x7FFFFFFF)}});
-        }
+        opts.set_properties(connect_properties());
     } else {
         opts.set_mqtt_version(MQTTVERSION_3_1_1);
         opts.set_clean_session(clean);
@@ -81,7 +78,10 @@ mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker)
     // Paho declares a connection dead only a full interval after an unanswered PINGREQ,
     // which itself waits an interval: up to 3x keep-alive of silence. Half the interval
     // keeps detection near 1.5x keep_alive (the broker is told the shorter interval).
-    const auto keep_alive = options_.keep_alive.count();
+    // A broker that named its own keep-alive (MQTT 5 CONNACK) gets it asked for again.
+    const auto server_keep_alive = server_keep_alive_.load(std::memory_order_relaxed);
+    const auto keep_alive =
+        server_keep_alive >= 0 ? server_keep_alive : options_.keep_alive.count();
     opts.set_keep_alive_interval(static_cast<int>(keep_alive == 0 ? 0 : (keep_alive + 1) / 2));
     const auto connect_seconds =
         std::chrono::ceil<std::chrono::seconds>(options_.connect_timeout).count();
@@ -109,7 +109,16 @@ mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker)
     }
     if (options_.will) {
         const auto& will = *options_.will;
-        opts.set_will(mqtt::will_options(will.topic, will.payload, will.qos, will.retained));
+        mqtt::properties will_properties;
+        if (options_.protocol == Protocol::v5) {
+            will_properties = to_paho(will.properties);
+            if (will.delay.count() > 0) {
+                will_properties.add({mqtt::property::WILL_DELAY_INTERVAL,
+                                     static_cast<int32_t>(will.delay.count())});
+            }
+        }
+        opts.set_will(
+            mqtt::will_options(will.topic, will.payload, will.qos, will.retained, will_properties));
     }
     if (broker.secure()) {
         const TlsConfig tls = options_.tls.value_or(TlsConfig{});
@@ -133,25 +142,57 @@ mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker)
     return opts;
 }
 
+// Four Byte Integers go to Paho as int32_t, whose bits it puts on the wire unsigned.
+mqtt::properties SessionCore::connect_properties() const {
+    mqtt::properties properties;
+    const auto& connect = options_.connect_properties.value_or(ConnectProperties{});
+    std::int64_t expiry = options_.clean_session ? 0 : 0xFFFFFFFF;  // never, when persistent
+    if (connect.session_expiry) expiry = connect.session_expiry->count();
+    if (expiry != 0) {
+        properties.add({mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int32_t>(expiry)});
+    }
+    if (connect.receive_maximum != 0) {
+        properties.add({mqtt::property::RECEIVE_MAXIMUM, connect.receive_maximum});
+    }
+    if (connect.maximum_packet_size != 0) {
+        properties.add({mqtt::property::MAXIMUM_PACKET_SIZE,
+                        static_cast<int32_t>(connect.maximum_packet_size)});
+    }
+    if (connect.topic_alias_maximum != 0) {
+        properties.add({mqtt::property::TOPIC_ALIAS_MAXIMUM, connect.topic_alias_maximum});
+    }
+    if (connect.request_response_information) {
+        properties.add({mqtt::property::REQUEST_RESPONSE_INFORMATION, 1});
+    }
+    if (!connect.request_problem_information) {
+        properties.add({mqtt::property::REQUEST_PROBLEM_INFORMATION, 0});
+    }
+    for (const auto& [key, value] : connect.user_properties) {
+        properties.add({mqtt::property::USER_PROPERTY, key, value});
+    }
+    return properties;
+}
+
 void SessionCore::on_connect_success(const mqtt::token& token) {
     const auto& response = token.get_connect_response();
-    const bool session_present = response.is_session_present();
-    // MQTT 5: the broker may limit the packets it takes (0 here: no limit but MQTT's).
-    std::uint32_t max_packet = 0;
-    if (response.get_properties().contains(mqtt::property::MAXIMUM_PACKET_SIZE)) {
-        max_packet = static_cast<std::uint32_t>(
-            mqtt::get<int>(response.get_properties(), mqtt::property::MAXIMUM_PACKET_SIZE));
+    ConnectInfo info;
+    info.session_present = response.is_session_present();
+    info.reason_code = static_cast<int>(token.get_reason_code());
+    read_connack(response.get_properties(), info);
+    // What the broker said binds this connection: a publish above its Maximum QoS or
+    // Maximum Packet Size, or retained where it has none, is a protocol error that
+    // closes the connection, so those are refused before they go out.
+    broker_max_packet_.store(info.maximum_packet_size, std::memory_order_relaxed);
+    broker_max_qos_.store(std::min(2, info.maximum_qos), std::memory_order_relaxed);
+    broker_retain_available_.store(info.retain_available, std::memory_order_relaxed);
+    server_keep_alive_.store(info.server_keep_alive ? info.server_keep_alive->count() : -1,
+                             std::memory_order_relaxed);
+    {
+        std::lock_guard handoff(handoff_mutex_);
+        outbox_.limit_window(info.receive_maximum);
+        aliases_.reset(
+            std::min<std::uint32_t>(options_.performance.topic_aliases, info.topic_alias_maximum));
     }
-    broker_max_packet_.store(max_packet, std::memory_order_relaxed);
-    // MQTT 5: a broker without QoS 2 (or 1) says so; a publish above it is a protocol
-    // error that closes the connection.
-    int max_qos = 2;
-    if (response.get_properties().contains(mqtt::property::MAXIMUM_QOS)) {
-        // A one-byte property: Paho fills in only that byte of its value.
-        max_qos = std::min<int>(
-            2, mqtt::get<std::uint8_t>(response.get_properties(), mqtt::property::MAXIMUM_QOS));
-    }
-    broker_max_qos_.store(max_qos, std::memory_order_relaxed);
     drop_paho_session_.store(false, std::memory_order_release);
     runtime_->waker.connect_finished(this);
     std::uint64_t generation;
@@ -185,23 +226,30 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
         last_connect_failure_ = 0;
         generation = ++generation_;
         link_generation_.store(static_cast<std::uint32_t>(generation), std::memory_order_relaxed);
-        queue_event(EventType::session_connected, ConnectInfo{broker, session_present});
+        info.broker = broker;
+        connect_info_ = std::make_shared<const ConnectInfo>(info);
+        queue_event(EventType::session_connected, std::move(info));
         set_state(SessionState::connected);
-        if (!session_present) {
+        if (!connect_info_->session_present) {
             subscriptions_.session_lost();
         }
     }
     if (failed_before == 0) {
         log_->info("session '{}' connected to {} (session present: {})", options_.name, broker,
-                   session_present);
+                   connect_info_->session_present);
     } else {
         log_->info("session '{}' connected to {} (session present: {}) after {} failed attempt(s)",
-                   options_.name, broker, session_present, failed_before);
+                   options_.name, broker, connect_info_->session_present, failed_before);
     }
     announce_state();
     runtime_->scheduler.post([weak = weak_from_this(), generation] {
         if (auto self = weak.lock()) self->restore_subscriptions(generation);
     });
+}
+
+std::shared_ptr<const ConnectInfo> SessionCore::connect_info() const {
+    std::lock_guard lock(mutex_);
+    return connect_info_;
 }
 
 void SessionCore::on_connect_failure(const mqtt::token& token) {
@@ -431,11 +479,12 @@ void SessionCore::schedule_reconnect(std::chrono::milliseconds delay, std::uint6
     });
 }
 
-void SessionCore::mark_ready(std::uint64_t generation, const std::vector<std::string>& granted) {
+void SessionCore::mark_ready(std::uint64_t generation,
+                             const std::vector<std::pair<std::string, int>>& granted) {
     {
         std::lock_guard lock(mutex_);
         if (generation != generation_ || state() != SessionState::connected) return;
-        for (const auto& filter : granted) subscriptions_.acknowledge(filter);
+        for (const auto& [filter, qos] : granted) subscriptions_.acknowledge(filter, qos);
         ready_.store(true, std::memory_order_release);
         queue_event(EventType::session_ready);
     }
@@ -444,10 +493,27 @@ void SessionCore::mark_ready(std::uint64_t generation, const std::vector<std::st
     announce_state();
 }
 
-std::shared_ptr<mqtt::token> SessionCore::send_disconnect() noexcept {
+std::shared_ptr<mqtt::token> SessionCore::send_disconnect(const DisconnectOptions* how) noexcept {
     try {
         if (client_->is_connected()) {
-            return client_->disconnect(static_cast<int>(options_.disconnect_timeout.count()));
+            mqtt::disconnect_options disconnect(
+                static_cast<int>(options_.disconnect_timeout.count()));
+            if (how) {
+                disconnect.set_reason_code(static_cast<mqtt::ReasonCode>(how->reason_code));
+                mqtt::properties properties;
+                if (how->session_expiry) {
+                    properties.add({mqtt::property::SESSION_EXPIRY_INTERVAL,
+                                    static_cast<int32_t>(how->session_expiry->count())});
+                }
+                if (!how->reason_string.empty()) {
+                    properties.add({mqtt::property::REASON_STRING, how->reason_string});
+                }
+                for (const auto& [key, value] : how->user_properties) {
+                    properties.add({mqtt::property::USER_PROPERTY, key, value});
+                }
+                disconnect.set_properties(std::move(properties));
+            }
+            return client_->disconnect(std::move(disconnect));
         }
     } catch (const std::exception& e) {
         log_->debug("session '{}': disconnect: {}", options_.name, e.what());
@@ -498,7 +564,8 @@ void SessionCore::queue_local_disconnect(const char* what) {
     queue_event(EventType::session_disconnected, std::move(info));
 }
 
-std::shared_ptr<mqtt::token> SessionCore::begin_close(SessionState& old_state) noexcept {
+std::shared_ptr<mqtt::token> SessionCore::begin_close(SessionState& old_state,
+                                                      const DisconnectOptions* how) noexcept {
     {
         std::lock_guard lock(mutex_);
         old_state = state();
@@ -509,7 +576,7 @@ std::shared_ptr<mqtt::token> SessionCore::begin_close(SessionState& old_state) n
         if (old_state == SessionState::connected) queue_local_disconnect("session closed");
         set_state(SessionState::closed);
     }
-    return send_disconnect();
+    return send_disconnect(how);
 }
 
 void SessionCore::finish_close(SessionState old_state, const std::shared_ptr<mqtt::token>& token,
@@ -533,9 +600,9 @@ void SessionCore::finish_close(SessionState old_state, const std::shared_ptr<mqt
     announce_state();
 }
 
-void SessionCore::close() noexcept {
+void SessionCore::close(const DisconnectOptions* how) noexcept {
     SessionState old_state;
-    auto token = begin_close(old_state);
+    auto token = begin_close(old_state, how);
     finish_close(old_state, token, disconnect_deadline());
 }
 

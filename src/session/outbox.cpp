@@ -90,6 +90,11 @@ void Outbox::spill_behind_last() {
     candidate.reset();
 }
 
+void Outbox::limit_window(std::size_t receive_maximum) {
+    std::lock_guard lock(mutex_);
+    window_ = std::min(limits_.window, std::max<std::size_t>(1, receive_maximum));
+}
+
 Outbox::Admission Outbox::admit(const std::shared_ptr<Delivery>& delivery, bool may_hand_off,
                                 const std::atomic<bool>& ready, std::uint32_t link) {
     Admission admission;

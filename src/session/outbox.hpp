@@ -43,7 +43,11 @@ class Outbox {
         std::size_t spill_after = 0;  // 0: nothing spills (no storage holds it)
     };
 
-    explicit Outbox(Limits limits) : limits_(limits) {}
+    explicit Outbox(Limits limits) : limits_(limits), window_(limits.window) {}
+
+    // At most `receive_maximum` in flight on the current connection (the broker's MQTT 5
+    // Receive Maximum; 65535 when it set none), never more than Limits::window.
+    void limit_window(std::size_t receive_maximum);
 
     // A newly accepted message. In flight at once (stamped with connection `link`) when
     // the caller can hand it to Paho now (`may_hand_off`), the session is `ready`, nothing
@@ -184,12 +188,11 @@ class Outbox {
     void drop_oldest(Admission& admission);
     void spill_behind_last();
     void erase_waiting(std::deque<Waiting>::iterator at);
-    bool window_has_room() const {
-        return queues_->in_flight.size() + held_by_paho_ < limits_.window;
-    }
+    bool window_has_room() const { return queues_->in_flight.size() + held_by_paho_ < window_; }
 
     const Limits limits_;
     mutable std::mutex mutex_;
+    std::size_t window_;  // limits_.window, or the broker's Receive Maximum when smaller
     // Made on first use: the deque's first block and the pool's tables are about 1 KB
     // that an idle session never needs.
     std::unique_ptr<Queues> queues_;

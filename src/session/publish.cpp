@@ -153,9 +153,15 @@ bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexce
                                                   " is above the broker's Maximum QoS of " +
                                                   std::to_string(max_qos) + " (MQTT 5 CONNACK)");
     }
+    if (delivery->message().is_retained() &&
+        !broker_retain_available_.load(std::memory_order_relaxed)) {
+        return refuse(ErrorKind::publish,
+                      "a retained message, but the broker does not support retained messages "
+                      "(MQTT 5 CONNACK: Retain Available 0)");
+    }
     try {
         auto token =
-            client_->publish(Delivery::paho_message(delivery), delivery.get(), publish_listener_);
+            client_->publish(message_for_paho(delivery), delivery.get(), publish_listener_);
         const int id = token->get_message_id();
         // Only a stored QoS 2 publish is reported written by Paho, maybe before this.
         if (persistence_ && delivery->message().get_qos() == 2) {
@@ -186,6 +192,19 @@ bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexce
         delivery->fail(Error(ErrorKind::publish, "publish failed").with_session(options_.name));
         return true;
     }
+}
+
+mqtt::const_message_ptr SessionCore::message_for_paho(const std::shared_ptr<Delivery>& delivery) {
+    const auto& message = delivery->message();
+    if (message.get_qos() != 0 || !aliases_.enabled()) return Delivery::paho_message(delivery);
+    const auto use = aliases_.use(message.get_topic_ref().to_string());
+    if (use.alias == 0) return Delivery::paho_message(delivery);
+    auto properties = message.get_properties();
+    properties.add({mqtt::property::TOPIC_ALIAS, use.alias});
+    // An empty topic with a known alias: the broker takes the topic it has for it.
+    return mqtt::message::create(
+        use.known ? mqtt::string_ref(std::string()) : message.get_topic_ref(),
+        message.get_payload_ref(), 0, message.is_retained(), properties);
 }
 
 void SessionCore::post_pump() {
@@ -310,6 +329,8 @@ bool SessionCore::outbox_waiting() const {
 
 void SessionCore::on_publish_success(const mqtt::token& token) {
     if (auto delivery = outbox_.take(token.get_user_context())) {
+        delivery->reason_code.store(static_cast<int>(token.get_reason_code()),
+                                    std::memory_order_relaxed);
         if (delivery->message().get_qos() > 0) {
             stats_->publish_latency.record(std::chrono::steady_clock::now() -
                                            delivery->accepted_at());

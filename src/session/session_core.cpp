@@ -232,6 +232,10 @@ void SessionCore::report(const Error& error, spdlog::level::level_enum level) {
     emit(EventType::error, ErrorInfo{error.kind(), error.what()});
 }
 
+bool SessionCore::post_after(std::chrono::milliseconds delay, std::function<void()> task) {
+    return runtime_->scheduler.post_after(delay, std::move(task));
+}
+
 void SessionCore::check_open() const {
     if (state() == SessionState::closed) throw Error::session_closed(options_.name);
 }

@@ -11,6 +11,7 @@
 #include <spdlog/common.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,7 @@
 #include "session/paho_persistence.hpp"
 #include "session/session_storage.hpp"
 #include "session/subscription_table.hpp"
+#include "session/topic_aliases.hpp"
 #include "session_stats.hpp"
 #include "tls.hpp"
 
@@ -70,21 +72,29 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // On the scheduler, about once a second: samples the message rates and reports a
     // stalled publish window (PerformanceOptions::in_flight_stall_after).
     void every_second();
+    // Runs `task` on the manager's scheduler thread after `delay` (what is built on a
+    // session, such as Requester's timeouts, needs no thread of its own). False once the
+    // manager has stopped.
+    bool post_after(std::chrono::milliseconds delay, std::function<void()> task);
     std::map<std::string, RouteStats> route_stats() const;
     void reset_metrics() noexcept;
     std::weak_ptr<SessionStats> stats() const noexcept { return stats_; }
     std::optional<StorageMetrics> storage_metrics() const;
     // What the last run of a persistent session saved (see StoredSessionState).
     const std::optional<StoredSessionState>& stored_state() const noexcept;
+    // What the broker said at the last connect (null before the first).
+    std::shared_ptr<const ConnectInfo> connect_info() const;
 
     // Makes the routes of Options::subscriptions (they live as long as the session).
     void install_initial_subscriptions();
     void start();
     void disconnect() noexcept;
-    void close() noexcept;
+    // `how`: the MQTT 5 DISCONNECT's reason code and properties (validated); null: plain.
+    void close(const DisconnectOptions* how = nullptr) noexcept;
     // close() in two steps, so a manager can close many sessions in parallel: refuse
     // further calls and send DISCONNECT, then wait (until `deadline`) and release routes.
-    std::shared_ptr<mqtt::token> begin_close(SessionState& old_state) noexcept;
+    std::shared_ptr<mqtt::token> begin_close(SessionState& old_state,
+                                             const DisconnectOptions* how = nullptr) noexcept;
     void finish_close(SessionState old_state, const std::shared_ptr<mqtt::token>& token,
                       std::chrono::steady_clock::time_point deadline) noexcept;
     std::chrono::steady_clock::time_point disconnect_deadline() const noexcept;
@@ -99,8 +109,11 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
                                  std::int64_t tag = 0);
     std::shared_ptr<RouteEntry> subscribe(std::string_view filter, int qos, MessageHandler handler,
                                           const SubscribeOptions& options = {});
-    void unsubscribe(std::string_view filter);
+    // The UNSUBACK's reason code; -1 when not connected (owed to the broker at the next
+    // connect of a persistent session).
+    int unsubscribe(std::string_view filter, const UserProperties& user_properties = {});
     void remove_route(RouteEntry& entry) noexcept override;
+    int granted_qos(const RouteEntry& entry) const noexcept override;
 
   private:
     // Forwards Paho's action callbacks to member functions; nothing unwinds into Paho.
@@ -137,7 +150,14 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void on_resubscribe_success(const mqtt::token& token);
     void on_resubscribe_failure(const mqtt::token& token);
     // Counts one answer to restore_subscriptions(); the last one marks the session ready.
-    void resubscribe_answered(std::uint64_t generation, const std::string& filter, bool granted);
+    // `granted`: the QoS the SUBACK granted, granted_unknown, or not_granted.
+    static constexpr int granted_unknown = -1;
+    static constexpr int not_granted = -2;
+    void resubscribe_answered(std::uint64_t generation, const std::string& filter, int granted);
+    // Logs and reports (error event) a SUBACK that granted less than was asked.
+    void report_downgrade(const std::string& filter, int asked, int granted);
+    // Waits (Options::write_timeout) for the UNSUBACK; its reason code, or throws Error.
+    int await_unsuback(const mqtt::token_ptr& token, std::string_view filter);
     void on_publish_success(const mqtt::token& token);
     void on_publish_failure(const mqtt::token& token);
     bool outbox_waiting() const;  // messages wait and the session is ready
@@ -174,10 +194,12 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void restore_subscriptions(std::uint64_t generation);
     void connection_failed(Error error);
     void schedule_reconnect(std::chrono::milliseconds delay, std::uint64_t epoch);
-    void mark_ready(std::uint64_t generation, const std::vector<std::string>& granted);
+    // `granted`: each filter the broker granted and at which QoS (-1: not known).
+    void mark_ready(std::uint64_t generation,
+                    const std::vector<std::pair<std::string, int>>& granted);
     // DISCONNECT, returning its token (null when not connected); waiting is separate so
     // that a manager can close many sessions in parallel.
-    std::shared_ptr<mqtt::token> send_disconnect() noexcept;
+    std::shared_ptr<mqtt::token> send_disconnect(const DisconnectOptions* how = nullptr) noexcept;
     void await_disconnect(const std::shared_ptr<mqtt::token>& token,
                           std::chrono::steady_clock::time_point deadline) noexcept;
 
@@ -196,11 +218,17 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // Counts, logs (at `level`) and emits the error event.
     void report(const Error& error, spdlog::level::level_enum level = spdlog::level::warn);
     void check_open() const;
-    void unsubscribe_at_broker(const std::string& filter) noexcept;
+    // The UNSUBSCRIBE's token, null when not connected (then owed for the next connect).
+    mqtt::token_ptr unsubscribe_at_broker(const std::string& filter,
+                                          const UserProperties& user_properties = {}) noexcept;
     // With broker_ops_mutex_ held: removes a route, and the broker subscription with
     // the last route on its filter when `unsubscribe_if_last`.
     void drop_route(RouteEntry& entry, bool unsubscribe_if_last) noexcept;
     mqtt::connect_options make_connect_options(const BrokerUri& broker) const;
+    mqtt::properties connect_properties() const;  // MQTT 5 CONNECT properties
+    // The message Paho gets for `delivery`: the delivery's own, or (QoS 0 with topic
+    // aliases on) one that carries the topic's alias. With handoff_mutex_ held.
+    mqtt::const_message_ptr message_for_paho(const std::shared_ptr<Delivery>& delivery);
 
     const Options options_;
     const std::string client_id_;
@@ -210,7 +238,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     const std::shared_ptr<spdlog::logger> log_;
     const std::shared_ptr<SessionStats> stats_;
     const std::shared_ptr<Router> router_;
-    const std::vector<BrokerUri> brokers_;  // Options::brokers, parsed
+    const std::vector<BrokerUri> brokers_;                   // Options::brokers, parsed
     const std::shared_ptr<OrderedEvents> lifecycle_events_;  // see queue_event()
 
     std::atomic<SessionState> state_{SessionState::disconnected};
@@ -243,9 +271,10 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // belong to, how many still wait for their answer, and the filters granted so far.
     std::uint64_t resubscribe_generation_ = 0;
     std::size_t resubscribe_pending_ = 0;
-    std::vector<std::string> resubscribe_granted_;
+    std::vector<std::pair<std::string, int>> resubscribe_granted_;
     std::vector<std::shared_ptr<RouteEntry>> permanent_routes_;  // Options::subscriptions
     std::chrono::system_clock::time_point last_connected_{};
+    std::shared_ptr<const ConnectInfo> connect_info_;  // the last connect's; null before
     std::chrono::system_clock::time_point last_disconnected_{};
     bool state_final_ = false;  // close() wrote the state for the last time
     // Reconnect jitter only: a small engine (std::mt19937_64 is 2.5 KB per session),
@@ -267,6 +296,10 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::atomic<bool> drop_paho_session_{false};
     std::atomic<std::uint32_t> broker_max_packet_{0};
     std::atomic<int> broker_max_qos_{2};  // MQTT 5: the CONNACK's Maximum QoS
+    std::atomic<bool> broker_retain_available_{true};
+    // The broker's Server Keep Alive, asked for at the next connect; -1 when it set none.
+    std::atomic<long long> server_keep_alive_{-1};
+    TopicAliases aliases_;  // guarded by handoff_mutex_
 
     ActionForwarder connect_listener_{*this, &SessionCore::on_connect_success,
                                       &SessionCore::on_connect_failure};

@@ -22,6 +22,7 @@ SubscriptionTable::Added SubscriptionTable::add_route(const std::string& filter,
     if (state.routes == 1 || qos > state.qos) {
         state.qos = std::max(state.qos, qos);
         state.acknowledged = false;
+        state.granted = -1;
         added.subscribe = true;
     }
     added.qos = state.qos;
@@ -39,12 +40,28 @@ SubscriptionTable::Removal SubscriptionTable::remove_routes(std::string_view fil
     return Removal::last;
 }
 
-void SubscriptionTable::acknowledge(std::string_view filter) {
-    if (auto it = filters_.find(filter); it != filters_.end()) it->second.acknowledged = true;
+void SubscriptionTable::acknowledge(std::string_view filter, int granted) {
+    if (auto it = filters_.find(filter); it != filters_.end()) {
+        it->second.acknowledged = true;
+        it->second.granted = granted;
+    }
+}
+
+int SubscriptionTable::granted(std::string_view filter) const {
+    const auto it = filters_.find(filter);
+    return it != filters_.end() && it->second.acknowledged ? it->second.granted : -1;
+}
+
+int SubscriptionTable::asked_qos(std::string_view filter) const {
+    const auto it = filters_.find(filter);
+    return it != filters_.end() ? it->second.qos : -1;
 }
 
 void SubscriptionTable::session_lost() {
-    for (auto& [filter, state] : filters_) state.acknowledged = false;
+    for (auto& [filter, state] : filters_) {
+        state.acknowledged = false;
+        state.granted = -1;
+    }
     pending_unsubscribes_.clear();
 }
 

@@ -25,6 +25,7 @@ class SubscriptionTable {
         int qos = 0;
         int routes = 0;
         bool acknowledged = false;  // the broker has it in the current session
+        int granted = -1;           // the QoS it granted, while acknowledged
         SubscribeOptions options;   // of the first route on the filter
     };
 
@@ -43,8 +44,12 @@ class SubscriptionTable {
     enum class Removal { kept, last, unknown };
     Removal remove_routes(std::string_view filter, int count);
 
-    // The broker granted `filter` in the current session.
-    void acknowledge(std::string_view filter);
+    // The broker granted `filter` in the current session (at QoS `granted`; -1: unknown).
+    void acknowledge(std::string_view filter, int granted);
+    // The QoS the broker granted `filter` in the current session; -1 when not known.
+    int granted(std::string_view filter) const;
+    // The QoS asked for `filter` (the highest of its routes); -1 for no such filter.
+    int asked_qos(std::string_view filter) const;
     // A connect without the broker's session: nothing is acknowledged any more, and
     // nothing is left to unsubscribe from.
     void session_lost();

@@ -22,6 +22,34 @@ mqtt::subscribe_options to_paho(const SubscribeOptions& options) {
         static_cast<mqtt::subscribe_options::RetainHandling>(options.retain_handling));
 }
 
+// MQTT 5 SUBSCRIBE properties: the subscription identifier and user properties.
+mqtt::properties subscribe_properties(const SubscribeOptions& options) {
+    mqtt::properties properties;
+    if (options.subscription_id != 0) {
+        properties.add({mqtt::property::SUBSCRIPTION_IDENTIFIER,
+                        static_cast<int32_t>(options.subscription_id)});
+    }
+    for (const auto& [key, value] : options.user_properties) {
+        properties.add({mqtt::property::USER_PROPERTY, key, value});
+    }
+    return properties;
+}
+
+mqtt::properties user_property_list(const UserProperties& user_properties) {
+    mqtt::properties properties;
+    for (const auto& [key, value] : user_properties) {
+        properties.add({mqtt::property::USER_PROPERTY, key, value});
+    }
+    return properties;
+}
+
+// The first reason code of a SUBACK or UNSUBACK; `none` when Paho has no details.
+template <typename Response>
+int first_code(const Response& response, int none) {
+    const auto& codes = response.get_reason_codes();
+    return codes.empty() ? none : static_cast<int>(codes.front());
+}
+
 // restore_subscriptions() sends one SUBSCRIBE per filter, its generation as the context.
 std::uint64_t generation_of(const mqtt::token& token) {
     return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(token.get_user_context()));
@@ -97,16 +125,8 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
             .with_session(options_.name)
             .with_topic(filter);
     }
-    if (auto problem = check_subscribe_options(options); !problem.empty()) {
-        throw Error(ErrorKind::configuration, std::string(problem))
-            .with_session(options_.name)
-            .with_topic(filter);
-    }
-    const bool v5_options = options.no_local || options.retain_as_published ||
-                            options.retain_handling != RetainHandling::send_on_subscribe;
-    if (v5_options && options_.protocol != Protocol::v5) {
-        throw Error(ErrorKind::configuration,
-                    "no_local, retain_as_published and retain_handling need an MQTT 5 session")
+    if (auto problem = check_subscribe_options(options, options_.protocol); !problem.empty()) {
+        throw Error(ErrorKind::configuration, std::move(problem))
             .with_session(options_.name)
             .with_topic(filter);
     }
@@ -114,6 +134,7 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
         std::make_shared<RouteEntry>(filter, qos, std::move(handler), weak_from_this(),
                                      options.handler_thread == HandlerThread::receive_thread);
     mqtt::subscribe_options paho_options;
+    mqtt::properties paho_properties;
     bool send = false;
     int broker_qos = qos;
     mqtt::token_ptr token;
@@ -126,15 +147,17 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
             std::lock_guard lock(mutex_);
             const auto added = subscriptions_.add_route(entry->filter(), qos, options);
             paho_options = to_paho(added.options);
+            paho_properties = subscribe_properties(added.options);
             send = added.subscribe && state_.load() == SessionState::connected;
             broker_qos = added.qos;
         }
         router_->insert(entry);
         if (!send) return entry;  // made on connect, by restore_subscriptions()
         try {
-            token = options_.protocol == Protocol::v5
-                        ? client_->subscribe(entry->filter(), broker_qos, paho_options)
-                        : client_->subscribe(entry->filter(), broker_qos);
+            token =
+                options_.protocol == Protocol::v5
+                    ? client_->subscribe(entry->filter(), broker_qos, paho_options, paho_properties)
+                    : client_->subscribe(entry->filter(), broker_qos);
         } catch (const mqtt::exception& e) {
             drop_route(*entry, false);
             failure = from_paho(e, ErrorKind::subscription, "subscribe failed")
@@ -152,6 +175,7 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
         std::lock_guard ops(broker_ops_mutex_);
         drop_route(*entry, unsubscribe_if_last);
     };
+    int granted = broker_qos;
     try {
         // A write_timeout too long for the clock waits without limit.
         const auto deadline = deadline_after(options_.write_timeout);
@@ -165,18 +189,17 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
                 .with_topic(entry->filter())
                 .with_context("timeout_ms", options_.write_timeout.count());
         }
-        std::vector<mqtt::ReasonCode> codes;
         try {
-            codes = token->get_subscribe_response().get_reason_codes();
+            granted = first_code(token->get_subscribe_response(), broker_qos);
         } catch (const mqtt::missing_response&) {
             // No SUBACK details: Paho reported success.
         }
-        if (!codes.empty() && static_cast<int>(codes.front()) >= 0x80) {
+        if (granted >= 0x80) {
             undo(false);
             throw Error(ErrorKind::subscription, "broker refused the subscription")
                 .with_session(options_.name)
                 .with_topic(entry->filter())
-                .with_codes(0, static_cast<int>(codes.front()));
+                .with_codes(0, granted);
         }
     } catch (const mqtt::exception& e) {
         undo(false);
@@ -186,10 +209,26 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
     }
     {
         std::lock_guard lock(mutex_);
-        subscriptions_.acknowledge(entry->filter());
+        subscriptions_.acknowledge(entry->filter(), granted);
     }
+    if (granted < broker_qos) report_downgrade(entry->filter(), broker_qos, granted);
     save_state();
     return entry;
+}
+
+void SessionCore::report_downgrade(const std::string& filter, int asked, int granted) {
+    report(Error(ErrorKind::subscription, "the broker granted QoS " + std::to_string(granted) +
+                                              " where QoS " + std::to_string(asked) +
+                                              " was asked: messages arrive at QoS " +
+                                              std::to_string(granted) + " at most")
+               .with_session(options_.name)
+               .with_topic(filter)
+               .with_codes(0, granted));
+}
+
+int SessionCore::granted_qos(const RouteEntry& entry) const noexcept {
+    std::lock_guard lock(mutex_);
+    return subscriptions_.granted(entry.filter());
 }
 
 void SessionCore::drop_route(RouteEntry& entry, bool unsubscribe_if_last) noexcept {
@@ -211,36 +250,87 @@ void SessionCore::remove_route(RouteEntry& entry) noexcept {
     drop_route(entry, true);
 }
 
-void SessionCore::unsubscribe(std::string_view filter) {
+int SessionCore::unsubscribe(std::string_view filter, const UserProperties& user_properties) {
     check_open();
     if (auto problem = topic::check_topic_filter(filter); !problem.empty()) {
         throw Error::invalid_topic("invalid topic filter: " + std::string(problem),
                                    std::string(filter))
             .with_session(options_.name);
     }
+    if (!user_properties.empty()) {
+        Problems problems;
+        check_user_properties(user_properties, problems, "unsubscribe");
+        if (options_.protocol != Protocol::v5) {
+            problems.add("unsubscribe.user_properties", "need an MQTT 5 session");
+        }
+        if (!problems.empty()) {
+            throw Error(ErrorKind::configuration, problems.text())
+                .with_session(options_.name)
+                .with_topic(std::string(filter));
+        }
+    }
     // Stopped outside broker_ops_mutex_: a handler being waited for may subscribe.
     auto taken = router_->take_filter(filter);
     for (auto& entry : taken) entry->deactivate();
-    std::lock_guard ops(broker_ops_mutex_);
-    bool last;
+    mqtt::token_ptr token;
     {
-        std::lock_guard lock(mutex_);
-        // Only the routes taken here: one added meanwhile keeps the subscription.
-        last = subscriptions_.remove_routes(filter, static_cast<int>(taken.size())) !=
-               SubscriptionTable::Removal::kept;
-        if (last) subscriptions_.forget_carried(filter);
+        std::lock_guard ops(broker_ops_mutex_);
+        bool last;
+        {
+            std::lock_guard lock(mutex_);
+            // Only the routes taken here: one added meanwhile keeps the subscription.
+            last = subscriptions_.remove_routes(filter, static_cast<int>(taken.size())) !=
+                   SubscriptionTable::Removal::kept;
+            if (last) subscriptions_.forget_carried(filter);
+        }
+        if (!last) return 0;  // routes of another caller keep the subscription
+        token = unsubscribe_at_broker(std::string(filter), user_properties);
     }
-    if (last) {
-        unsubscribe_at_broker(std::string(filter));
-        save_state();
+    save_state();
+    // Not waited for on Paho's own thread (an inline handler): it delivers the answer.
+    if (!token || inline_delivery_thread) return -1;
+    return await_unsuback(token, filter);
+}
+
+int SessionCore::await_unsuback(const mqtt::token_ptr& token, std::string_view filter) {
+    try {
+        const auto deadline = deadline_after(options_.write_timeout);
+        const bool answered = deadline == std::chrono::steady_clock::time_point::max()
+                                  ? (token->wait(), true)
+                                  : token->wait_until(deadline);
+        if (!answered) {
+            throw Error::timeout("no unsubscribe acknowledgement in time")
+                .with_session(options_.name)
+                .with_topic(std::string(filter))
+                .with_context("timeout_ms", options_.write_timeout.count());
+        }
+        int code = 0;
+        try {
+            code = first_code(token->get_unsubscribe_response(), 0);
+        } catch (const mqtt::missing_response&) {
+            // No UNSUBACK details (MQTT 3.1.1): success.
+        }
+        if (code >= 0x80) {
+            throw Error(ErrorKind::subscription, "broker refused the unsubscribe")
+                .with_session(options_.name)
+                .with_topic(std::string(filter))
+                .with_codes(0, code);
+        }
+        return code;
+    } catch (const mqtt::exception& e) {
+        throw from_paho(e, ErrorKind::subscription, "unsubscribe failed")
+            .with_session(options_.name)
+            .with_topic(std::string(filter));
     }
 }
 
-void SessionCore::unsubscribe_at_broker(const std::string& filter) noexcept {
+mqtt::token_ptr SessionCore::unsubscribe_at_broker(const std::string& filter,
+                                                   const UserProperties& user_properties) noexcept {
     try {
         if (state() == SessionState::connected) {
-            client_->unsubscribe(filter);
-            return;
+            return options_.protocol == Protocol::v5
+                       ? client_->unsubscribe(filter, user_property_list(user_properties))
+                       : client_->unsubscribe(filter);
         }
     } catch (const std::exception& e) {
         stats_->count_error();
@@ -252,6 +342,7 @@ void SessionCore::unsubscribe_at_broker(const std::string& filter) noexcept {
         std::lock_guard lock(mutex_);
         subscriptions_.unsubscribe_later(filter);
     }
+    return nullptr;
 }
 
 void SessionCore::restore_subscriptions(std::uint64_t generation) {
@@ -260,6 +351,7 @@ void SessionCore::restore_subscriptions(std::uint64_t generation) {
         std::string filter;
         int qos;
         mqtt::subscribe_options options;
+        mqtt::properties properties;
     };
     std::vector<Wanted> wanted;
     std::vector<std::string> unsubscribes;
@@ -267,7 +359,9 @@ void SessionCore::restore_subscriptions(std::uint64_t generation) {
         std::lock_guard lock(mutex_);
         if (generation != generation_ || state() != SessionState::connected) return;
         for (auto& [filter, qos, options] : subscriptions_.unacknowledged()) {
-            wanted.push_back({std::move(filter), qos, to_paho(options)});
+            wanted.push_back({std::move(filter), qos, to_paho(options),
+                              options_.protocol == Protocol::v5 ? subscribe_properties(options)
+                                                                : mqtt::properties()});
         }
         unsubscribes = subscriptions_.take_pending_unsubscribes();
         resubscribe_generation_ = generation;
@@ -285,27 +379,26 @@ void SessionCore::restore_subscriptions(std::uint64_t generation) {
     // The generation rides in the user context, so a late answer of an earlier
     // connection is told apart.
     auto* context = reinterpret_cast<void*>(static_cast<std::uintptr_t>(generation));
-    for (const auto& [filter, qos, options] : wanted) {
+    for (const auto& [filter, qos, options, properties] : wanted) {
         try {
-            client_->subscribe(filter, qos, context, resubscribe_listener_, options);
+            client_->subscribe(filter, qos, context, resubscribe_listener_, options, properties);
         } catch (const mqtt::exception& e) {
             // Usually the connection dropped again; the next connect retries.
             report(from_paho(e, ErrorKind::subscription, "restoring a subscription failed")
                        .with_session(options_.name)
                        .with_topic(filter));
-            resubscribe_answered(generation, filter, false);
+            resubscribe_answered(generation, filter, not_granted);
         }
     }
 }
 
 void SessionCore::on_resubscribe_success(const mqtt::token& token) {
     const auto filter = filter_of(token);
-    int code = 0;
+    int code = granted_unknown;
     try {
-        const auto codes = token.get_subscribe_response().get_reason_codes();
-        if (!codes.empty()) code = static_cast<int>(codes.front());
+        code = first_code(token.get_subscribe_response(), granted_unknown);
     } catch (const mqtt::exception&) {
-        // No SUBACK details (MQTT 3.1.1): Paho reported success.
+        // No SUBACK details: Paho reported success.
     }
     if (code >= 0x80) {
         report(Error(ErrorKind::subscription, "broker refused the subscription")
@@ -313,7 +406,7 @@ void SessionCore::on_resubscribe_success(const mqtt::token& token) {
                    .with_topic(filter)
                    .with_codes(0, code));
     }
-    resubscribe_answered(generation_of(token), filter, code < 0x80);
+    resubscribe_answered(generation_of(token), filter, code < 0x80 ? code : not_granted);
 }
 
 void SessionCore::on_resubscribe_failure(const mqtt::token& token) {
@@ -323,21 +416,26 @@ void SessionCore::on_resubscribe_failure(const mqtt::token& token) {
     report(from_token(token, ErrorKind::subscription, "restoring a subscription failed")
                .with_session(options_.name)
                .with_topic(filter));
-    resubscribe_answered(generation_of(token), filter, false);
+    resubscribe_answered(generation_of(token), filter, not_granted);
 }
 
 void SessionCore::resubscribe_answered(std::uint64_t generation, const std::string& filter,
-                                       bool granted) {
-    std::vector<std::string> all_granted;
+                                       int granted) {
+    std::vector<std::pair<std::string, int>> all_granted;
+    int asked = -1;
+    bool last = false;
     {
         std::lock_guard lock(mutex_);
         if (generation != resubscribe_generation_ || resubscribe_pending_ == 0) return;
-        if (granted) resubscribe_granted_.push_back(filter);
-        if (--resubscribe_pending_ > 0) return;
-        all_granted = std::move(resubscribe_granted_);
-        resubscribe_granted_.clear();
+        if (granted != not_granted) {
+            resubscribe_granted_.emplace_back(filter, granted);
+            asked = subscriptions_.asked_qos(filter);
+        }
+        last = --resubscribe_pending_ == 0;
+        if (last) all_granted = std::exchange(resubscribe_granted_, {});
     }
-    mark_ready(generation, all_granted);
+    if (granted >= 0 && granted < asked) report_downgrade(filter, asked, granted);
+    if (last) mark_ready(generation, all_granted);
 }
 
 }  // namespace mqttx::detail

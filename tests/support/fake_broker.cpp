@@ -63,6 +63,83 @@ void put_string_property(std::string& out, unsigned char id, std::string_view te
     out.append(text);
 }
 
+// Reads a variable byte integer at `pos`; throws when it runs past `data`.
+std::uint32_t read_varint(std::string_view data, std::size_t& pos) {
+    std::uint32_t value = 0;
+    for (int shift = 0; shift <= 21; shift += 7) {
+        if (pos >= data.size()) throw std::runtime_error("truncated variable byte integer");
+        const auto byte = static_cast<unsigned char>(data[pos++]);
+        value |= static_cast<std::uint32_t>(byte & 0x7F) << shift;
+        if ((byte & 0x80) == 0) return value;
+    }
+    throw std::runtime_error("malformed variable byte integer");
+}
+
+std::uint32_t read_number(std::string_view data, std::size_t& pos, int bytes) {
+    if (pos + static_cast<std::size_t>(bytes) > data.size()) {
+        throw std::runtime_error("truncated integer");
+    }
+    std::uint32_t value = 0;
+    for (int i = 0; i < bytes; ++i) value = value * 256 + static_cast<unsigned char>(data[pos++]);
+    return value;
+}
+
+std::string read_string(std::string_view data, std::size_t& pos) {
+    const auto length = read_number(data, pos, 2);
+    if (pos + length > data.size()) throw std::runtime_error("truncated string");
+    std::string text(data.substr(pos, length));
+    pos += length;
+    return text;
+}
+
+// The property section (its length, then the properties) at `pos`.
+std::vector<FakeBroker::Property> read_properties(std::string_view data, std::size_t& pos) {
+    const auto length = read_varint(data, pos);
+    const std::size_t end = pos + length;
+    if (end > data.size()) throw std::runtime_error("truncated properties");
+    std::vector<FakeBroker::Property> out;
+    while (pos < end) {
+        FakeBroker::Property property;
+        property.id = static_cast<int>(read_varint(data, pos));
+        switch (property.id) {
+            case 0x01:
+            case 0x17:
+            case 0x19:
+            case 0x24:
+            case 0x25:
+            case 0x28:
+            case 0x29:
+            case 0x2A:
+                property.number = read_number(data, pos, 1);
+                break;
+            case 0x13:
+            case 0x21:
+            case 0x22:
+            case 0x23:
+                property.number = read_number(data, pos, 2);
+                break;
+            case 0x02:
+            case 0x11:
+            case 0x18:
+            case 0x27:
+                property.number = read_number(data, pos, 4);
+                break;
+            case 0x0B:
+                property.number = read_varint(data, pos);
+                break;
+            case 0x26:
+                property.text = read_string(data, pos);
+                property.value = read_string(data, pos);
+                break;
+            default:  // the strings and binary data
+                property.text = read_string(data, pos);
+                break;
+        }
+        out.push_back(std::move(property));
+    }
+    return out;
+}
+
 }  // namespace
 
 struct FakeBroker::Impl {
@@ -77,6 +154,10 @@ struct FakeBroker::Impl {
     std::condition_variable subscribed_cv;
     std::vector<Conn> conns;  // only the loop thread adds and removes
     std::set<std::string> subscribed;
+    std::vector<Packet> received;  // every packet, in order
+    std::string connack_properties;
+    int connack_code = 0;
+    int suback_code = 0;
 
     ~Impl() {
         stopping.store(true);
@@ -159,14 +240,22 @@ struct FakeBroker::Impl {
 
     // Replies to one packet; false to close the connection.
     bool answer(Conn& conn, unsigned type, const std::string& body) {
+        received.push_back(Packet{static_cast<int>(type), body});
+        subscribed_cv.notify_all();
         switch (type) {
             case kConnect:
                 // Protocol name "MQTT" (2 + 4 bytes), then the protocol level.
                 if (body.size() < 7) return false;
                 conn.connected = true;
                 conn.version = static_cast<unsigned char>(body[6]);
-                if (conn.version == 5) {  // flags, reason code, no properties
-                    return send_all(conn.fd, std::string("\x20\x03\x00\x00\x00", 5));
+                if (conn.version == 5) {  // flags, reason code, properties
+                    std::string body(1, '\x00');
+                    body.push_back(static_cast<char>(connack_code));
+                    put_length(body, connack_properties.size());
+                    body += connack_properties;
+                    std::string connack(1, '\x20');
+                    put_length(connack, body.size());
+                    return send_all(conn.fd, connack + body);
                 }
                 return send_all(conn.fd, std::string("\x20\x02\x00\x00", 4));
             case kSubscribe: {
@@ -190,8 +279,8 @@ struct FakeBroker::Impl {
                 const bool v5 = conn.version == 5;
                 put_length(suback, 2 + (v5 ? 1 : 0) + filters.size());
                 suback.append(body, 0, 2);
-                if (v5) suback.push_back('\x00');       // no properties
-                suback.append(filters.size(), '\x00');  // every filter granted QoS 0
+                if (v5) suback.push_back('\x00');  // no properties
+                suback.append(filters.size(), static_cast<char>(suback_code));
                 if (!send_all(conn.fd, suback)) return false;
                 // Recorded after the SUBACK went out: see wait_for_subscribe().
                 subscribed.insert(filters.begin(), filters.end());
@@ -256,6 +345,110 @@ std::size_t FakeBroker::send_publish(std::string_view topic_bytes, std::string_v
         if (c.connected && send_all(c.fd, c.version == 5 ? v5_packet : v4_packet)) ++written;
     }
     return written;
+}
+
+std::string FakeBroker::string_property(int id, std::string_view text) {
+    std::string out;
+    put_string_property(out, static_cast<unsigned char>(id), text);
+    return out;
+}
+
+std::string FakeBroker::pair_property(int id, std::string_view key, std::string_view value) {
+    std::string out = string_property(id, key);
+    out += string_property(id, value).substr(1);
+    return out;
+}
+
+std::string FakeBroker::integer_property(int id, std::uint32_t value, int bytes) {
+    std::string out(1, static_cast<char>(id));
+    for (int i = bytes - 1; i >= 0; --i)
+        out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+    return out;
+}
+
+std::string FakeBroker::variable_integer_property(int id, std::uint32_t value) {
+    std::string out(1, static_cast<char>(id));
+    put_length(out, value);
+    return out;
+}
+
+void FakeBroker::set_connack(std::string properties, int reason_code) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->connack_properties = std::move(properties);
+    impl_->connack_code = reason_code;
+}
+
+void FakeBroker::set_suback_code(int code) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->suback_code = code;
+}
+
+std::size_t FakeBroker::send_publish_v5(std::string_view topic, std::string_view payload,
+                                        std::string_view properties) {
+    std::string body;
+    body.push_back(static_cast<char>(topic.size() >> 8));
+    body.push_back(static_cast<char>(topic.size() & 0xFF));
+    body.append(topic);
+    put_length(body, properties.size());
+    body.append(properties);
+    body.append(payload);
+    std::string packet(1, '\x30');
+    put_length(packet, body.size());
+    packet += body;
+    std::lock_guard lock(impl_->mutex);
+    std::size_t written = 0;
+    for (const auto& c : impl_->conns) {
+        if (c.connected && c.version == 5 && send_all(c.fd, packet)) ++written;
+    }
+    return written;
+}
+
+FakeBroker::Packet FakeBroker::wait_for_packet(int type, std::size_t skip,
+                                               std::chrono::milliseconds deadline) {
+    std::unique_lock lock(impl_->mutex);
+    const Packet* found = nullptr;
+    auto seen = [&] {
+        std::size_t count = 0;
+        for (const auto& packet : impl_->received) {
+            if (packet.type == type && count++ == skip) {
+                found = &packet;
+                return true;
+            }
+        }
+        return false;
+    };
+    if (!impl_->subscribed_cv.wait_for(lock, deadline, seen)) {
+        throw std::runtime_error("no packet of type " + std::to_string(type) + " came");
+    }
+    return *found;
+}
+
+std::vector<FakeBroker::Property> FakeBroker::Packet::properties() const {
+    std::size_t pos = 0;
+    switch (type) {
+        case kConnect:
+            pos = 10;  // protocol name, level, flags, keep-alive
+            break;
+        case kSubscribe:
+        case kUnsubscribe:
+            pos = 2;  // packet identifier
+            break;
+        case kDisconnect:
+            if (body.size() < 2) return {};
+            pos = 1;  // reason code
+            break;
+        default:
+            throw std::runtime_error("properties of packet type " + std::to_string(type));
+    }
+    return read_properties(body, pos);
+}
+
+std::vector<FakeBroker::Property> FakeBroker::Packet::will_properties() const {
+    if (type != kConnect || body.size() < 8 || (body[7] & 0x04) == 0) return {};
+    std::size_t pos = 10;
+    read_properties(body, pos);  // the CONNECT's own
+    read_string(body, pos);      // client id
+    return read_properties(body, pos);
 }
 
 std::size_t FakeBroker::send_disconnect(int reason_code, std::string_view reason_string,

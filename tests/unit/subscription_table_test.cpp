@@ -49,14 +49,20 @@ TEST(SubscriptionTable, UnacknowledgedFiltersAreMadeAtConnect) {
     table.add_route("a", 1, {});
     table.add_route("b", 2, {});
     EXPECT_EQ(filters(table.unacknowledged()), (std::vector<std::string>{"a", "b"}));
-    table.acknowledge("a");
-    table.acknowledge("unknown");
+    EXPECT_EQ(table.granted("a"), -1);
+    table.acknowledge("a", 0);  // a downgrade from 1
+    table.acknowledge("unknown", 1);
     EXPECT_EQ(filters(table.unacknowledged()), (std::vector<std::string>{"b"}));
+    EXPECT_EQ(table.granted("a"), 0);
+    EXPECT_EQ(table.asked_qos("a"), 1);
+    EXPECT_EQ(table.granted("unknown"), -1);
     table.session_lost();
     EXPECT_EQ(filters(table.unacknowledged()), (std::vector<std::string>{"a", "b"}));
-    table.acknowledge("a");
+    EXPECT_EQ(table.granted("a"), -1);  // not granted in the new session yet
+    table.acknowledge("a", 1);
     table.add_route("a", 2, {});  // a higher QoS: the broker must hear it again
     EXPECT_EQ(filters(table.unacknowledged()), (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(table.granted("a"), -1);
 }
 
 TEST(SubscriptionTable, OwedUnsubscribesAreCancelledByANewRouteAndTakenOnce) {
