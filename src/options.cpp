@@ -100,8 +100,6 @@ void check_storage(Problems& problems, const Options& options) {
     }
 }
 
-constexpr std::int64_t max_four_byte = 0xFFFFFFFF;  // a Four Byte Integer (5.0 s1.5.3)
-
 // The MQTT 5 parts of Options: refused on a v3.1.1 session, which cannot send them.
 void check_mqtt5(Problems& problems, const Options& options) {
     const bool v5 = options.protocol == Protocol::v5;
@@ -110,19 +108,20 @@ void check_mqtt5(Problems& problems, const Options& options) {
         if (!v5) problems.add("connect_properties", "needs Protocol::v5");
         if (connect.session_expiry) {
             const auto seconds = connect.session_expiry->count();
-            if (seconds < 0 || seconds > max_four_byte) {
-                problems.add("connect_properties.session_expiry",
-                             "must be 0 to 4294967295 seconds, got " + std::to_string(seconds));
-            } else if (seconds == 0 && options.persistent) {
+            detail::check_interval(problems, "connect_properties.session_expiry", seconds);
+            if (seconds == 0 && options.persistent) {
                 problems.add("connect_properties.session_expiry",
                              "0 ends the broker's session with the connection: a persistent "
                              "session needs a longer one (or none set: never expires)");
             }
         }
-        if (connect.maximum_packet_size != 0 && connect.maximum_packet_size < 64) {
-            // Smaller than a CONNACK with its properties or any useful PUBLISH.
+        // Below 64 bytes not even a CONNACK with its properties fits; above MQTT's largest
+        // packet the limit means nothing.
+        if (connect.maximum_packet_size != 0 &&
+            (connect.maximum_packet_size < 64 ||
+             connect.maximum_packet_size > detail::packet_size(detail::max_remaining_length))) {
             problems.add("connect_properties.maximum_packet_size",
-                         "must be 0 (no limit) or at least 64 bytes, got " +
+                         "must be 0 (no limit) or 64 to 268435460 bytes, got " +
                              std::to_string(connect.maximum_packet_size));
         }
         detail::check_user_properties(connect.user_properties, problems, "connect_properties");
@@ -132,10 +131,7 @@ void check_mqtt5(Problems& problems, const Options& options) {
         if (!v5 && (!will.properties.empty() || will.delay.count() != 0)) {
             problems.add("will", "properties and delay need Protocol::v5");
         }
-        if (will.delay.count() < 0 || will.delay.count() > max_four_byte) {
-            problems.add("will.delay", "must be 0 to 4294967295 seconds, got " +
-                                           std::to_string(will.delay.count()));
-        }
+        detail::check_interval(problems, "will.delay", will.delay.count());
         detail::check_publish_properties(will.properties, problems, "will.properties");
     }
     if (options.performance.topic_aliases != 0 && !v5) {
@@ -275,10 +271,8 @@ void validate(const DisconnectOptions& disconnect, const Options& options) {
         const auto connected_with = connect && connect->session_expiry
                                         ? connect->session_expiry->count()
                                         : (options.persistent ? 1 : 0);
-        if (seconds < 0 || seconds > max_four_byte) {
-            problems.add("session_expiry",
-                         "must be 0 to 4294967295 seconds, got " + std::to_string(seconds));
-        } else if (seconds != 0 && connected_with == 0) {
+        detail::check_interval(problems, "session_expiry", seconds);
+        if (seconds != 0 && connected_with == 0) {
             problems.add("session_expiry",
                          "the session connected with a Session Expiry Interval of 0, which a "
                          "DISCONNECT may not raise");

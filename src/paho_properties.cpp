@@ -17,8 +17,7 @@ mqtt::properties to_paho(const PublishProperties& in) {
     }
     if (in.content_type) out.add({mqtt::property::CONTENT_TYPE, *in.content_type});
     if (in.message_expiry) {
-        // Up to 2^32 - 1 (checked at publish): Paho takes an int32_t and puts its 32 bits
-        // on the wire unsigned, and the conversion keeps the bits.
+        // Up to 2^31 - 1 (checked at publish): see max_paho_four_byte.
         out.add({mqtt::property::MESSAGE_EXPIRY_INTERVAL,
                  static_cast<int32_t>(in.message_expiry->count())});
     }

@@ -57,6 +57,15 @@ std::size_t packet_size(std::size_t remaining_length) noexcept {
     return 1 + variable_byte_integer_size(remaining_length) + remaining_length;
 }
 
+void check_interval(Problems& problems, const std::string& field, std::int64_t seconds) {
+    if (seconds < 0 || seconds > max_paho_four_byte) {
+        problems.add(field,
+                     "must be 0 to 2147483647 seconds (about 68 years; Paho C 1.3.12 "
+                     "writes larger values wrongly), got " +
+                         std::to_string(seconds));
+    }
+}
+
 void check_user_properties(const UserProperties& properties, Problems& problems,
                            const std::string& field) {
     for (std::size_t i = 0; i < properties.size(); ++i) {
@@ -83,10 +92,7 @@ void check_publish_properties(const PublishProperties& properties, Problems& pro
         problems.add(field + ".correlation_data", "longer than 65535 bytes");
     }
     if (properties.message_expiry) {
-        const auto seconds = properties.message_expiry->count();
-        if (seconds < 0 || seconds > std::numeric_limits<std::uint32_t>::max()) {
-            problems.add(field + ".message_expiry", "must be 0 to 4294967295 seconds");
-        }
+        check_interval(problems, field + ".message_expiry", properties.message_expiry->count());
     }
 }
 

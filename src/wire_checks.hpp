@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include <string_view>
@@ -37,6 +38,13 @@ std::size_t publish_remaining_length(std::size_t topic_bytes, std::size_t payloa
 
 // Bytes of a whole packet, fixed header included (what a Maximum Packet Size counts).
 std::size_t packet_size(std::size_t remaining_length) noexcept;
+
+// MQTT's Four Byte Integers go up to 2^32 - 1, but Paho C 1.3.12 writes one of 2^31 or
+// more wrongly (0xFFFFFFFF goes out as 0x000000FF: a message meant never to expire would
+// expire after 255 s). So intervals stop at 2^31 - 1 seconds, about 68 years.
+inline constexpr std::int64_t max_paho_four_byte = 0x7FFFFFFF;
+// Adds a problem under `field` unless 0 <= seconds <= max_paho_four_byte.
+void check_interval(Problems& problems, const std::string& field, std::int64_t seconds);
 
 // One problem per user property (key or value) that breaks the string rules, under
 // "<field>.user_properties[i].key|value".

@@ -143,8 +143,9 @@ struct Will {
 // MQTT 5 CONNECT properties. Zero means "not sent" (MQTT's default applies).
 struct ConnectProperties {
     // Session Expiry Interval: how long the broker keeps the session after the connection
-    // ends. Unset: "never" (0xFFFFFFFF) for a persistent session, 0 (ends with the
-    // connection) otherwise. At most 0xFFFFFFFF seconds, which means never.
+    // ends. Unset: 2^31 - 1 seconds (68 years: never) when clean_session is off (a
+    // persistent session), 0 (ends with the connection) otherwise. At most 2^31 - 1:
+    // Paho C 1.3.12 writes larger values wrongly.
     std::optional<std::chrono::seconds> session_expiry{};
     // QoS 1/2 messages the broker may have unacknowledged towards this client (1-65535).
     std::uint16_t receive_maximum = 0;

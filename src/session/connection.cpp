@@ -15,6 +15,20 @@
 #include "problems.hpp"
 #include "runtime.hpp"
 #include "session/session_core.hpp"
+#include "wire_checks.hpp"
+
+// Paho C++ 1.2 hands Paho C its disconnect options as struct version 0, which has no
+// reason code or properties (they came with version 1): a DISCONNECT with a reason went
+// out as a plain one (seen on the wire). The options' C struct is private; this class is
+// a friend of theirs (for Paho's own unit tests) and the one way to set the version.
+namespace mqtt {
+class disconnect_options_test {
+  public:
+    static void carry_reason_and_properties(disconnect_options& options) {
+        options.opts_.struct_version = 1;
+    }
+};
+}  // namespace mqtt
 
 namespace mqttx::detail {
 
@@ -146,7 +160,8 @@ mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker)
 mqtt::properties SessionCore::connect_properties() const {
     mqtt::properties properties;
     const auto& connect = options_.connect_properties.value_or(ConnectProperties{});
-    std::int64_t expiry = options_.clean_session ? 0 : 0xFFFFFFFF;  // never, when persistent
+    // "Never" for a session the broker keeps: the largest Paho writes right (68 years).
+    std::int64_t expiry = options_.clean_session ? 0 : max_paho_four_byte;
     if (connect.session_expiry) expiry = connect.session_expiry->count();
     if (expiry != 0) {
         properties.add({mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int32_t>(expiry)});
@@ -512,6 +527,7 @@ std::shared_ptr<mqtt::token> SessionCore::send_disconnect(const DisconnectOption
                     properties.add({mqtt::property::USER_PROPERTY, key, value});
                 }
                 disconnect.set_properties(std::move(properties));
+                mqtt::disconnect_options_test::carry_reason_and_properties(disconnect);
             }
             return client_->disconnect(std::move(disconnect));
         }
