@@ -66,8 +66,6 @@ class Delivery {
     // When publish() accepted it (or the outbox was read back), for the latency metric.
     std::chrono::steady_clock::time_point accepted_at() const noexcept { return accepted_at_; }
     std::atomic<int> message_id{0};
-    // The broker's reason code in its PUBACK or PUBREC (MQTT 5); set before complete().
-    std::atomic<int> reason_code{0};
     // The session's storage holds a copy (its outbox record) until Paho has stored the
     // message itself or the broker has confirmed it.
     std::atomic<bool> stored{false};

@@ -88,8 +88,4 @@ int DeliveryToken::message_id() const noexcept {
     return delivery_ ? delivery_->message_id.load(std::memory_order_relaxed) : 0;
 }
 
-int DeliveryToken::reason_code() const noexcept {
-    return delivery_ ? delivery_->reason_code.load(std::memory_order_relaxed) : 0;
-}
-
 }  // namespace mqttx

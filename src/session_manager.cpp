@@ -244,28 +244,42 @@ void SessionManager::wait_for_all_sessions(std::chrono::milliseconds timeout) {
 }
 
 DeliveryToken SessionManager::publish_to(std::string_view session, std::string_view topic,
-                                         std::string_view payload, int qos, bool retained) {
-    return get_session(session)->publish(topic, payload, qos, retained);
+                                         std::string_view payload, int qos, bool retained,
+                                         const PublishProperties& properties) {
+    return get_session(session)->publish(topic, payload, qos, retained, properties);
 }
 
 std::vector<DeliveryToken> SessionManager::publish_to_all(std::string_view topic,
                                                           std::string_view payload, int qos,
-                                                          bool retained) {
+                                                          bool retained,
+                                                          const PublishProperties& properties) {
     std::vector<std::shared_ptr<Session>> sessions;
     {
         std::lock_guard lock(mutex_);
         for (const auto& [name, session] : sessions_) sessions.push_back(session);
     }
+    // All or none: a v3.1.1 session would refuse the properties half way through.
+    if (!properties.empty()) {
+        for (const auto& session : sessions) {
+            if (session->options().protocol != Protocol::v5) {
+                throw Error(ErrorKind::configuration,
+                            "publish_to_all with MQTT 5 properties: session '" + session->name() +
+                                "' is MQTT 3.1.1 (nothing was published)")
+                    .with_session(session->name())
+                    .with_topic(std::string(topic));
+            }
+        }
+    }
     std::vector<DeliveryToken> tokens;
     tokens.reserve(sessions.size());
     for (const auto& session : sessions)
-        tokens.push_back(session->publish(topic, payload, qos, retained));
+        tokens.push_back(session->publish(topic, payload, qos, retained, properties));
     return tokens;
 }
 
 Route SessionManager::subscribe_to(std::string_view session, std::string_view filter, int qos,
-                                   MessageHandler handler) {
-    return get_session(session)->subscribe(filter, qos, std::move(handler));
+                                   MessageHandler handler, const SubscribeOptions& options) {
+    return get_session(session)->subscribe(filter, qos, std::move(handler), options);
 }
 
 namespace {

@@ -34,14 +34,22 @@ T field(const json& object, const char* name) {
 std::string encode(const StoredSessionState& state) {
     json subscriptions = json::array();
     for (const auto& subscription : state.subscriptions) {
-        subscriptions.push_back({
+        json entry = {
             {"filter", subscription.filter},
             {"qos", subscription.qos},
             {"no_local", subscription.options.no_local},
             {"retain_as_published", subscription.options.retain_as_published},
             {"retain_handling", static_cast<int>(subscription.options.retain_handling)},
             {"share_group", subscription.options.share_group},
-        });
+        };
+        // MQTT 5 only, so written only when set: older records read the same.
+        if (subscription.options.subscription_id != 0) {
+            entry["subscription_id"] = subscription.options.subscription_id;
+        }
+        if (!subscription.options.user_properties.empty()) {
+            entry["user_properties"] = subscription.options.user_properties;
+        }
+        subscriptions.push_back(std::move(entry));
     }
     return json{
         {"version", state.version},
@@ -90,6 +98,17 @@ StoredSessionState decode_stored_state(std::string_view text) {
         }
         subscription.options.retain_handling = static_cast<RetainHandling>(retain_handling);
         subscription.options.share_group = field<std::string>(entry, "share_group");
+        if (entry.contains("subscription_id")) {
+            subscription.options.subscription_id = field<std::uint32_t>(entry, "subscription_id");
+            if (subscription.options.subscription_id > max_subscription_id) {
+                throw std::runtime_error("subscription \"" + subscription.filter +
+                                         "\" has subscription_id " +
+                                         std::to_string(subscription.options.subscription_id));
+            }
+        }
+        if (entry.contains("user_properties")) {
+            subscription.options.user_properties = field<UserProperties>(entry, "user_properties");
+        }
         state.subscriptions.push_back(std::move(subscription));
     }
     return state;

@@ -32,12 +32,6 @@ class DeliveryToken {
     bool is_complete() const noexcept;
     // Packet identifier (0 for QoS 0 or before Paho assigned one).
     int message_id() const noexcept;
-    // Once complete, MQTT 5: the Reason Code of the broker's PUBACK (QoS 1) or PUBREC
-    // (QoS 2), e.g. 0x10 "no matching subscribers"; 0 (success) for QoS 0 and MQTT 3.1.1.
-    // A code of 0x80 or above fails the delivery instead (Error::reason_code()). The
-    // acknowledgement's reason string and user properties are not available: Paho C++
-    // 1.2 drops them.
-    int reason_code() const noexcept;
 
     explicit operator bool() const noexcept { return delivery_ != nullptr; }
 

@@ -83,13 +83,19 @@ class SessionManager {
     // Throws Error (kind timeout) naming every session not ready.
     void wait_for_all_sessions(std::chrono::milliseconds timeout);
 
+    // Session::publish() on the named session; throws what it throws, and
+    // session_not_found.
     DeliveryToken publish_to(std::string_view session, std::string_view topic,
-                             std::string_view payload, int qos = 0, bool retained = false);
-    // Publishes on every session; returns one token per session, in name order.
+                             std::string_view payload, int qos = 0, bool retained = false,
+                             const PublishProperties& properties = {});
+    // Publishes on every session; returns one token per session, in name order. Non-empty
+    // properties need every session to be MQTT 5; checked on each before any publishes.
     std::vector<DeliveryToken> publish_to_all(std::string_view topic, std::string_view payload,
-                                              int qos = 0, bool retained = false);
+                                              int qos = 0, bool retained = false,
+                                              const PublishProperties& properties = {});
+    // Session::subscribe() on the named session.
     Route subscribe_to(std::string_view session, std::string_view filter, int qos,
-                       MessageHandler handler);
+                       MessageHandler handler, const SubscribeOptions& options = {});
 
     // Routes matching messages of every session, present and future, to `handler`.
     // Throws what Session::subscribe throws; on failure nothing stays registered.

@@ -329,8 +329,6 @@ bool SessionCore::outbox_waiting() const {
 
 void SessionCore::on_publish_success(const mqtt::token& token) {
     if (auto delivery = outbox_.take(token.get_user_context())) {
-        delivery->reason_code.store(static_cast<int>(token.get_reason_code()),
-                                    std::memory_order_relaxed);
         if (delivery->message().get_qos() > 0) {
             stats_->publish_latency.record(std::chrono::steady_clock::now() -
                                            delivery->accepted_at());

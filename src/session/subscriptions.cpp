@@ -318,6 +318,9 @@ int SessionCore::await_unsuback(const mqtt::token_ptr& token, std::string_view f
         }
         return code;
     } catch (const mqtt::exception& e) {
+        // Paho C++ throws for any code above 2, also a success such as 0x11.
+        const int code = e.get_reason_code();
+        if (e.get_return_code() == MQTTASYNC_SUCCESS && code > 0 && code < 0x80) return code;
         throw from_paho(e, ErrorKind::subscription, "unsubscribe failed")
             .with_session(options_.name)
             .with_topic(std::string(filter));

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -306,6 +307,317 @@ TEST(Mqtt5, BadDisconnectOptionsAreRefusedAndTheSessionStaysOpen) {
     auto v3 = connect(v3_manager, mqttx::quick_connect("v3", broker.uri()));
     EXPECT_EQ(error_kind_of([&] { v3->close(mqttx::DisconnectOptions{.reason_code = 0x04}); }),
               ErrorKind::configuration);
+}
+
+// ---- what the broker says at connect -------------------------------------------------
+
+// mosquitto's limits reach ConnectInfo, and the session keeps to them.
+TEST(Mqtt5, MosquittosConnackLimitsAreReportedAndKept) {
+    mqttx::test::Mosquitto broker({.extra_config = "max_keepalive 10\n"
+                                                   "max_packet_size 2000\n"
+                                                   "retain_available false\n"
+                                                   "max_qos 1\n"
+                                                   "max_topic_alias 5\n"});
+    mqttx::SessionManager manager;
+    std::mutex mutex;
+    std::optional<mqttx::ConnectInfo> from_event;
+    auto events = manager.on_event(mqttx::EventType::session_connected, [&](const auto& event) {
+        std::lock_guard lock(mutex);
+        from_event = std::get<mqttx::ConnectInfo>(event.data);
+    });
+    auto session = connect(manager, v5("s", broker.uri()).keep_alive(60s));
+    const auto info = session->connect_info();
+    ASSERT_TRUE(info.has_value());
+    EXPECT_EQ(info->broker, broker.uri());
+    EXPECT_EQ(info->reason_code, 0);
+    ASSERT_TRUE(info->server_keep_alive.has_value());
+    EXPECT_EQ(*info->server_keep_alive, 10s);
+    EXPECT_EQ(info->maximum_packet_size, 2000u);
+    EXPECT_FALSE(info->retain_available);
+    EXPECT_EQ(info->maximum_qos, 1);
+    EXPECT_EQ(info->topic_alias_maximum, 5u);
+    ASSERT_TRUE(wait_until([&] {
+        std::lock_guard lock(mutex);
+        return from_event.has_value();
+    }));
+    {
+        std::lock_guard lock(mutex);
+        EXPECT_EQ(from_event->maximum_packet_size, 2000u);
+        EXPECT_EQ(from_event->maximum_qos, 1);
+    }
+    // Each would be a protocol error that closes the connection: refused before it goes.
+    EXPECT_EQ(error_kind_of([&] { session->publish("limits/a", "r", 1, true).wait(); }),
+              ErrorKind::publish);
+    EXPECT_EQ(error_kind_of([&] { session->publish("limits/a", "q", 2).wait(); }),
+              ErrorKind::invalid_qos);
+    EXPECT_EQ(
+        error_kind_of([&] { session->publish("limits/a", std::string(3000, 'x'), 1).wait(); }),
+        ErrorKind::payload_too_large);
+    Collector inbox;
+    auto route = session->subscribe("limits/#", 1, inbox.handler());
+    session->publish("limits/a", "fine", 1).wait();
+    ASSERT_TRUE(inbox.wait_for(1));
+    EXPECT_EQ(inbox.messages()[0].payload, "fine");
+    EXPECT_TRUE(session->is_connected());
+}
+
+// What mosquitto 2.0 never sends, from the fake broker.
+TEST(Mqtt5, EveryConnackPropertyReachesConnectInfo) {
+    FakeBroker broker;
+    broker.set_connack(
+        FakeBroker::string_property(0x12, "assigned-7") +
+        FakeBroker::string_property(0x1A, "reply/base") +
+        FakeBroker::string_property(0x1C, "tcp://127.0.0.1:2") +
+        FakeBroker::string_property(0x1F, "welcome") +
+        FakeBroker::pair_property(0x26, "region", "eu") +
+        FakeBroker::integer_property(0x11, 120, 4) + FakeBroker::integer_property(0x21, 2, 2) +
+        FakeBroker::integer_property(0x28, 0, 1) + FakeBroker::integer_property(0x29, 0, 1) +
+        FakeBroker::integer_property(0x2A, 0, 1));
+    mqttx::SessionManager manager;
+    auto session = connect(manager, v5("s", broker.uri()));
+    const auto info = session->connect_info();
+    ASSERT_TRUE(info.has_value());
+    EXPECT_EQ(info->assigned_client_id, "assigned-7");
+    EXPECT_EQ(info->response_information, "reply/base");
+    EXPECT_EQ(info->server_reference, "tcp://127.0.0.1:2");
+    EXPECT_EQ(info->reason_string, "welcome");
+    EXPECT_EQ(info->user_properties, (mqttx::UserProperties{{"region", "eu"}}));
+    ASSERT_TRUE(info->session_expiry.has_value());
+    EXPECT_EQ(*info->session_expiry, 120s);
+    EXPECT_EQ(info->receive_maximum, 2u);
+    EXPECT_FALSE(info->wildcard_subscription_available);
+    EXPECT_FALSE(info->subscription_identifiers_available);
+    EXPECT_FALSE(info->shared_subscription_available);
+    EXPECT_TRUE(info->retain_available);  // not sent: MQTT's default
+    EXPECT_EQ(info->maximum_qos, 2);
+}
+
+// The broker's Receive Maximum bounds the publish window: the fake broker acknowledges
+// nothing, so with a maximum of 2 the window never opens past 2. publish() hands a
+// message to Paho at once while the window has room: with the configured window (20)
+// all 6 would be in flight when the calls return.
+TEST(Mqtt5, TheBrokersReceiveMaximumBoundsThePublishWindow) {
+    FakeBroker broker;
+    broker.set_connack(FakeBroker::integer_property(0x21, 2, 2));
+    mqttx::SessionManager manager;
+    auto session = connect(manager, v5("s", broker.uri()));
+    std::vector<mqttx::DeliveryToken> tokens;
+    for (int i = 0; i < 6; ++i) tokens.push_back(session->publish("window/t", "m", 1));
+    EXPECT_EQ(session->metrics().in_flight, 2u);
+    broker.wait_for_packet(3, 1);  // the second
+    EXPECT_EQ(broker.packets(3).size(), 2u);
+    EXPECT_EQ(session->metrics().in_flight, 2u);
+}
+
+// ---- subscriptions -------------------------------------------------------------------
+
+TEST(Mqtt5, SubscriptionIdsTellWhichSubscriptionsMatched) {
+    mqttx::test::Mosquitto broker;
+    mqttx::SessionManager manager;
+    auto session = connect(manager, v5("s", broker.uri()));
+    std::mutex mutex;
+    std::map<std::string, std::set<std::uint32_t>> ids;  // per topic, over every copy
+    std::atomic<int> received{0};
+    auto record = [&](const mqttx::Message& message) {
+        {
+            std::lock_guard lock(mutex);
+            for (auto id : message.subscription_ids()) ids[std::string(message.topic())].insert(id);
+        }
+        ++received;
+    };
+    auto wide = session->subscribe("ids/#", 1, record, {.subscription_id = 7});
+    auto narrow = session->subscribe("ids/exact", 1, record, {.subscription_id = 268'435'455});
+    session->publish("ids/exact", "both", 1).wait();
+    session->publish("ids/other", "wide", 1).wait();
+    // ids/exact reaches both routes of the session; each copy carries the broker's ids.
+    ASSERT_TRUE(wait_until([&] {
+        std::lock_guard lock(mutex);
+        return ids["ids/exact"].size() == 2 && ids["ids/other"].size() == 1;
+    }));
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(ids["ids/exact"], (std::set<std::uint32_t>{7, 268'435'455}));
+    EXPECT_EQ(ids["ids/other"], (std::set<std::uint32_t>{7}));
+}
+
+TEST(Mqtt5, SubscribeAndUnsubscribeCarryTheirProperties) {
+    FakeBroker broker;
+    mqttx::SessionManager manager;
+    auto session = connect(manager, v5("s", broker.uri()));
+    Collector unused;
+    auto route = session->subscribe("props/#", 1, unused.handler(),
+                                    {.subscription_id = 42, .user_properties = {{"why", "test"}}});
+    const auto subscribe = broker.wait_for_packet(8).properties();
+    ASSERT_NE(find(subscribe, 0x0B), nullptr);
+    EXPECT_EQ(find(subscribe, 0x0B)->number, 42u);
+    ASSERT_EQ(all_of(subscribe, 0x26).size(), 1u);
+    EXPECT_EQ(all_of(subscribe, 0x26)[0].value, "test");
+    EXPECT_EQ(session->unsubscribe("props/#", {{"bye", "now"}}), 0);
+    const auto unsubscribe = broker.wait_for_packet(10).properties();
+    ASSERT_EQ(all_of(unsubscribe, 0x26).size(), 1u);
+    EXPECT_EQ(all_of(unsubscribe, 0x26)[0].text, "bye");
+}
+
+// The ids and user properties of a subscription go out again when it is restored.
+TEST(Mqtt5, ARestoredSubscriptionKeepsItsId) {
+    FakeBroker broker;
+    mqttx::test::FaultProxy proxy(broker.port());
+    mqttx::SessionManager manager;
+    Collector unused;
+    auto session = connect(
+        manager,
+        v5("s", proxy.uri()).subscribe("again/#", 1, unused.handler(), {.subscription_id = 9}));
+    broker.wait_for_packet(8);
+    proxy.reset_all();
+    const auto again = broker.wait_for_packet(8, 1).properties();
+    ASSERT_NE(find(again, 0x0B), nullptr);
+    EXPECT_EQ(find(again, 0x0B)->number, 9u);
+}
+
+TEST(Mqtt5, AGrantedQosBelowTheAskedOneIsReported) {
+    mqttx::test::Mosquitto broker({.extra_config = "max_qos 1\n"});
+    mqttx::SessionManager manager;
+    std::mutex mutex;
+    std::vector<std::string> errors;
+    auto events = manager.on_event(mqttx::EventType::error, [&](const auto& event) {
+        std::lock_guard lock(mutex);
+        errors.push_back(std::get<mqttx::ErrorInfo>(event.data).message);
+    });
+    auto session = connect(manager, v5("s", broker.uri()));
+    Collector inbox;
+    auto route = session->subscribe("granted/#", 2, inbox.handler());
+    EXPECT_EQ(route.granted_qos(), 1);
+    ASSERT_TRUE(wait_until([&] {
+        std::lock_guard lock(mutex);
+        return !errors.empty();
+    }));
+    std::lock_guard lock(mutex);
+    EXPECT_NE(errors[0].find("granted QoS 1"), std::string::npos) << errors[0];
+    EXPECT_NE(errors[0].find("granted/#"), std::string::npos) << errors[0];
+}
+
+TEST(Mqtt5, TheGrantedQosIsOnTheRoute) {
+    mqttx::test::Mosquitto broker;
+    mqttx::SessionManager manager;
+    auto session = manager.add_session(v5("s", broker.uri()).build());
+    Collector inbox;
+    auto route = session->subscribe("g/#", 2, inbox.handler());
+    EXPECT_EQ(route.granted_qos(), -1);  // not connected: the broker has not answered
+    manager.connect("s");
+    manager.wait_for_session("s", 20s);
+    EXPECT_EQ(route.granted_qos(), 2);
+    auto second = session->subscribe("g/#", 1, inbox.handler());  // shares the filter
+    EXPECT_EQ(second.granted_qos(), 2);
+    route.stop();
+    EXPECT_EQ(route.granted_qos(), -1);
+}
+
+TEST(Mqtt5, UnsubscribeReturnsTheBrokersReasonCode) {
+    mqttx::test::Mosquitto broker;
+    mqttx::SessionManager manager;
+    auto session = connect(manager, v5("s", broker.uri()));
+    Collector inbox;
+    auto route = session->subscribe("u/#", 1, inbox.handler());
+    EXPECT_EQ(session->unsubscribe("u/#"), 0x00);
+    EXPECT_FALSE(route.active());
+    EXPECT_EQ(session->unsubscribe("never/subscribed"), 0x11);  // no subscription existed
+    EXPECT_EQ(error_kind_of([&] {
+                  session->unsubscribe("u/#", {{"bad", std::string("\0", 1)}});
+              }),
+              ErrorKind::configuration);
+}
+
+// ---- topic aliases -------------------------------------------------------------------
+
+// After its first message on a connection, a topic goes out as its alias alone.
+TEST(Mqtt5, TopicAliasesReplaceTheTopicAfterItsFirstMessage) {
+    FakeBroker broker;
+    broker.set_connack(FakeBroker::integer_property(0x22, 10, 2));
+    mqttx::SessionManager manager;
+    mqttx::PerformanceOptions performance;
+    performance.topic_aliases = 1;
+    auto session = connect(manager, v5("s", broker.uri()).performance(performance));
+    for (const char* topic : {"alias/a", "alias/a", "alias/b", "alias/a"}) {
+        session->publish(topic, "x", 0).wait();
+    }
+    session->publish("alias/a", "x", 1);  // QoS 1 always carries its topic
+    broker.wait_for_packet(3, 4);
+    const auto published = broker.packets(3);
+    ASSERT_EQ(published.size(), 5u);
+    auto alias_of = [](const FakeBroker::Packet& packet) {
+        const auto properties = packet.properties();
+        const auto property = find(properties, 0x23);
+        return property ? static_cast<int>(property->number) : 0;
+    };
+    EXPECT_EQ(published[0].topic(), "alias/a");
+    EXPECT_EQ(alias_of(published[0]), 1);
+    EXPECT_EQ(published[1].topic(), "");
+    EXPECT_EQ(alias_of(published[1]), 1);
+    EXPECT_EQ(published[2].topic(), "alias/b");  // one alias only: the rest go as they are
+    EXPECT_EQ(alias_of(published[2]), 0);
+    EXPECT_EQ(published[3].topic(), "");
+    EXPECT_EQ(alias_of(published[3]), 1);
+    EXPECT_EQ(published[4].topic(), "alias/a");
+    EXPECT_EQ(alias_of(published[4]), 0);
+}
+
+// A real broker maps the aliases back: every message arrives under its own topic, also
+// after a reconnect (where every alias is forgotten and assigned anew).
+TEST(Mqtt5, MessagesSentWithAliasesArriveUnderTheirTopics) {
+    mqttx::test::Mosquitto broker;
+    mqttx::test::FaultProxy proxy(broker.port());
+    mqttx::SessionManager manager;
+    Collector inbox;
+    auto subscriber = connect(manager, v5("sub", broker.uri()));
+    auto route = subscriber->subscribe("aliased/#", 0, inbox.handler());
+    mqttx::PerformanceOptions performance;
+    performance.topic_aliases = 2;
+    auto publisher = connect(manager, v5("pub", proxy.uri()).performance(performance));
+    const std::vector<std::string> topics = {"aliased/one", "aliased/two", "aliased/three"};
+    auto send_round = [&](int round) {
+        for (int i = 0; i < 30; ++i) {
+            publisher->publish(topics[i % 3], std::to_string(round) + "/" + std::to_string(i), 0)
+                .wait();
+        }
+    };
+    send_round(0);
+    ASSERT_TRUE(inbox.wait_for(30));
+    proxy.reset_all();
+    manager.wait_for_session("pub", 20s);
+    ASSERT_TRUE(wait_until([&] { return publisher->is_connected(); }));
+    send_round(1);
+    ASSERT_TRUE(inbox.wait_for(60));
+    for (const auto& message : inbox.messages()) {
+        const int i = std::stoi(message.payload.substr(message.payload.find('/') + 1));
+        EXPECT_EQ(message.topic, topics[i % 3]) << message.payload;
+    }
+}
+
+// ---- the manager's shortcuts ---------------------------------------------------------
+
+TEST(Mqtt5, TheManagersShortcutsTakeTheSessionsProperties) {
+    mqttx::test::Mosquitto broker;
+    mqttx::SessionManager manager;
+    auto a = connect(manager, v5("a", broker.uri()));
+    auto b = connect(manager, v5("b", broker.uri()));
+    Collector inbox;
+    auto route = manager.subscribe_to("a", "short/#", 1, inbox.handler(), {.no_local = true});
+    mqttx::PublishProperties properties;
+    properties.content_type = "text/plain";
+    manager.publish_to("a", "short/own", "dropped by no_local", 1, false, properties).wait();
+    manager.publish_to("b", "short/one", "1", 1, false, properties).wait();
+    ASSERT_TRUE(inbox.wait_for(1));
+    const auto tokens = manager.publish_to_all("short/all", "2", 1, false, properties);
+    for (const auto& token : tokens) token.wait();
+    ASSERT_TRUE(inbox.wait_for(2));  // from b; a's own is not sent back
+    const auto messages = inbox.messages();
+    EXPECT_EQ(messages[0].payload, "1");
+    EXPECT_EQ(messages[0].properties.content_type, "text/plain");
+    EXPECT_EQ(messages[1].payload, "2");
+    EXPECT_EQ(messages[1].properties.content_type, "text/plain");
+    auto v3 = manager.add_session(mqttx::quick_connect("v3", broker.uri()).build());
+    EXPECT_EQ(
+        error_kind_of([&] { manager.publish_to_all("short/all", "3", 1, false, properties); }),
+        ErrorKind::configuration);
 }
 
 }  // namespace

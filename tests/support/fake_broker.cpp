@@ -24,7 +24,8 @@ namespace mqttx::test {
 namespace {
 
 // Control packet types (s2.2.1).
-constexpr unsigned kConnect = 1, kSubscribe = 8, kUnsubscribe = 10, kPingreq = 12, kDisconnect = 14;
+constexpr unsigned kConnect = 1, kPublish = 3, kSubscribe = 8, kUnsubscribe = 10, kPingreq = 12,
+                   kDisconnect = 14;
 
 // MQTT's variable byte integer (s2.2.3), as used by the remaining length.
 void put_length(std::string& out, std::size_t n) {
@@ -228,7 +229,10 @@ struct FakeBroker::Impl {
             }
             if (in.size() - pos < length) break;  // wait for the rest
             const auto type = static_cast<unsigned char>(in[0]) >> 4;
+            const auto flags = static_cast<unsigned char>(in[0]) & 0x0F;
             const std::string body = in.substr(pos, length);
+            received.push_back(Packet{static_cast<int>(type), flags, body});
+            subscribed_cv.notify_all();
             it->in.erase(0, pos + length);
             keep = answer(*it, type, body);
         }
@@ -240,8 +244,6 @@ struct FakeBroker::Impl {
 
     // Replies to one packet; false to close the connection.
     bool answer(Conn& conn, unsigned type, const std::string& body) {
-        received.push_back(Packet{static_cast<int>(type), body});
-        subscribed_cv.notify_all();
         switch (type) {
             case kConnect:
                 // Protocol name "MQTT" (2 + 4 bytes), then the protocol level.
@@ -287,13 +289,27 @@ struct FakeBroker::Impl {
                 subscribed_cv.notify_all();
                 return true;
             }
-            case kUnsubscribe:
+            case kUnsubscribe: {
                 if (body.size() < 2) return false;
-                if (conn.version == 5) {  // one "success" per filter is not needed by Paho
-                    return send_all(conn.fd,
-                                    std::string("\xB0\x03", 2) + body.substr(0, 2) + '\x00');
+                if (conn.version != 5) {
+                    return send_all(conn.fd, std::string("\xB0\x02", 2) + body.substr(0, 2));
                 }
-                return send_all(conn.fd, std::string("\xB0\x02", 2) + body.substr(0, 2));
+                // Packet id, properties, then one "success" per filter.
+                std::size_t pos = 2;
+                std::size_t filters = 0;
+                try {
+                    read_properties(body, pos);
+                    for (; pos < body.size(); ++filters) read_string(body, pos);
+                } catch (const std::runtime_error&) {
+                    return false;
+                }
+                std::string unsuback(1, '\xB0');
+                put_length(unsuback, 3 + filters);
+                unsuback.append(body, 0, 2);
+                unsuback.push_back('\x00');  // no properties
+                unsuback.append(filters, '\x00');
+                return send_all(conn.fd, unsuback);
+            }
             case kPingreq:
                 return send_all(conn.fd, std::string("\xD0\x00", 2));
             case kDisconnect:
@@ -423,11 +439,24 @@ FakeBroker::Packet FakeBroker::wait_for_packet(int type, std::size_t skip,
     return *found;
 }
 
+std::vector<FakeBroker::Packet> FakeBroker::packets(int type) const {
+    std::lock_guard lock(impl_->mutex);
+    std::vector<Packet> out;
+    for (const auto& packet : impl_->received) {
+        if (packet.type == type) out.push_back(packet);
+    }
+    return out;
+}
+
 std::vector<FakeBroker::Property> FakeBroker::Packet::properties() const {
     std::size_t pos = 0;
     switch (type) {
         case kConnect:
             pos = 10;  // protocol name, level, flags, keep-alive
+            break;
+        case kPublish:
+            read_string(body, pos);             // topic
+            if ((flags & 0x06) != 0) pos += 2;  // QoS 1/2: packet identifier
             break;
         case kSubscribe:
         case kUnsubscribe:
@@ -441,6 +470,13 @@ std::vector<FakeBroker::Property> FakeBroker::Packet::properties() const {
             throw std::runtime_error("properties of packet type " + std::to_string(type));
     }
     return read_properties(body, pos);
+}
+
+std::string FakeBroker::Packet::topic() const {
+    if (type != kPublish)
+        throw std::runtime_error("a topic of packet type " + std::to_string(type));
+    std::size_t pos = 0;
+    return read_string(body, pos);
 }
 
 std::vector<FakeBroker::Property> FakeBroker::Packet::will_properties() const {

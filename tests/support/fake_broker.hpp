@@ -74,10 +74,13 @@ class FakeBroker {
         std::string value{};       // a pair's value
     };
     struct Packet {
-        int type = 0;      // control packet type (1 CONNECT ... 14 DISCONNECT)
+        int type = 0;      // control packet type (1 CONNECT, 3 PUBLISH ... 14 DISCONNECT)
+        int flags = 0;     // the fixed header's low four bits (PUBLISH: QoS << 1, ...)
         std::string body;  // after the fixed header
-        // The MQTT 5 properties of a CONNECT, SUBSCRIBE, UNSUBSCRIBE or DISCONNECT.
+        // The MQTT 5 properties of a CONNECT, PUBLISH, SUBSCRIBE, UNSUBSCRIBE or DISCONNECT.
         std::vector<Property> properties() const;
+        // PUBLISH: its topic name (empty when it uses a topic alias alone).
+        std::string topic() const;
         // CONNECT: the will's properties.
         std::vector<Property> will_properties() const;
     };
@@ -85,6 +88,8 @@ class FakeBroker {
     // throws std::runtime_error when none came.
     Packet wait_for_packet(int type, std::size_t skip = 0,
                            std::chrono::milliseconds deadline = std::chrono::seconds(20));
+    // Every packet of `type` received so far, in order.
+    std::vector<Packet> packets(int type) const;
 
   private:
     struct Impl;

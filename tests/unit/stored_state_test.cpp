@@ -25,6 +25,8 @@ mqttx::StoredSessionState sample() {
     mqttx::StoredSubscription local{"a/+/b", 1, {}};
     local.options.no_local = true;
     local.options.retain_as_published = true;
+    local.options.subscription_id = 268'435'455;
+    local.options.user_properties = {{"k", "v"}, {"k", "w"}};
     state.subscriptions = {shared, local, {"plain", 0, {}}};
     return state;
 }
@@ -44,6 +46,10 @@ TEST(StoredState, RoundTripKeepsEveryField) {
     EXPECT_EQ(back.subscriptions[0].options.retain_handling, mqttx::RetainHandling::do_not_send);
     EXPECT_TRUE(back.subscriptions[1].options.no_local);
     EXPECT_TRUE(back.subscriptions[1].options.retain_as_published);
+    EXPECT_EQ(back.subscriptions[1].options.subscription_id, 268'435'455u);
+    EXPECT_EQ(back.subscriptions[1].options.user_properties,
+              (mqttx::UserProperties{{"k", "v"}, {"k", "w"}}));
+    EXPECT_EQ(back.subscriptions[0].options.subscription_id, 0u);
     EXPECT_EQ(back.subscriptions[2].qos, 0);
     EXPECT_FALSE(back.subscriptions[2].options.no_local);
 }
@@ -68,6 +74,10 @@ TEST(StoredState, DamagedRecordsAreRefusedWithTheReason) {
     auto bad_qos = valid;
     bad_qos.replace(bad_qos.find("\"qos\":2"), 7, "\"qos\":3");
     EXPECT_NE(reason(bad_qos).find("QoS 3"), std::string::npos) << reason(bad_qos);
+    auto bad_id = valid;
+    bad_id.replace(bad_id.find("268435455"), 9, "268435456");
+    EXPECT_NE(reason(bad_id).find("subscription_id 268435456"), std::string::npos)
+        << reason(bad_id);
     const std::string not_array =
         R"({"version":1,"client_id":"c","session":"s","last_connected_ms":0,)"
         R"("last_disconnected_ms":0,"subscriptions":{}})";
