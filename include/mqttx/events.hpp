@@ -49,7 +49,9 @@ struct ConnectInfo {
     std::string reason_string{};
     // The client id the broker assigned; empty when it kept ours.
     std::string assigned_client_id{};
-    // The keep-alive the broker imposes (Server Keep Alive), which the session then uses.
+    // The keep-alive the broker imposed (Server Keep Alive) on this connection or an
+    // earlier one of the session. Paho cannot change the keep-alive of a connection, so
+    // a session that connected with a longer one connects again at once with this one.
     std::optional<std::chrono::seconds> server_keep_alive{};
     // The broker's own Session Expiry Interval, when it overrides ours.
     std::optional<std::chrono::seconds> session_expiry{};

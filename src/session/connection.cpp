@@ -89,14 +89,7 @@ mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker)
         opts.set_mqtt_version(MQTTVERSION_3_1_1);
         opts.set_clean_session(clean);
     }
-    // Paho declares a connection dead only a full interval after an unanswered PINGREQ,
-    // which itself waits an interval: up to 3x keep-alive of silence. Half the interval
-    // keeps detection near 1.5x keep_alive (the broker is told the shorter interval).
-    // A broker that named its own keep-alive (MQTT 5 CONNACK) gets it asked for again.
-    const auto server_keep_alive = server_keep_alive_.load(std::memory_order_relaxed);
-    const auto keep_alive =
-        server_keep_alive >= 0 ? server_keep_alive : options_.keep_alive.count();
-    opts.set_keep_alive_interval(static_cast<int>(keep_alive == 0 ? 0 : (keep_alive + 1) / 2));
+    opts.set_keep_alive_interval(paho_keep_alive());
     const auto connect_seconds =
         std::chrono::ceil<std::chrono::seconds>(options_.connect_timeout).count();
     opts.set_connect_timeout(static_cast<int>(std::max<long long>(1, connect_seconds)));
@@ -156,6 +149,17 @@ mqtt::connect_options SessionCore::make_connect_options(const BrokerUri& broker)
     return opts;
 }
 
+// Paho declares a connection dead only a full interval after an unanswered PINGREQ,
+// which itself waits an interval: up to 3x keep-alive of silence. Half the interval
+// keeps detection near 1.5x keep_alive (the broker is told the shorter interval). A
+// broker that imposed its own (MQTT 5 Server Keep Alive) gets that asked for.
+int SessionCore::paho_keep_alive() const noexcept {
+    const auto server_keep_alive = server_keep_alive_.load(std::memory_order_relaxed);
+    const auto keep_alive =
+        server_keep_alive >= 0 ? server_keep_alive : options_.keep_alive.count();
+    return static_cast<int>(keep_alive == 0 ? 0 : (keep_alive + 1) / 2);
+}
+
 // Four Byte Integers go to Paho as int32_t, whose bits it puts on the wire unsigned.
 mqtt::properties SessionCore::connect_properties() const {
     mqtt::properties properties;
@@ -200,8 +204,22 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
     broker_max_packet_.store(info.maximum_packet_size, std::memory_order_relaxed);
     broker_max_qos_.store(std::min(2, info.maximum_qos), std::memory_order_relaxed);
     broker_retain_available_.store(info.retain_available, std::memory_order_relaxed);
-    server_keep_alive_.store(info.server_keep_alive ? info.server_keep_alive->count() : -1,
-                             std::memory_order_relaxed);
+    const int connected_with = paho_keep_alive();
+    // Kept once imposed: the broker says it only to a client that asked for more.
+    if (info.server_keep_alive) {
+        server_keep_alive_.store(info.server_keep_alive->count(), std::memory_order_relaxed);
+    } else if (const auto imposed = server_keep_alive_.load(std::memory_order_relaxed);
+               imposed >= 0) {
+        info.server_keep_alive = std::chrono::seconds(imposed);
+    }
+    // Paho C 1.3.12 keeps the keep-alive it connected with. Past a shorter one the broker
+    // imposed, it would close the connection as idle (and publish the will): connect again
+    // at once, asking for the broker's.
+    if (info.server_keep_alive && info.server_keep_alive->count() > 0 &&
+        (connected_with == 0 || connected_with > info.server_keep_alive->count())) {
+        reconnect_for_keep_alive(*info.server_keep_alive, connected_with);
+        return;
+    }
     {
         std::lock_guard handoff(handoff_mutex_);
         outbox_.limit_window(info.receive_maximum);
@@ -260,6 +278,34 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
     runtime_->scheduler.post([weak = weak_from_this(), generation] {
         if (auto self = weak.lock()) self->restore_subscriptions(generation);
     });
+}
+
+void SessionCore::reconnect_for_keep_alive(std::chrono::seconds imposed, int connected_with) {
+    runtime_->waker.connect_finished(this);
+    std::uint64_t epoch;
+    {
+        std::lock_guard lock(mutex_);
+        epoch = epoch_;
+    }
+    log_->info(
+        "session '{}': the broker imposes a keep-alive of {} s where Paho connected with {} s; "
+        "connecting again with the broker's",
+        options_.name, imposed.count(), connected_with);
+    // Waiting for the DISCONNECT blocks: not on Paho's thread, not on the scheduler's.
+    const bool posted = runtime_->background.post([weak = weak_from_this(), epoch] {
+        auto self = weak.lock();
+        if (!self) return;
+        self->await_disconnect(self->send_disconnect(), self->disconnect_deadline());
+        {
+            std::lock_guard lock(self->mutex_);
+            self->connect_in_flight_ = false;
+        }
+        self->attempt_connect(epoch);
+    });
+    if (!posted) {
+        std::lock_guard lock(mutex_);
+        connect_in_flight_ = false;
+    }
 }
 
 std::shared_ptr<const ConnectInfo> SessionCore::connect_info() const {

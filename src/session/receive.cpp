@@ -10,8 +10,38 @@
 
 namespace mqttx::detail {
 
+// MQTT 5 topic aliases the broker uses towards us (ConnectProperties::topic_alias_maximum):
+// a PUBLISH with a topic and an alias sets the alias, one with the alias alone means that
+// topic. Paho C 1.3.12 hands both over as they came, so they are resolved here, per
+// connection (only Paho's receive thread runs this).
+mqtt::const_message_ptr SessionCore::resolve_topic_alias(mqtt::const_message_ptr message) {
+    const auto& properties = message->get_properties().c_struct();
+    int alias = 0;
+    for (int i = 0; i < properties.count; ++i) {
+        if (properties.array[i].identifier == MQTTPROPERTY_CODE_TOPIC_ALIAS) {
+            alias = properties.array[i].value.integer2;
+        }
+    }
+    if (alias == 0) return message;
+    const auto link = link_generation_.load(std::memory_order_relaxed);
+    if (incoming_aliases_link_ != link) {
+        incoming_aliases_.clear();  // a new connection: the broker starts afresh
+        incoming_aliases_link_ = link;
+    }
+    if (!message->get_topic().empty()) {
+        incoming_aliases_[alias] = message->get_topic();
+        return message;
+    }
+    const auto known = incoming_aliases_.find(alias);
+    if (known == incoming_aliases_.end()) return message;  // refused as an empty topic
+    auto resolved = std::make_shared<mqtt::message>(*message);
+    resolved->set_topic(known->second);
+    return resolved;
+}
+
 void SessionCore::on_message(mqtt::const_message_ptr message) noexcept {
     try {
+        if (accepts_topic_aliases_) message = resolve_topic_alias(std::move(message));
         // A broken or hostile server may send what no publisher could: a topic with
         // wildcards, a NUL or ill-formed UTF-8. Never routed, never forwarded.
         if (auto problem = topic::check_topic_name(message->get_topic()); !problem.empty()) {

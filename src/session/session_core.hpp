@@ -18,6 +18,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "broker_uri.hpp"
@@ -141,6 +142,7 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
 
     // Paho's threads.
     void on_message(mqtt::const_message_ptr message) noexcept;
+    mqtt::const_message_ptr resolve_topic_alias(mqtt::const_message_ptr message);
     void on_connect_success(const mqtt::token& token);
     void on_connect_failure(const mqtt::token& token);
     // `info` says why as far as it is known; the broker, duration and text are added here.
@@ -226,6 +228,10 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     void drop_route(RouteEntry& entry, bool unsubscribe_if_last) noexcept;
     mqtt::connect_options make_connect_options(const BrokerUri& broker) const;
     mqtt::properties connect_properties() const;  // MQTT 5 CONNECT properties
+    int paho_keep_alive() const noexcept;         // the interval Paho connects with, s
+    // The broker imposed a shorter keep-alive than Paho connected with: disconnect and
+    // connect again (the connect stays in flight meanwhile).
+    void reconnect_for_keep_alive(std::chrono::seconds imposed, int connected_with);
     // The message Paho gets for `delivery`: the delivery's own, or (QoS 0 with topic
     // aliases on) one that carries the topic's alias. With handoff_mutex_ held.
     mqtt::const_message_ptr message_for_paho(const std::shared_ptr<Delivery>& delivery);
@@ -297,9 +303,15 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     std::atomic<std::uint32_t> broker_max_packet_{0};
     std::atomic<int> broker_max_qos_{2};  // MQTT 5: the CONNACK's Maximum QoS
     std::atomic<bool> broker_retain_available_{true};
-    // The broker's Server Keep Alive, asked for at the next connect; -1 when it set none.
+    // The broker's Server Keep Alive, asked for at every later connect; -1 until one sets it.
     std::atomic<long long> server_keep_alive_{-1};
     TopicAliases aliases_;  // guarded by handoff_mutex_
+    // Topic aliases the broker may use towards us (resolve_topic_alias); Paho's receive
+    // thread only. Set up for the connection of generation incoming_aliases_link_.
+    const bool accepts_topic_aliases_ =
+        options_.connect_properties && options_.connect_properties->topic_alias_maximum > 0;
+    std::unordered_map<int, std::string> incoming_aliases_;
+    std::uint32_t incoming_aliases_link_ = 0;
 
     ActionForwarder connect_listener_{*this, &SessionCore::on_connect_success,
                                       &SessionCore::on_connect_failure};

@@ -409,6 +409,43 @@ TEST(Mqtt5, TheBrokersReceiveMaximumBoundsThePublishWindow) {
     EXPECT_EQ(session->metrics().in_flight, 2u);
 }
 
+// The broker's Server Keep Alive replaces the client's: the fake broker asks for 2 s
+// where the session asked for 60, and a PINGREQ comes long before 60 s would bring one.
+TEST(Mqtt5, TheServersKeepAliveIsObeyed) {
+    FakeBroker broker;
+    broker.set_connack(FakeBroker::integer_property(0x13, 2, 2));
+    mqttx::SessionManager manager;
+    auto session = connect(manager, v5("s", broker.uri()).keep_alive(60s));
+    ASSERT_TRUE(session->connect_info()->server_keep_alive.has_value());
+    EXPECT_EQ(*session->connect_info()->server_keep_alive, 2s);
+    EXPECT_NO_THROW(broker.wait_for_packet(12, 0, 20s));
+    // Paho keeps a connection's keep-alive: the session connected again, asking for 1 s
+    // (half the broker's, see paho_keep_alive()). Bytes 8-9 of a CONNECT's body.
+    const auto again = broker.wait_for_packet(1, 1).body;
+    ASSERT_GE(again.size(), 10u);
+    EXPECT_EQ(static_cast<unsigned char>(again[8]) * 256 + static_cast<unsigned char>(again[9]), 1);
+    EXPECT_TRUE(session->is_connected());
+}
+
+// Topic aliases the broker uses towards the client (ConnectProperties::topic_alias_maximum)
+// are resolved: a handler sees the topic, not an empty one.
+TEST(Mqtt5, IncomingTopicAliasesAreResolved) {
+    FakeBroker broker;
+    mqttx::SessionManager manager;
+    mqttx::ConnectProperties properties;
+    properties.topic_alias_maximum = 4;
+    auto session = connect(manager, v5("s", broker.uri()).connect_properties(properties));
+    Collector inbox;
+    auto route = session->subscribe("in/#", 0, inbox.handler());
+    ASSERT_TRUE(broker.wait_for_subscribe("in/#"));
+    const auto alias = FakeBroker::integer_property(0x23, 1, 2);
+    ASSERT_EQ(broker.send_publish_v5("in/a", "first", alias), 1u);
+    ASSERT_EQ(broker.send_publish_v5("", "second", alias), 1u);
+    ASSERT_TRUE(inbox.wait_for(2));
+    for (const auto& message : inbox.messages())
+        EXPECT_EQ(message.topic, "in/a") << message.payload;
+}
+
 // ---- subscriptions -------------------------------------------------------------------
 
 TEST(Mqtt5, SubscriptionIdsTellWhichSubscriptionsMatched) {
