@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -561,6 +563,41 @@ TEST(Mqtt5, UnsubscribeReturnsTheBrokersReasonCode) {
                   session->unsubscribe("u/#", {{"bad", std::string("\0", 1)}});
               }),
               ErrorKind::configuration);
+}
+
+// ---- acknowledgements ----------------------------------------------------------------
+
+// A broker that refuses a publish says why in its PUBACK (0x80 and up): the token fails
+// with that code. (Codes below 0x80, e.g. 0x10, Paho C 1.3.12 reports as 0: not
+// available, see docs/mqtt5.md.)
+TEST(Mqtt5, ARefusedPublishFailsWithTheBrokersReasonCode) {
+    const auto dir = mqttx::test::make_temp_dir("mqttx-mqtt5-acl");
+    std::ofstream(dir + "/dynsec.json") << R"({
+  "defaultACLAccess": {"publishClientSend": false, "publishClientReceive": true,
+                       "subscribe": true, "unsubscribe": true},
+  "clients": [],
+  "groups": [{"groupname": "anonymous", "roles": [{"rolename": "writer"}], "clients": []}],
+  "roles": [{"rolename": "writer", "acls": [{"acltype": "publishClientSend",
+             "topic": "open/#", "priority": 0, "allow": true}]}],
+  "anonymousGroup": "anonymous"
+})";
+    mqttx::test::Mosquitto broker(
+        {.extra_config = "plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so\n"
+                         "plugin_opt_config_file " +
+                         dir + "/dynsec.json\n"});
+    mqttx::SessionManager manager;
+    auto session = connect(manager, v5("s", broker.uri()));
+    for (int qos : {1, 2}) {
+        try {
+            session->publish("closed/x", "no", qos).wait();
+            ADD_FAILURE() << "QoS " << qos << ": the refused publish completed";
+        } catch (const mqttx::Error& e) {
+            EXPECT_EQ(e.kind(), ErrorKind::publish) << e.what();
+            EXPECT_EQ(e.reason_code(), 0x87) << e.what();  // not authorized
+        }
+    }
+    EXPECT_NO_THROW(session->publish("open/x", "yes", 1).wait());
+    std::filesystem::remove_all(dir);
 }
 
 // ---- topic aliases -------------------------------------------------------------------

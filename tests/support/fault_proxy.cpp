@@ -314,6 +314,7 @@ struct FaultProxy::Impl {
             c.client_tail = seen.substr(seen.size() - std::min(seen.size(), poison.size() - 1));
         }
         if (n > 0) {
+            if (&from == &c.client) from_clients.fetch_add(static_cast<std::uint64_t>(n));
             to.out.append(chunk.data(), static_cast<std::size_t>(n));
         } else if (n == 0) {
             from.eof = true;
@@ -536,6 +537,7 @@ struct FaultProxy::Impl {
     std::atomic<bool> stopping{false};  // set by ~Impl
     std::atomic<std::size_t> open{0};
     std::atomic<std::size_t> accepted{0};
+    std::atomic<std::uint64_t> from_clients{0};
     std::thread thread;
 };
 
@@ -587,6 +589,10 @@ std::size_t FaultProxy::connection_count() const {
 
 std::size_t FaultProxy::accepted_total() const {
     return impl_->accepted.load();
+}
+
+std::uint64_t FaultProxy::bytes_from_clients() const {
+    return impl_->from_clients.load();
 }
 
 std::string FaultProxy::last_error() const {

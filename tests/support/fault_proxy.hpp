@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -68,6 +69,8 @@ class FaultProxy {
     std::size_t connection_count() const;
     // Connections accepted since construction, refused ones included.
     std::size_t accepted_total() const;
+    // Bytes read from clients so far (what they sent towards the broker).
+    std::uint64_t bytes_from_clients() const;
     // The last unexpected error the proxy met (a failed connect to the target, a
     // peer's reset, a failed system call), or "" if none. For debugging only.
     std::string last_error() const;
