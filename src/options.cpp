@@ -256,10 +256,9 @@ void validate(const DisconnectOptions& disconnect, const Options& options) {
         problems.add("protocol",
                      "a DISCONNECT with a reason code or properties needs Protocol::v5");
     }
-    // The codes a client may send (MQTT 5 s3.14.2.1).
-    static constexpr int client_codes[] = {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x90,
-                                           0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A,
-                                           0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2};
+    // The codes a client may send (MQTT 5 s3.14.2.1; the others are the server's).
+    static constexpr int client_codes[] = {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x90,
+                                           0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99};
     if (std::find(std::begin(client_codes), std::end(client_codes), disconnect.reason_code) ==
         std::end(client_codes)) {
         problems.add("reason_code", std::to_string(disconnect.reason_code) +
@@ -268,9 +267,10 @@ void validate(const DisconnectOptions& disconnect, const Options& options) {
     if (disconnect.session_expiry) {
         const auto seconds = disconnect.session_expiry->count();
         const auto& connect = options.connect_properties;
+        // What the CONNECT asked for (see SessionCore::connect_properties()).
         const auto connected_with = connect && connect->session_expiry
                                         ? connect->session_expiry->count()
-                                        : (options.persistent ? 1 : 0);
+                                        : (options.clean_session ? 0 : 1);
         detail::check_interval(problems, "session_expiry", seconds);
         if (seconds != 0 && connected_with == 0) {
             problems.add("session_expiry",

@@ -72,28 +72,6 @@ std::vector<std::uint32_t> subscription_ids(const mqtt::properties& in) {
     return ids;
 }
 
-UserProperties user_properties(const mqtt::properties& in) {
-    UserProperties out;
-    const auto& props = in.c_struct();
-    for (int i = 0; i < props.count; ++i) {
-        const auto& property = props.array[i];
-        if (property.identifier == MQTTPROPERTY_CODE_USER_PROPERTY) {
-            out.emplace_back(text(property.value.data), text(property.value.value));
-        }
-    }
-    return out;
-}
-
-std::string reason_string(const mqtt::properties& in) {
-    const auto& props = in.c_struct();
-    for (int i = 0; i < props.count; ++i) {
-        if (props.array[i].identifier == MQTTPROPERTY_CODE_REASON_STRING) {
-            return text(props.array[i].value.data);
-        }
-    }
-    return {};
-}
-
 // Read from Paho's C array: one-byte properties fill in only their byte of the value.
 void read_connack(const mqtt::properties& in, ConnectInfo& info) {
     const auto& props = in.c_struct();

@@ -16,9 +16,6 @@ mqtt::properties to_paho(const PublishProperties& properties);
 PublishProperties from_paho(const mqtt::properties& properties);
 // The subscription identifiers of a received PUBLISH, in the order they came.
 std::vector<std::uint32_t> subscription_ids(const mqtt::properties& properties);
-UserProperties user_properties(const mqtt::properties& properties);
-// The Reason String, "" when there is none.
-std::string reason_string(const mqtt::properties& properties);
 // Fills in the MQTT 5 fields of `info` from a CONNACK's properties.
 void read_connack(const mqtt::properties& properties, ConnectInfo& info);
 

@@ -17,9 +17,10 @@ namespace mqttx {
 
 namespace detail {
 
-// What a Requester shares with its route's handler (a dispatcher thread) and its timers
-// (the scheduler thread): they hold it weakly, so either may outlive the Requester.
-struct RequesterState {
+// What a Requester shares with its route's handler (a dispatcher thread), its timers
+// (the scheduler thread) and the session's outbox (whose failure of a request's publish
+// fails the request at once): they hold it weakly, so any may outlive the Requester.
+struct RequesterState final : DeliveryObserver {
     struct Pending {
         std::promise<Message> promise;
         std::string topic;
@@ -34,6 +35,9 @@ struct RequesterState {
     const std::string session;
     const std::string reply_topic;
     const std::string prefix;  // of every correlation data: random per requester
+
+    // Request number `n` has the correlation data "<prefix>-<n>".
+    std::string correlation_of(std::uint64_t n) const { return prefix + "-" + std::to_string(n); }
 
     mutable std::mutex mutex;
     std::unordered_map<std::string, Pending> pending;  // by correlation data
@@ -94,6 +98,19 @@ struct RequesterState {
                              *request)
                     .with_context("timeout_ms", ms);
             });
+        } catch (...) {
+        }
+    }
+
+    // The request's publish failed after publish() accepted it (the broker refused it, it
+    // was dropped from the offline buffer, given up, or the session closed): waiting for
+    // the timeout would only hide why.
+    void settled(const Error* failure, std::int64_t tag) noexcept override {
+        if (failure == nullptr) return;
+        try {
+            auto request = take(correlation_of(static_cast<std::uint64_t>(tag)));
+            if (!request) return;
+            fail(*request, [&] { return *failure; });
         } catch (...) {
         }
     }
@@ -238,6 +255,7 @@ std::future<Message> Requester::request(std::string_view topic, std::string_view
             .with_context("timeout_ms", options.timeout.count());
     }
     std::string correlation;
+    std::uint64_t number = 0;
     std::future<Message> future;
     {
         std::lock_guard lock(state_->mutex);
@@ -247,7 +265,8 @@ std::future<Message> Requester::request(std::string_view topic, std::string_view
                 .with_topic(std::string(topic));
         }
         // Unique per request; the random prefix keeps requesters sharing a reply topic apart.
-        correlation = state_->prefix + "-" + std::to_string(state_->next++);
+        number = state_->next++;
+        correlation = state_->correlation_of(number);
         auto& request = state_->pending[correlation];
         request.topic = std::string(topic);
         request.timeout = options.timeout;
@@ -259,7 +278,10 @@ std::future<Message> Requester::request(std::string_view topic, std::string_view
     properties.response_topic = reply_topic_;
     properties.correlation_data = correlation;
     try {
-        session_->publish(topic, payload, options.qos, false, properties);
+        // The publish's outcome goes to the state: a failure fails the request at once.
+        session_->core().publish_shared(
+            mqtt::string_ref(std::string(topic)), mqtt::binary_ref(payload.data(), payload.size()),
+            options.qos, false, &properties, state_, static_cast<std::int64_t>(number));
     } catch (...) {
         state_->take(correlation);  // the caller gets this error, not a future
         throw;

@@ -86,7 +86,9 @@ struct PerformanceOptions {
     // Topic Alias Maximum) go out with a two-byte topic alias instead of the topic after
     // their first time on a connection, which saves the topic's bytes on every later
     // message. 0: off. QoS 1/2 always carry their topic: Paho resends those after a
-    // reconnect, when the broker has forgotten every alias.
+    // reconnect, when the broker has forgotten every alias. A QoS 0 message sent as an
+    // alias in the instant its connection drops may reach the next connection, whose
+    // broker does not know the alias and closes it (0x94): the session reconnects.
     std::uint16_t topic_aliases = 0;
 };
 
@@ -143,9 +145,9 @@ struct Will {
 // MQTT 5 CONNECT properties. Zero means "not sent" (MQTT's default applies).
 struct ConnectProperties {
     // Session Expiry Interval: how long the broker keeps the session after the connection
-    // ends. Unset: 2^31 - 1 seconds (68 years: never) when clean_session is off (a
-    // persistent session), 0 (ends with the connection) otherwise. At most 2^31 - 1:
-    // Paho C 1.3.12 writes larger values wrongly.
+    // ends. Unset: 2^31 - 1 seconds (68 years: never) when Options::clean_session is off
+    // (as for a persistent session), 0 (ends with the connection) when it is on. At most
+    // 2^31 - 1: Paho C 1.3.12 writes larger values wrongly.
     std::optional<std::chrono::seconds> session_expiry{};
     // QoS 1/2 messages the broker may have unacknowledged towards this client (1-65535).
     std::uint16_t receive_maximum = 0;

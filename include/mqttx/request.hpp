@@ -67,8 +67,10 @@ class Requester {
     // session_closed (the Requester was closed, or the manager stopped, first; a session
     // closed on its own ends in the timeout). What the publish refuses (invalid_topic,
     // invalid_qos, payload_too_large, buffer_full, session_closed; configuration for a
-    // bad timeout) is thrown here and leaves nothing pending. A request made while
-    // disconnected waits in the offline buffer; its timeout runs meanwhile.
+    // bad timeout) is thrown here and leaves nothing pending; a publish that fails later
+    // (the broker refuses it, it is dropped from the offline buffer or given up) fails
+    // the future at once with that Error. A request made while disconnected waits in the
+    // offline buffer; its timeout runs meanwhile.
     std::future<Message> request(std::string_view topic, std::string_view payload,
                                  const RequestOptions& options = {});
 

@@ -61,8 +61,10 @@ class Session {
     // Stops every route of this session on exactly `filter` and unsubscribes: when
     // connected, waits for the broker's UNSUBACK (Options::write_timeout) and returns its
     // reason code (0 success; MQTT 5: 0x11 "no subscription existed"), throwing Error
-    // (kind subscription, or timeout) on a refusal. Not connected: -1 (a persistent
-    // session unsubscribes at the next connect). `user_properties`: MQTT 5 only.
+    // (kind subscription, or timeout) on a refusal; the routes are gone either way. -1
+    // when not connected (a persistent session unsubscribes at the next connect) or
+    // called from a handler on Paho's receive thread (not waited for there); 0 when routes
+    // added meanwhile keep the subscription. `user_properties`: MQTT 5 only.
     int unsubscribe(std::string_view filter, const UserProperties& user_properties = {});
 
     SessionMetrics metrics() const noexcept;

@@ -220,12 +220,11 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
         reconnect_for_keep_alive(*info.server_keep_alive, connected_with);
         return;
     }
-    {
-        std::lock_guard handoff(handoff_mutex_);
-        outbox_.limit_window(info.receive_maximum);
-        aliases_.reset(
-            std::min<std::uint32_t>(options_.performance.topic_aliases, info.topic_alias_maximum));
-    }
+    outbox_.limit_window(info.receive_maximum);
+    // Not handoff_mutex_ here, on Paho's thread: a hand-off holding it may wait for Paho.
+    alias_limit_.store(
+        std::min<std::uint32_t>(options_.performance.topic_aliases, info.topic_alias_maximum),
+        std::memory_order_relaxed);
     drop_paho_session_.store(false, std::memory_order_release);
     runtime_->waker.connect_finished(this);
     std::uint64_t generation;
@@ -259,6 +258,7 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
         last_connect_failure_ = 0;
         generation = ++generation_;
         link_generation_.store(static_cast<std::uint32_t>(generation), std::memory_order_relaxed);
+        alias_link_.store(static_cast<std::uint32_t>(generation), std::memory_order_release);
         info.broker = broker;
         connect_info_ = std::make_shared<const ConnectInfo>(info);
         queue_event(EventType::session_connected, std::move(info));
@@ -282,23 +282,22 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
 
 void SessionCore::reconnect_for_keep_alive(std::chrono::seconds imposed, int connected_with) {
     runtime_->waker.connect_finished(this);
-    std::uint64_t epoch;
-    {
-        std::lock_guard lock(mutex_);
-        epoch = epoch_;
-    }
     log_->info(
         "session '{}': the broker imposes a keep-alive of {} s where Paho connected with {} s; "
         "connecting again with the broker's",
         options_.name, imposed.count(), connected_with);
     // Waiting for the DISCONNECT blocks: not on Paho's thread, not on the scheduler's.
-    const bool posted = runtime_->background.post([weak = weak_from_this(), epoch] {
+    const bool posted = runtime_->background.post([weak = weak_from_this()] {
         auto self = weak.lock();
         if (!self) return;
         self->await_disconnect(self->send_disconnect(), self->disconnect_deadline());
+        std::uint64_t epoch;
         {
             std::lock_guard lock(self->mutex_);
             self->connect_in_flight_ = false;
+            // A disconnect() and start() meanwhile found this connect in flight and left
+            // it to finish: the current era's attempt is this one.
+            epoch = self->epoch_;
         }
         self->attempt_connect(epoch);
     });
@@ -500,6 +499,7 @@ void SessionCore::on_connection_lost(DisconnectInfo info) noexcept {
         {
             std::lock_guard lock(mutex_);
             ready_.store(false, std::memory_order_release);
+            alias_link_.store(0, std::memory_order_release);
             if (!want_connected_ || state() != SessionState::connected) return;
             epoch = epoch_;
             generation = generation_;

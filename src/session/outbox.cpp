@@ -92,7 +92,10 @@ void Outbox::spill_behind_last() {
 
 void Outbox::limit_window(std::size_t receive_maximum) {
     std::lock_guard lock(mutex_);
-    window_ = std::min(limits_.window, std::max<std::size_t>(1, receive_maximum));
+    // Paho keeps to the Receive Maximum itself, and the session wants one place more in
+    // Paho than in the window (see make_connect_options): one below it, when it binds.
+    window_ = receive_maximum > limits_.window ? limits_.window
+                                               : std::max<std::size_t>(1, receive_maximum - 1);
 }
 
 Outbox::Admission Outbox::admit(const std::shared_ptr<Delivery>& delivery, bool may_hand_off,

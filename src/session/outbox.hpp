@@ -45,8 +45,9 @@ class Outbox {
 
     explicit Outbox(Limits limits) : limits_(limits), window_(limits.window) {}
 
-    // At most `receive_maximum` in flight on the current connection (the broker's MQTT 5
-    // Receive Maximum; 65535 when it set none), never more than Limits::window.
+    // Keeps the window of the current connection below `receive_maximum` (the broker's
+    // MQTT 5 Receive Maximum; 65535 when it set none), never above Limits::window. The
+    // window counts every message handed to Paho, QoS 0 too, which the maximum does not.
     void limit_window(std::size_t receive_maximum);
 
     // A newly accepted message. In flight at once (stamped with connection `link`) when

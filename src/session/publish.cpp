@@ -171,6 +171,7 @@ bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexce
         }
         return true;
     } catch (const mqtt::exception& e) {
+        alias_link_.store(0, std::memory_order_release);  // an alias it set may not exist
         // Disconnected between the check and the call: it waits for the next connect.
         const int rc = e.get_return_code();
         const bool retry = rc == MQTTASYNC_DISCONNECTED || rc == MQTTASYNC_MAX_BUFFERED_MESSAGES;
@@ -187,6 +188,7 @@ bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexce
                            .with_topic(delivery->message().get_topic()));
         return true;
     } catch (...) {
+        alias_link_.store(0, std::memory_order_release);
         outbox_.take(delivery.get());
         stats_->count_error();
         delivery->fail(Error(ErrorKind::publish, "publish failed").with_session(options_.name));
@@ -196,7 +198,11 @@ bool SessionCore::hand_to_paho(const std::shared_ptr<Delivery>& delivery) noexce
 
 mqtt::const_message_ptr SessionCore::message_for_paho(const std::shared_ptr<Delivery>& delivery) {
     const auto& message = delivery->message();
-    if (message.get_qos() != 0 || !aliases_.enabled()) return Delivery::paho_message(delivery);
+    if (message.get_qos() != 0) return Delivery::paho_message(delivery);
+    const auto link = alias_link_.load(std::memory_order_acquire);
+    if (link == 0) return Delivery::paho_message(delivery);
+    if (aliases_.link() != link) aliases_.reset(alias_limit_.load(std::memory_order_relaxed), link);
+    if (!aliases_.enabled()) return Delivery::paho_message(delivery);
     const auto use = aliases_.use(message.get_topic_ref().to_string());
     if (use.alias == 0) return Delivery::paho_message(delivery);
     auto properties = message.get_properties();
@@ -246,9 +252,12 @@ void SessionCore::unspill(std::uint64_t sequence) noexcept {
 
 std::string SessionCore::packet_size_problem(const Delivery& delivery) const {
     const auto& message = delivery.message();
-    // Paho keeps the encoded length of the properties as it adds them.
+    // Paho keeps the encoded length of the properties as it adds them. A QoS 0 message
+    // may go out with a Topic Alias (3 bytes more) when aliases are on.
+    const std::size_t alias_bytes =
+        message.get_qos() == 0 && options_.performance.topic_aliases != 0 ? 3 : 0;
     const auto property_length =
-        static_cast<std::size_t>(message.get_properties().c_struct().length);
+        static_cast<std::size_t>(message.get_properties().c_struct().length) + alias_bytes;
     const std::size_t property_bytes =
         options_.protocol == Protocol::v5
             ? variable_byte_integer_size(property_length) + property_length
@@ -350,6 +359,8 @@ void SessionCore::on_publish_success(const mqtt::token& token) {
 }
 
 void SessionCore::on_publish_failure(const mqtt::token& token) {
+    // It may be the connection's failure: no alias alone until the next connect.
+    alias_link_.store(0, std::memory_order_release);
     const auto failed = outbox_.find(token.get_user_context());
     if (!failed) return;
     // A QoS 1/2 message lost with its connection (Paho discards what is in flight when a

@@ -156,6 +156,10 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     static constexpr int granted_unknown = -1;
     static constexpr int not_granted = -2;
     void resubscribe_answered(std::uint64_t generation, const std::string& filter, int granted);
+    // With mutex_ held: "" when the broker connected to (its CONNACK) supports what a
+    // subscription to `filter` with `options` needs, else why not.
+    std::string unsupported_by_broker(std::string_view filter,
+                                      const SubscribeOptions& options) const;
     // Logs and reports (error event) a SUBACK that granted less than was asked.
     void report_downgrade(const std::string& filter, int asked, int granted);
     // Waits (Options::write_timeout) for the UNSUBACK; its reason code, or throws Error.
@@ -306,6 +310,12 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // The broker's Server Keep Alive, asked for at every later connect; -1 until one sets it.
     std::atomic<long long> server_keep_alive_{-1};
     TopicAliases aliases_;  // guarded by handoff_mutex_
+    // The connection (link_generation_) whose outgoing aliases may be used, 0 while none
+    // may: set at connect, cleared when the connection or a hand-off fails, so that no
+    // message carries an alias alone into a connection that does not know it. Paho keeps
+    // what it was handed across a reconnect.
+    std::atomic<std::uint32_t> alias_link_{0};
+    std::atomic<std::uint32_t> alias_limit_{0};  // the current connection's alias count
     // Topic aliases the broker may use towards us (resolve_topic_alias); Paho's receive
     // thread only. Set up for the connection of generation incoming_aliases_link_.
     const bool accepts_topic_aliases_ =

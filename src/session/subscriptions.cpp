@@ -62,6 +62,25 @@ std::string filter_of(const mqtt::token& token) {
 
 }  // namespace
 
+std::string SessionCore::unsupported_by_broker(std::string_view filter,
+                                               const SubscribeOptions& options) const {
+    if (!connect_info_) return {};
+    const auto& info = *connect_info_;
+    const char* what = nullptr;
+    if (options.subscription_id != 0 && !info.subscription_identifiers_available) {
+        what = "subscription identifiers";
+    } else if (!options.share_group.empty() && !info.shared_subscription_available) {
+        what = "shared subscriptions";
+    } else if (!info.wildcard_subscription_available &&
+               filter.find_first_of("+#") != std::string_view::npos) {
+        what = "wildcard subscriptions";
+    }
+    if (what == nullptr) return {};
+    // Sent anyway, it would be a protocol error that closes the connection, again at
+    // every reconnect.
+    return std::string("the broker does not support ") + what + " (MQTT 5 CONNACK)";
+}
+
 void SessionCore::install_initial_subscriptions() {
     for (const auto& spec : options_.subscriptions) {
         permanent_routes_.push_back(subscribe(spec.filter, spec.qos, spec.handler, spec.options));
@@ -145,6 +164,13 @@ std::shared_ptr<RouteEntry> SessionCore::subscribe(std::string_view filter_text,
         std::lock_guard ops(broker_ops_mutex_);
         {
             std::lock_guard lock(mutex_);
+            if (state_.load() == SessionState::connected) {
+                if (auto problem = unsupported_by_broker(filter_text, options); !problem.empty()) {
+                    throw Error(ErrorKind::subscription, std::move(problem))
+                        .with_session(options_.name)
+                        .with_topic(entry->filter());
+                }
+            }
             const auto added = subscriptions_.add_route(entry->filter(), qos, options);
             paho_options = to_paho(added.options);
             paho_properties = subscribe_properties(added.options);
@@ -357,11 +383,19 @@ void SessionCore::restore_subscriptions(std::uint64_t generation) {
         mqtt::properties properties;
     };
     std::vector<Wanted> wanted;
+    std::vector<std::pair<std::string, std::string>> unsupported;  // filter, why
     std::vector<std::string> unsubscribes;
     {
         std::lock_guard lock(mutex_);
         if (generation != generation_ || state() != SessionState::connected) return;
         for (auto& [filter, qos, options] : subscriptions_.unacknowledged()) {
+            // The filter without its "$share/group/" prefix.
+            const auto plain = std::string_view(filter).substr(
+                options.share_group.empty() ? 0 : options.share_group.size() + 8);
+            if (auto problem = unsupported_by_broker(plain, options); !problem.empty()) {
+                unsupported.emplace_back(filter, std::move(problem));
+                continue;
+            }
             wanted.push_back({std::move(filter), qos, to_paho(options),
                               options_.protocol == Protocol::v5 ? subscribe_properties(options)
                                                                 : mqtt::properties()});
@@ -372,6 +406,12 @@ void SessionCore::restore_subscriptions(std::uint64_t generation) {
         resubscribe_granted_.clear();
     }
     for (const auto& filter : unsubscribes) unsubscribe_at_broker(filter);
+    for (auto& [filter, problem] : unsupported) {
+        // Not made on this broker; its routes stay, for a broker that supports it.
+        report(Error(ErrorKind::subscription, "cannot restore the subscription: " + problem)
+                   .with_session(options_.name)
+                   .with_topic(filter));
+    }
     if (wanted.empty()) {
         mark_ready(generation, {});
         return;

@@ -2,6 +2,7 @@
 // the first topics published at QoS 0 get an alias each, up to the limit; their later
 // messages carry the alias alone. Guarded by the session's hand-off mutex, so aliases are
 // assigned in the order messages reach Paho, which is the order they reach the broker.
+// The table belongs to one connection (`link`); the session starts a new one for the next.
 #pragma once
 
 #include <algorithm>
@@ -17,11 +18,13 @@ class TopicAliases {
   public:
     // A new connection (the broker forgets every alias with the old one): none yet, at
     // most `limit` (0: aliases off).
-    void reset(std::uint32_t limit) {
+    void reset(std::uint32_t limit, std::uint32_t link) {
         aliases_.clear();
         limit_ = static_cast<std::uint16_t>(std::min<std::uint32_t>(limit, 65535));
+        link_ = link;
     }
     bool enabled() const noexcept { return limit_ != 0; }
+    std::uint32_t link() const noexcept { return link_; }
 
     struct Use {
         std::uint16_t alias = 0;  // 0: send the topic alone
@@ -47,6 +50,7 @@ class TopicAliases {
     };
     std::unordered_map<std::string, std::uint16_t, Hash, std::equal_to<>> aliases_;
     std::uint16_t limit_ = 0;
+    std::uint32_t link_ = 0;
 };
 
 }  // namespace mqttx::detail

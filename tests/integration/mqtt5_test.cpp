@@ -305,6 +305,9 @@ TEST(Mqtt5, BadDisconnectOptionsAreRefusedAndTheSessionStaysOpen) {
         }
     }
     EXPECT_TRUE(session->is_connected());
+    // Without a clean start the CONNECT asked never to expire: raising it is allowed.
+    auto resuming = v5("r", broker.uri()).client_id("r").clean_session(false).build();
+    EXPECT_NO_THROW(mqttx::validate(mqttx::DisconnectOptions{.session_expiry = 3600s}, resuming));
     mqttx::SessionManager v3_manager;
     auto v3 = connect(v3_manager, mqttx::quick_connect("v3", broker.uri()));
     EXPECT_EQ(error_kind_of([&] { v3->close(mqttx::DisconnectOptions{.reason_code = 0x04}); }),
@@ -392,15 +395,33 @@ TEST(Mqtt5, EveryConnackPropertyReachesConnectInfo) {
     EXPECT_FALSE(info->shared_subscription_available);
     EXPECT_TRUE(info->retain_available);  // not sent: MQTT's default
     EXPECT_EQ(info->maximum_qos, 2);
+    // What the broker said it lacks is refused, not sent to close the connection.
+    Collector unused;
+    for (const auto& [filter, options] :
+         std::vector<std::pair<std::string, mqttx::SubscribeOptions>>{
+             {"plain", {.subscription_id = 3}}, {"wild/#", {}}, {"plain", {.share_group = "g"}}}) {
+        try {
+            session->subscribe(filter, 0, unused.handler(), options);
+            ADD_FAILURE() << filter << ": accepted";
+        } catch (const mqttx::Error& e) {
+            EXPECT_EQ(e.kind(), ErrorKind::subscription) << e.what();
+            EXPECT_NE(std::string(e.what()).find("does not support"), std::string::npos)
+                << e.what();
+        }
+    }
+    EXPECT_TRUE(broker.packets(8).empty());
+    EXPECT_TRUE(session->is_connected());
 }
 
 // The broker's Receive Maximum bounds the publish window: the fake broker acknowledges
-// nothing, so with a maximum of 2 the window never opens past 2. publish() hands a
-// message to Paho at once while the window has room: with the configured window (20)
-// all 6 would be in flight when the calls return.
+// nothing, so with a maximum of 3 the window (one below it, leaving Paho its place
+// more) never opens past 2. publish() hands a message to Paho at once while the window
+// has room: with the configured window (20) all 6 would be in flight when the calls
+// return. (Paho also keeps to the maximum on the wire, so the count of PUBLISH packets
+// alone would not show the window.)
 TEST(Mqtt5, TheBrokersReceiveMaximumBoundsThePublishWindow) {
     FakeBroker broker;
-    broker.set_connack(FakeBroker::integer_property(0x21, 2, 2));
+    broker.set_connack(FakeBroker::integer_property(0x21, 3, 2));
     mqttx::SessionManager manager;
     auto session = connect(manager, v5("s", broker.uri()));
     std::vector<mqttx::DeliveryToken> tokens;
@@ -597,6 +618,18 @@ TEST(Mqtt5, ARefusedPublishFailsWithTheBrokersReasonCode) {
         }
     }
     EXPECT_NO_THROW(session->publish("open/x", "yes", 1).wait());
+    // A request whose publish the broker refuses fails with that, not with a timeout.
+    mqttx::Requester requester(session);
+    auto reply = requester.request("closed/service", "?", {.timeout = 60s});
+    ASSERT_EQ(reply.wait_for(20s), std::future_status::ready);
+    try {
+        reply.get();
+        ADD_FAILURE() << "a refused request got a reply";
+    } catch (const mqttx::Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::publish) << e.what();
+        EXPECT_EQ(e.reason_code(), 0x87) << e.what();
+    }
+    EXPECT_EQ(requester.pending(), 0u);
     std::filesystem::remove_all(dir);
 }
 
@@ -656,8 +689,9 @@ TEST(Mqtt5, MessagesSentWithAliasesArriveUnderTheirTopics) {
     send_round(0);
     ASSERT_TRUE(inbox.wait_for(30));
     proxy.reset_all();
-    manager.wait_for_session("pub", 20s);
-    ASSERT_TRUE(wait_until([&] { return publisher->is_connected(); }));
+    // Connected again (not the old connection, not yet noticed as lost).
+    ASSERT_TRUE(wait_until(
+        [&] { return publisher->metrics().reconnects >= 1 && publisher->is_connected(); }));
     send_round(1);
     ASSERT_TRUE(inbox.wait_for(60));
     for (const auto& message : inbox.messages()) {

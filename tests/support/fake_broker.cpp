@@ -158,7 +158,6 @@ struct FakeBroker::Impl {
     std::vector<Packet> received;  // every packet, in order
     std::string connack_properties;
     int connack_code = 0;
-    int suback_code = 0;
 
     ~Impl() {
         stopping.store(true);
@@ -281,8 +280,8 @@ struct FakeBroker::Impl {
                 const bool v5 = conn.version == 5;
                 put_length(suback, 2 + (v5 ? 1 : 0) + filters.size());
                 suback.append(body, 0, 2);
-                if (v5) suback.push_back('\x00');  // no properties
-                suback.append(filters.size(), static_cast<char>(suback_code));
+                if (v5) suback.push_back('\x00');       // no properties
+                suback.append(filters.size(), '\x00');  // every filter granted QoS 0
                 if (!send_all(conn.fd, suback)) return false;
                 // Recorded after the SUBACK went out: see wait_for_subscribe().
                 subscribed.insert(filters.begin(), filters.end());
@@ -382,21 +381,10 @@ std::string FakeBroker::integer_property(int id, std::uint32_t value, int bytes)
     return out;
 }
 
-std::string FakeBroker::variable_integer_property(int id, std::uint32_t value) {
-    std::string out(1, static_cast<char>(id));
-    put_length(out, value);
-    return out;
-}
-
 void FakeBroker::set_connack(std::string properties, int reason_code) {
     std::lock_guard lock(impl_->mutex);
     impl_->connack_properties = std::move(properties);
     impl_->connack_code = reason_code;
-}
-
-void FakeBroker::set_suback_code(int code) {
-    std::lock_guard lock(impl_->mutex);
-    impl_->suback_code = code;
 }
 
 std::size_t FakeBroker::send_publish_v5(std::string_view topic, std::string_view payload,

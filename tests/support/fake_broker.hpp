@@ -1,9 +1,9 @@
 // A fake MQTT 3.1.1 / 5 server for hostile-server tests: it sends what no real broker
 // would (PUBLISH topics with wildcards, NUL bytes or invalid UTF-8), so a test can check
 // that the client refuses it, and what mosquitto 2.0 never sends (an MQTT 5 DISCONNECT
-// with a reason string and a server reference, CONNACK properties, SUBACK downgrades,
-// topic aliases). It records every packet it receives, and decodes MQTT 5 properties, so
-// a test can check what the client put on the wire.
+// with a reason string and a server reference, CONNACK properties, topic aliases). It records every
+// packet it receives, and decodes MQTT 5 properties, so a test can check what the client put on the
+// wire.
 //
 // It listens on 127.0.0.1:<free port>; one background thread accepts connections and
 // answers just enough for Paho to stay connected: CONNECT -> CONNACK (accepted),
@@ -55,13 +55,10 @@ class FakeBroker {
     static std::string string_property(int id, std::string_view text);
     static std::string pair_property(int id, std::string_view key, std::string_view value);
     static std::string integer_property(int id, std::uint32_t value, int bytes);  // 1, 2, 4
-    static std::string variable_integer_property(int id, std::uint32_t value);
 
     // The properties of every later CONNACK to an MQTT 5 client (encoded, without their
     // length), and the reason code it carries.
     void set_connack(std::string properties, int reason_code = 0);
-    // The QoS (or reason code) every later SUBACK grants each filter; 0 unless set.
-    void set_suback_code(int code);
     // A QoS 0 MQTT 5 PUBLISH with these properties (encoded, without their length) to
     // every MQTT 5 client; returns how many it was written to.
     std::size_t send_publish_v5(std::string_view topic, std::string_view payload,
