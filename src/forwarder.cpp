@@ -34,6 +34,12 @@ void validate(const ForwarderConfig& config) {
         }
     }
     if (config.target.empty()) problems.add("target", "must not be empty");
+    if (!config.share_group.empty()) {
+        if (auto bad = topic::check_share_group(config.share_group); !bad.empty()) {
+            problems.add("share_group",
+                         detail::quoted(config.share_group) + ": " + std::string(bad));
+        }
+    }
     if (config.qos && (*config.qos < 0 || *config.qos > 2)) {
         problems.add("qos", "QoS must be 0, 1 or 2, got " + std::to_string(*config.qos));
     }
@@ -104,6 +110,10 @@ ForwarderBuilder& ForwarderBuilder::qos(int qos) {
 }
 ForwarderBuilder& ForwarderBuilder::keep_qos() {
     config_.qos.reset();
+    return *this;
+}
+ForwarderBuilder& ForwarderBuilder::share_group(std::string group) {
+    config_.share_group = std::move(group);
     return *this;
 }
 ForwarderBuilder& ForwarderBuilder::retain(bool keep) {
@@ -212,6 +222,9 @@ void Forwarder::stop() noexcept {
 bool Forwarder::running() const noexcept {
     return core_->running();
 }
+bool Forwarder::subscribed() const noexcept {
+    return core_->subscribed();
+}
 ForwarderMetrics Forwarder::metrics() const noexcept {
     return core_->metrics();
 }
@@ -243,10 +256,16 @@ Forwarder& ForwarderManager::add(ForwarderConfig config) {
                                      "set json_envelope or use an MQTT 5 target");
     }
     for (const auto& source : sources) {
-        if (source->name() == config.target && !target_v5) {
+        if (source->name() != config.target) continue;
+        if (!target_v5) {
             problems.add("sources", "source and target '" + config.target +
                                         "' are one MQTT 3.1.1 session: without no_local "
                                         "(MQTT 5) its forwarded messages would come back");
+        } else if (!config.share_group.empty()) {
+            problems.add("share_group", "source and target '" + config.target +
+                                            "' are one session: its forwarded messages would "
+                                            "come back (MQTT 5 forbids no_local on a shared "
+                                            "subscription)");
         }
     }
     if (!problems.empty()) problems.raise("invalid forwarder '" + config.name + "'");

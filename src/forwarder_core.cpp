@@ -87,6 +87,7 @@ void ForwarderCore::start() {
             SubscribeOptions options;
             // Its own forwarded messages must not come back to a session that is both.
             options.no_local = source->name() == target_->name();
+            options.share_group = config_.share_group;
             // At least once: the message is published on before Paho acknowledges it.
             if (config_.mode == ForwardMode::at_least_once) {
                 options.handler_thread = HandlerThread::receive_thread;
@@ -127,6 +128,15 @@ bool ForwarderCore::running() const noexcept {
     return !routes_.empty();
 }
 
+bool ForwarderCore::subscribed() const noexcept {
+    std::lock_guard lock(mutex_);
+    if (routes_.empty()) return false;
+    for (const auto& route : routes_) {
+        if (route.granted_qos() < 0) return false;
+    }
+    return true;
+}
+
 ForwarderMetrics ForwarderCore::metrics() const noexcept {
     using std::memory_order_relaxed;
     ForwarderMetrics m;
@@ -144,6 +154,11 @@ ForwarderMetrics ForwarderCore::metrics() const noexcept {
     m.last_forward = time_from_ns(last_forward_ns_.load(memory_order_relaxed));
     m.latency = latency_.snapshot();
     m.running = running();
+    m.subscribed = subscribed();
+    {
+        std::lock_guard queue_lock(queue_mutex_);
+        m.queued = queue_.size();
+    }
     return m;
 }
 

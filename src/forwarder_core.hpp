@@ -41,6 +41,7 @@ class ForwarderCore : public DeliveryObserver, public std::enable_shared_from_th
     void start();
     void stop() noexcept;
     bool running() const noexcept;
+    bool subscribed() const noexcept;
     ForwarderMetrics metrics() const noexcept;
     void reset_metrics() noexcept;
     bool uses(std::string_view session) const noexcept;
@@ -82,7 +83,7 @@ class ForwarderCore : public DeliveryObserver, public std::enable_shared_from_th
     std::vector<Route> routes_;
     std::thread worker_;
 
-    std::mutex queue_mutex_;
+    mutable std::mutex queue_mutex_;
     std::condition_variable queue_changed_;
     std::deque<Outgoing> queue_;
     bool stopping_ = false;

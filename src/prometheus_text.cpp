@@ -176,6 +176,9 @@ void add_session(PrometheusExporter& e, const SessionSample& s) {
 
 void declare_forwarder_families(PrometheusExporter& e) {
     e.declare("forwarder_running", gauge, "1 while the forwarder is started, else 0.");
+    e.declare("forwarder_subscribed", gauge,
+              "1 while every source subscription of the forwarder is acknowledged, else 0.");
+    e.declare("forwarder_queued", gauge, "Messages waiting in a decoupled forwarder's queue.");
     e.declare("forwarder_received_total", counter, "Source messages that reached the forwarder.");
     e.declare("forwarder_forwarded_total", counter, "Messages accepted by the target session.");
     e.declare("forwarder_acknowledged_total", counter,
@@ -193,6 +196,8 @@ void declare_forwarder_families(PrometheusExporter& e) {
 void add_forwarder(PrometheusExporter& e, std::string_view name, const ForwarderMetrics& m) {
     const Label forwarder{"forwarder", name};
     e.add("forwarder_running", {forwarder}, m.running ? 1 : 0);
+    e.add("forwarder_subscribed", {forwarder}, m.subscribed ? 1 : 0);
+    e.add("forwarder_queued", {forwarder}, m.queued);
     e.add("forwarder_received_total", {forwarder}, m.received);
     e.add("forwarder_forwarded_total", {forwarder}, m.forwarded);
     e.add("forwarder_acknowledged_total", {forwarder}, m.acknowledged);

@@ -1,5 +1,5 @@
 // Metrics: two sessions exchange messages while a MetricsServer serves the manager's
-// Prometheus text at http://127.0.0.1:<port>/metrics and its health at /healthz. The
+// Prometheus text at http://127.0.0.1:<port>/metrics with /healthz and /readyz. The
 // example scrapes itself once and prints the session lines, then keeps serving.
 //   mqttx-metrics [broker-uri] [seconds to serve, 0: exit after the scrape] [port]
 //   curl http://127.0.0.1:9464/metrics
@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
         manager.wait_for_all_sessions(10s);
 
         mqttx::MetricsServer server(manager, {.port = port});
-        std::printf("serving http://127.0.0.1:%d/metrics and /healthz\n", server.port());
+        std::printf("serving http://127.0.0.1:%d/metrics, /healthz and /readyz\n", server.port());
 
         for (int i = 0; i < 100; ++i) {
             sensor->publish("plant/" + std::to_string(i % 4) + "/temperature", "21.5", 1).wait();

@@ -59,6 +59,11 @@ struct ForwarderConfig {
     std::vector<ForwarderSource> sources{};
     std::string target{};
     std::optional<int> qos{};  // empty: the QoS the message arrived with
+    // Non-empty: the sources subscribe as "$share/<share_group>/<filter>", so that several
+    // programs running this forwarder split the stream between them (each message goes
+    // to one), as MQTT shared subscriptions do. The broker must support them; MQTT 5
+    // forbids no_local on a shared subscription, so source and target must differ.
+    std::string share_group{};
     bool keep_retain = true;
     std::vector<TopicMapping> mappings{};  // the first that matches applies; else the topic stays
     std::string prefix{};                  // put before the (mapped) topic
@@ -93,6 +98,7 @@ class ForwarderBuilder {
     ForwarderBuilder& target(std::string session);
     ForwarderBuilder& qos(int qos);
     ForwarderBuilder& keep_qos();
+    ForwarderBuilder& share_group(std::string group);
     ForwarderBuilder& retain(bool keep);
     ForwarderBuilder& map_topic(std::string from, std::string to);
     ForwarderBuilder& prefix(std::string prefix);
@@ -138,6 +144,9 @@ class Forwarder {
     // Unsubscribes; once it returns no message is forwarded any more. Never throws.
     void stop() noexcept;
     bool running() const noexcept;
+    // Running, and the broker of every source acknowledged every subscription on the
+    // current connection (false while a source is disconnected or resubscribing).
+    bool subscribed() const noexcept;
     ForwarderMetrics metrics() const noexcept;
     // Counters and the latency histogram back to zero.
     void reset_metrics() noexcept;

@@ -85,6 +85,8 @@ struct ManagerMetrics {
 
 struct ForwarderMetrics {
     bool running = false;            // started and not stopped
+    bool subscribed = false;         // running, every source subscription acknowledged now
+    std::uint64_t queued = 0;        // decoupled: waiting in the queue for the target
     std::uint64_t received = 0;      // source messages that reached the forwarder
     std::uint64_t forwarded = 0;     // accepted by the target session
     std::uint64_t acknowledged = 0;  // confirmed by the target broker (QoS 0: written)

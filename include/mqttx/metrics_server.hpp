@@ -1,11 +1,13 @@
-// MetricsServer: serves a SessionManager's Prometheus text at /metrics and its health
-// at /healthz over HTTP (cpp-httplib). A separate library, mqttx::http, so that the
-// core library does not depend on an HTTP server:
+// MetricsServer: serves a SessionManager's Prometheus text at /metrics, liveness at
+// /healthz and readiness at /readyz over HTTP (cpp-httplib). A separate library, mqttx::http, so
+// that the core library does not depend on an HTTP server:
 //   target_link_libraries(app PRIVATE mqttx::mqttx mqttx::http)
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace mqttx {
 
@@ -15,9 +17,17 @@ struct MetricsServerOptions {
     std::string address = "127.0.0.1";  // loopback unless asked otherwise
     int port = 9464;                    // 0: a free port, see MetricsServer::port()
     std::string metrics_path = "/metrics";
-    // 200 "ok" when every session is connected (or there is none); 503 listing the
-    // sessions that are not, with their state.
+    // Liveness: 200 "ok" whenever the server answers.
     std::string health_path = "/healthz";
+    // Readiness: 200 "ready" when every session is connected and every running forwarder
+    // is subscribed (and `not_ready` has nothing to add); 503 with one line per reason
+    // otherwise ("session a: reconnecting", "forwarder f: not subscribed").
+    std::string ready_path = "/readyz";
+    // A program's own Prometheus families, appended to /metrics (declare them with a
+    // prefix of their own: families must not repeat). Runs on the server's thread.
+    std::function<std::string()> extra_metrics{};
+    // A program's own reasons not to be ready, one line each; empty when ready.
+    std::function<std::vector<std::string>()> not_ready{};
 };
 
 class MetricsServer {

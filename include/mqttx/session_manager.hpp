@@ -128,6 +128,7 @@ class SessionManager {
 
     // The forwarders between this manager's sessions.
     ForwarderManager& forwarders() noexcept { return *forwarders_; }
+    const ForwarderManager& forwarders() const noexcept { return *forwarders_; }
 
     // Closes every session and every listen() channel (a consumer iterating one sees
     // its end) and stops the threads. Idempotent. Must not be called from a message or

@@ -28,16 +28,38 @@ void check(const MetricsServerOptions& options) {
                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                    "0123456789/_-") == std::string::npos;
     };
-    for (const auto* path : {&options.metrics_path, &options.health_path}) {
+    const std::pair<const char*, const std::string*> paths[] = {
+        {"metrics_path", &options.metrics_path},
+        {"health_path", &options.health_path},
+        {"ready_path", &options.ready_path}};
+    for (std::size_t i = 0; i < std::size(paths); ++i) {
+        const auto& [field, path] = paths[i];
         if (!plain(*path)) {
-            problems.add(path == &options.metrics_path ? "metrics_path" : "health_path",
-                         "must start with '/' and hold only letters, digits, '/', '_', '-'");
+            problems.add(field, "must start with '/' and hold only letters, digits, '/', '_', '-'");
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if (*paths[j].second == *path) {
+                problems.add(field, "must differ from " + std::string(paths[j].first));
+            }
         }
     }
-    if (options.metrics_path == options.health_path) {
-        problems.add("health_path", "must differ from metrics_path");
-    }
     if (!problems.empty()) problems.raise("invalid MetricsServerOptions");
+}
+
+// One line per session not connected and per running forwarder not subscribed.
+std::string readiness(const SessionManager& manager) {
+    std::string reasons;
+    for (const auto& [name, state] : manager.get_all_sessions_status()) {
+        if (state != SessionState::connected) {
+            reasons += "session " + name + ": " + to_string(state) + "\n";
+        }
+    }
+    for (const auto& [name, metrics] : manager.forwarders().all_metrics()) {
+        if (metrics.running && !metrics.subscribed) {
+            reasons += "forwarder " + name + ": not subscribed\n";
+        }
+    }
+    return reasons;
 }
 
 }  // namespace
@@ -52,23 +74,33 @@ MetricsServer::MetricsServer(const SessionManager& manager, MetricsServerOptions
     : impl_(std::make_unique<Impl>()) {
     check(options);
     auto& server = impl_->server;
-    server.Get(options.metrics_path, [&manager](const httplib::Request&, httplib::Response& res) {
+    server.Get(options.metrics_path, [&manager, extra = options.extra_metrics](
+                                         const httplib::Request&, httplib::Response& res) {
         try {
-            res.set_content(manager.prometheus_text(), prometheus_content_type);
+            std::string text = manager.prometheus_text();
+            if (extra) text += extra();
+            res.set_content(text, prometheus_content_type);
         } catch (const std::exception& e) {
             res.status = 500;
             res.set_content(std::string("metrics failed: ") + e.what() + "\n", "text/plain");
         }
     });
-    server.Get(options.health_path, [&manager](const httplib::Request&, httplib::Response& res) {
-        std::string unhealthy;
-        for (const auto& [name, state] : manager.get_all_sessions_status()) {
-            if (state != SessionState::connected) {
-                unhealthy += name + ": " + to_string(state) + "\n";
+    server.Get(options.health_path, [](const httplib::Request&, httplib::Response& res) {
+        res.set_content("ok\n", "text/plain; charset=utf-8");
+    });
+    server.Get(options.ready_path, [&manager, not_ready = options.not_ready](
+                                       const httplib::Request&, httplib::Response& res) {
+        try {
+            std::string reasons = readiness(manager);
+            if (not_ready) {
+                for (const auto& reason : not_ready()) reasons += reason + "\n";
             }
+            res.status = reasons.empty() ? 200 : 503;
+            res.set_content(reasons.empty() ? "ready\n" : reasons, "text/plain; charset=utf-8");
+        } catch (const std::exception& e) {
+            res.status = 500;
+            res.set_content(std::string("readiness failed: ") + e.what() + "\n", "text/plain");
         }
-        res.status = unhealthy.empty() ? 200 : 503;
-        res.set_content(unhealthy.empty() ? "ok\n" : unhealthy, "text/plain; charset=utf-8");
     });
     // Not cpp-httplib's default SO_REUSEPORT: a second server on a busy port must fail,
     // not share the port and answer half of the scrapes.

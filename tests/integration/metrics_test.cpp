@@ -212,9 +212,22 @@ TEST_F(MetricsTest, TheWholeManagerTextPassesPromtool) {
     mqttx::test::remove_tree(dir);
 }
 
-TEST_F(MetricsTest, MetricsServerServesMetricsAndHealthOverLoopback) {
+TEST_F(MetricsTest, MetricsServerServesMetricsHealthAndReadinessOverLoopback) {
     auto session = add("served");
-    mqttx::MetricsServer server(manager, {.port = 0});
+    int checks = 0;
+    mqttx::MetricsServer server(
+        manager,
+        {.port = 0,
+         .extra_metrics =
+             [] {
+                 return std::string(
+                     "# HELP app_up 1 when the app is up.\n# TYPE app_up gauge\napp_up 1\n");
+             },
+         .not_ready =
+             [&checks] {
+                 return ++checks == 1 ? std::vector<std::string>{"app: warming up"}
+                                      : std::vector<std::string>{};
+             }});
     ASSERT_GT(server.port(), 0);
     httplib::Client client("127.0.0.1", server.port());
     client.set_connection_timeout(10);
@@ -222,8 +235,12 @@ TEST_F(MetricsTest, MetricsServerServesMetricsAndHealthOverLoopback) {
 
     auto health = client.Get("/healthz");
     ASSERT_TRUE(health) << httplib::to_string(health.error());
-    EXPECT_EQ(health->status, 503) << "not connected yet";
-    EXPECT_EQ(health->body, "served: disconnected\n");
+    EXPECT_EQ(health->status, 200) << "alive, even before any session is connected";
+    EXPECT_EQ(health->body, "ok\n");
+    auto ready = client.Get("/readyz");
+    ASSERT_TRUE(ready);
+    EXPECT_EQ(ready->status, 503) << "not connected yet";
+    EXPECT_EQ(ready->body, "session served: disconnected\napp: warming up\n");
 
     connect_all();
     ASSERT_TRUE(session->publish("x", "1234", 0).wait_for(20s));
@@ -234,12 +251,13 @@ TEST_F(MetricsTest, MetricsServerServesMetricsAndHealthOverLoopback) {
               "text/plain; version=0.0.4; charset=utf-8");
     EXPECT_TRUE(has_line(metrics->body, "mqtt_session_bytes_sent_total{session=\"served\"} 4"))
         << metrics->body;
+    EXPECT_TRUE(has_line(metrics->body, "app_up 1")) << "the program's own families follow";
     EXPECT_EQ(promtool_check(metrics->body).first, 0);
 
-    health = client.Get("/healthz");
-    ASSERT_TRUE(health);
-    EXPECT_EQ(health->status, 200);
-    EXPECT_EQ(health->body, "ok\n");
+    ready = client.Get("/readyz");
+    ASSERT_TRUE(ready);
+    EXPECT_EQ(ready->status, 200) << ready->body;
+    EXPECT_EQ(ready->body, "ready\n");
     EXPECT_EQ(client.Get("/other")->status, 404);
 
     server.stop();

@@ -82,6 +82,7 @@ TEST(ForwarderValidation, EveryProblemIsListedByField) {
             .metadata("mqttx-hops", "1")
             .max_hops(0)
             .buffer(0, mqttx::Overflow::block)
+            .share_group("a/b")
             .build();
         FAIL() << "build() accepted a bad forwarder";
     } catch (const mqttx::Error& e) {
@@ -89,7 +90,7 @@ TEST(ForwarderValidation, EveryProblemIsListedByField) {
         const std::string what = e.what();
         for (const char* field :
              {"name", "sources[0].session", "sources[0].filters", "target", "qos", "mappings[0]",
-              "prefix", "payload_patterns", "metadata", "max_hops", "buffer_size"}) {
+              "prefix", "payload_patterns", "metadata", "max_hops", "buffer_size", "share_group"}) {
             EXPECT_NE(what.find(field), std::string::npos) << field << " missing from: " << what;
         }
     }
