@@ -11,6 +11,7 @@ packages=(
     g++ make cmake ninja-build ccache pkg-config
     libpaho-mqttpp-dev libpaho-mqtt-dev libspdlog-dev libfmt-dev libssl-dev openssl
     nlohmann-json3-dev libhiredis-dev zlib1g-dev libcpp-httplib-dev libmosquitto-dev
+    libtomlplusplus-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     mosquitto mosquitto-clients redis-server procps prometheus
 )

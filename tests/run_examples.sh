@@ -10,7 +10,7 @@ trap mqttx_stop_mosquitto EXIT
 mqttx_start_mosquitto
 "$build_dir/examples/quickstart/mqttx-quickstart" "$MQTTX_BROKER"
 "$build_dir/examples/fleet/mqttx-fleet" "$MQTTX_BROKER" 20
-"$build_dir/examples/bridge/mqttx-bridge" "$MQTTX_BROKER"
+"$build_dir/examples/bridge/mqttx-bridge-example" "$MQTTX_BROKER"
 if [[ -x "$build_dir/examples/metrics/mqttx-metrics" ]]; then
     "$build_dir/examples/metrics/mqttx-metrics" "$MQTTX_BROKER" 0 0
 fi

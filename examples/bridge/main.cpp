@@ -1,7 +1,7 @@
 // Bridge: a forwarder carries sensors/+/temperature from a "site" broker to a "cloud"
 // broker as storage/<room>/temp, tagged with where it came from. With one broker given,
 // both ends use it (the copies then land next to the originals).
-//   mqttx-bridge [site-uri] [cloud-uri]     (default tcp://127.0.0.1:1883 for both)
+//   mqttx-bridge-example [site-uri] [cloud-uri]     (default tcp://127.0.0.1:1883 for both)
 #include <mqttx/mqttx.hpp>
 
 #include <chrono>

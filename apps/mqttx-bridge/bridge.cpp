@@ -1,0 +1,254 @@
+#include "bridge.hpp"
+
+#include <algorithm>
+#include <set>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "mqttx/error.hpp"
+#include "mqttx/prometheus.hpp"
+
+namespace mqttx::bridge {
+
+namespace {
+
+ManagerOptions manager_options() {
+    ManagerOptions options;
+    options.logger = spdlog::default_logger();  // the library's lines go where ours go
+    return options;
+}
+
+void apply_log_level(const std::string& level) {
+    spdlog::default_logger()->set_level(spdlog::level::from_str(level));
+}
+
+// The sessions every forwarder of `config` uses, source or target.
+std::set<std::string> sessions_used(const ForwarderConfig& config) {
+    std::set<std::string> used{config.target};
+    for (const auto& source : config.sources) used.insert(source.session);
+    return used;
+}
+
+template <class Entry>
+const Entry* find_entry(const std::vector<Entry>& entries, const std::string& name) {
+    for (const auto& entry : entries) {
+        if constexpr (std::is_same_v<Entry, SessionEntry>) {
+            if (entry.options.name == name) return &entry;
+        } else {
+            if (entry.config.name == name) return &entry;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+Bridge::Bridge(BridgeConfig config, std::string config_path, LoadOptions load)
+    : manager_(manager_options()),
+      path_(std::move(config_path)),
+      load_(std::move(load)),
+      config_(std::move(config)),
+      last_success_(std::chrono::system_clock::now()) {
+    apply_log_level(config_.log_level);
+}
+
+Bridge::~Bridge() {
+    manager_.close();
+}
+
+void Bridge::start() {
+    std::lock_guard lock(mutex_);
+    for (const auto& session : config_.sessions) add_session(session);
+    for (const auto& forwarder : config_.forwarders) add_forwarder(forwarder);
+    spdlog::info("started: {} session(s), {} forwarder(s){}", config_.sessions.size(),
+                 config_.forwarders.size(),
+                 load_.instance.empty() ? "" : ", instance " + load_.instance);
+}
+
+void Bridge::add_session(const SessionEntry& entry) {
+    const auto& name = entry.options.name;
+    try {
+        manager_.add_session(entry.options);
+        manager_.connect(name);
+        failed_.erase("session " + name);
+        spdlog::info("session {}: added ({})", name, entry.options.brokers.front());
+    } catch (const Error& e) {
+        failed_["session " + name] = e.what();
+        spdlog::error("session {}: not started: {}", name, e.what());
+    }
+}
+
+void Bridge::add_forwarder(const ForwarderEntry& entry) {
+    const auto& name = entry.config.name;
+    try {
+        manager_.forwarders().add(entry.config);
+        failed_.erase("forwarder " + name);
+        spdlog::info("forwarder {}: added (target {})", name, entry.config.target);
+    } catch (const Error& e) {
+        failed_["forwarder " + name] = e.what();
+        spdlog::error("forwarder {}: not started: {}", name, e.what());
+    }
+}
+
+bool Bridge::reload() {
+    BridgeConfig next;
+    try {
+        next = load_config(path_, load_);
+    } catch (const Error& e) {
+        std::lock_guard lock(mutex_);
+        ++reloads_failed_;
+        spdlog::error("reload of {} rejected, the running configuration stays:", path_);
+        std::string_view text = e.what();
+        while (!text.empty()) {
+            const auto end = text.find('\n');
+            spdlog::error("  {}", text.substr(0, end));
+            text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+        }
+        return false;
+    }
+
+    std::lock_guard lock(mutex_);
+    // Sessions that are gone or changed; forwarders that are gone, changed, or use one
+    // of those sessions. Everything else is left alone.
+    std::set<std::string> sessions_out;
+    for (const auto& old : config_.sessions) {
+        const auto* now = find_entry(next.sessions, old.options.name);
+        if (now == nullptr || now->source != old.source) sessions_out.insert(old.options.name);
+    }
+    std::set<std::string> forwarders_out;
+    for (const auto& old : config_.forwarders) {
+        const auto* now = find_entry(next.forwarders, old.config.name);
+        bool replace = now == nullptr || now->source != old.source;
+        for (const auto& session : sessions_used(old.config))
+            replace |= sessions_out.count(session) > 0;
+        if (replace) forwarders_out.insert(old.config.name);
+    }
+
+    const auto running_forwarders = manager_.forwarders().list();
+    for (const auto& name : forwarders_out) {
+        if (std::find(running_forwarders.begin(), running_forwarders.end(), name) !=
+            running_forwarders.end()) {
+            manager_.forwarders().remove(name);
+            spdlog::info("forwarder {}: removed", name);
+        }
+        failed_.erase("forwarder " + name);
+    }
+    const auto running_sessions = manager_.list_sessions();
+    for (const auto& name : sessions_out) {
+        if (std::find(running_sessions.begin(), running_sessions.end(), name) !=
+            running_sessions.end()) {
+            manager_.remove_session(name);
+            spdlog::info("session {}: removed", name);
+        }
+        failed_.erase("session " + name);
+    }
+
+    std::size_t sessions_in = 0;
+    std::size_t forwarders_in = 0;
+    for (const auto& entry : next.sessions) {
+        const bool kept = find_entry(config_.sessions, entry.options.name) != nullptr &&
+                          sessions_out.count(entry.options.name) == 0;
+        if (!kept || failed_.count("session " + entry.options.name) > 0) {
+            add_session(entry);
+            ++sessions_in;
+        }
+    }
+    for (const auto& entry : next.forwarders) {
+        const bool kept = find_entry(config_.forwarders, entry.config.name) != nullptr &&
+                          forwarders_out.count(entry.config.name) == 0;
+        if (!kept || failed_.count("forwarder " + entry.config.name) > 0) {
+            add_forwarder(entry);
+            ++forwarders_in;
+        }
+    }
+
+    config_ = std::move(next);
+    apply_log_level(config_.log_level);
+    ++reloads_succeeded_;
+    last_success_ = std::chrono::system_clock::now();
+    spdlog::info(
+        "reloaded {}: {} session(s) and {} forwarder(s) out, {} and {} in, the rest "
+        "untouched",
+        path_, sessions_out.size(), forwarders_out.size(), sessions_in, forwarders_in);
+    return failed_.empty();
+}
+
+std::uint64_t Bridge::queued() const {
+    std::uint64_t total = 0;
+    std::set<std::string> targets;
+    for (const auto& [name, metrics] : manager_.forwarders().all_metrics()) total += metrics.queued;
+    for (const auto& forwarder : config_.forwarders) targets.insert(forwarder.config.target);
+    for (const auto& name : targets) {
+        try {
+            const auto metrics = manager_.get_session(name)->metrics();
+            total += metrics.outbox_waiting + metrics.in_flight;
+        } catch (const Error&) {
+            // not running: nothing it could hand over
+        }
+    }
+    return total;
+}
+
+std::uint64_t Bridge::drain(std::chrono::milliseconds deadline) {
+    std::lock_guard lock(mutex_);
+    // A session that is only a source closes first: no new message enters the bridge,
+    // and the broker keeps what a persistent session has not acknowledged. A session
+    // that is also a target keeps running to deliver.
+    std::set<std::string> targets;
+    for (const auto& forwarder : config_.forwarders) targets.insert(forwarder.config.target);
+    for (const auto& name : manager_.list_sessions()) {
+        if (targets.count(name) == 0) manager_.get_session(name)->close();
+    }
+    const auto start = std::chrono::steady_clock::now();
+    std::uint64_t left = queued();
+    spdlog::info("draining: {} message(s) to hand over, deadline {} ms", left, deadline.count());
+    while (left > 0 && std::chrono::steady_clock::now() - start < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        left = queued();
+    }
+    manager_.close();
+    if (left == 0) {
+        spdlog::info("drained in {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::steady_clock::now() - start)
+                                             .count());
+    } else {
+        spdlog::error(
+            "drain deadline passed with {} message(s) not handed over (a persistent "
+            "target keeps them in its storage for the next start)",
+            left);
+    }
+    return left;
+}
+
+BridgeConfig Bridge::config() const {
+    std::lock_guard lock(mutex_);
+    return config_;
+}
+
+std::string Bridge::metrics_text() const {
+    std::lock_guard lock(mutex_);
+    PrometheusExporter exporter("mqttx_bridge");
+    exporter.declare("config_reloads_total", MetricType::counter,
+                     "Configuration reloads (SIGHUP), by result.");
+    exporter.declare("config_last_reload_success_timestamp_seconds", MetricType::gauge,
+                     "When the running configuration was loaded, in seconds since the epoch.");
+    exporter.declare("info", MetricType::gauge, "The instance and the library version; always 1.");
+    exporter.add("config_reloads_total", {{"result", "success"}}, reloads_succeeded_);
+    exporter.add("config_reloads_total", {{"result", "failure"}}, reloads_failed_);
+    exporter.add("config_last_reload_success_timestamp_seconds", {},
+                 std::chrono::duration<double>(last_success_.time_since_epoch()).count());
+    exporter.add("info", {{"instance", load_.instance}, {"version", MQTTX_BRIDGE_VERSION}}, 1);
+    return exporter.text();
+}
+
+std::vector<std::string> Bridge::not_ready() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> reasons;
+    for (const auto& [what, why] : failed_) reasons.push_back(what + ": not started: " + why);
+    return reasons;
+}
+
+}  // namespace mqttx::bridge

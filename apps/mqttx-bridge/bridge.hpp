@@ -1,0 +1,63 @@
+// Bridge: a running configuration. Owns the SessionManager; start() adds the sessions and
+// forwarders of the file, reload() replaces what changed in it, drain() hands over what
+// is queued and closes. Everything here goes through the library's public API.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "mqttx/session_manager.hpp"
+
+namespace mqttx::bridge {
+
+class Bridge {
+  public:
+    Bridge(BridgeConfig config, std::string config_path, LoadOptions load);
+    ~Bridge();
+    Bridge(const Bridge&) = delete;
+    Bridge& operator=(const Bridge&) = delete;
+
+    // Adds and connects every session, adds every forwarder; returns at once. A session
+    // or forwarder the library refuses is logged and reported by not_ready().
+    void start();
+    // Reads the file again. Valid: sessions and forwarders that changed are replaced (a
+    // forwarder also when a session it uses is), the others keep running untouched. Not
+    // valid: every problem is logged and the running configuration stays. True if valid
+    // and applied without error.
+    bool reload();
+    // Stops taking messages (closes the sessions that are only sources), waits up to
+    // `deadline` for the targets to hand over what they hold, then closes everything.
+    // Returns how many messages were left undelivered.
+    std::uint64_t drain(std::chrono::milliseconds deadline);
+
+    BridgeConfig config() const;
+    SessionManager& manager() noexcept { return manager_; }
+    // The bridge's own Prometheus families (reloads, last success, instance).
+    std::string metrics_text() const;
+    // Reasons not to be ready beyond the library's: what could not be started.
+    std::vector<std::string> not_ready() const;
+
+  private:
+    void add_session(const SessionEntry& entry);
+    void add_forwarder(const ForwarderEntry& entry);
+    // Messages accepted by a target session or a decoupled forwarder, not yet confirmed.
+    std::uint64_t queued() const;
+
+    SessionManager manager_;
+    const std::string path_;
+    const LoadOptions load_;
+
+    mutable std::mutex mutex_;  // everything below
+    BridgeConfig config_;
+    std::map<std::string, std::string> failed_;  // "session a" / "forwarder f" -> why
+    std::uint64_t reloads_succeeded_ = 0;
+    std::uint64_t reloads_failed_ = 0;
+    std::chrono::system_clock::time_point last_success_;
+};
+
+}  // namespace mqttx::bridge

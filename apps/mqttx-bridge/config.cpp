@@ -1,0 +1,807 @@
+#include "config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "mqttx/error.hpp"
+
+namespace mqttx::bridge {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// The closest of `candidates` to `word`, when it is close enough to be a typo.
+std::string suggestion(std::string_view word,
+                       const std::set<std::string, std::less<>>& candidates) {
+    std::string best;
+    std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+    for (const auto& candidate : candidates) {
+        const auto distance = edit_distance(word, candidate);
+        if (distance < best_distance) {
+            best_distance = distance;
+            best = candidate;
+        }
+    }
+    return best.empty() ? std::string() : " (did you mean '" + best + "'?)";
+}
+
+std::string type_name(const toml::node& node) {
+    switch (node.type()) {
+        case toml::node_type::table:
+            return "a table";
+        case toml::node_type::array:
+            return "an array";
+        case toml::node_type::string:
+            return "a string";
+        case toml::node_type::integer:
+            return "an integer";
+        case toml::node_type::floating_point:
+            return "a number";
+        case toml::node_type::boolean:
+            return "a boolean";
+        default:
+            return "a date or time";
+    }
+}
+
+// "${NAME}" and "${NAME:-default}" are replaced from the environment; "$$" is a '$'.
+std::optional<std::string> expand(std::string_view text, std::string& problem) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '$' || i + 1 >= text.size()) {
+            out += text[i];
+            continue;
+        }
+        if (text[i + 1] == '$') {
+            out += '$';
+            ++i;
+            continue;
+        }
+        if (text[i + 1] != '{') {
+            out += text[i];
+            continue;
+        }
+        const auto end = text.find('}', i + 2);
+        if (end == std::string_view::npos) {
+            problem = "'${' without a closing '}'";
+            return std::nullopt;
+        }
+        std::string_view name = text.substr(i + 2, end - i - 2);
+        std::optional<std::string_view> fallback;
+        if (const auto dash = name.find(":-"); dash != std::string_view::npos) {
+            fallback = name.substr(dash + 2);
+            name = name.substr(0, dash);
+        }
+        if (name.empty()) {
+            problem = "'${}' names no environment variable";
+            return std::nullopt;
+        }
+        if (const char* value = std::getenv(std::string(name).c_str()); value && *value) {
+            out += value;
+        } else if (fallback) {
+            out += *fallback;
+        } else {
+            problem = "the environment variable " + std::string(name) + " is not set";
+            return std::nullopt;
+        }
+        i = end;
+    }
+    return out;
+}
+
+class Problems {
+  public:
+    Problems(std::string file, std::vector<ConfigProblem>& out)
+        : file_(std::move(file)), out_(out) {}
+    void add(const toml::node* at, std::string key, std::string what) {
+        ConfigProblem problem{file_, 0, 0, std::move(key), std::move(what)};
+        if (at) {
+            problem.line = at->source().begin.line;
+            problem.column = at->source().begin.column;
+        }
+        out_.push_back(std::move(problem));
+    }
+    bool any() const { return !out_.empty(); }
+
+  private:
+    std::string file_;
+    std::vector<ConfigProblem>& out_;
+};
+
+// One TOML table: each key asked for is known; finish() reports the others as unknown.
+class TableReader {
+  public:
+    TableReader(const toml::table& table, std::string path, Problems& problems)
+        : table_(table), path_(std::move(path)), problems_(problems) {}
+
+    const toml::table& table() const { return table_; }
+    std::string key(std::string_view name) const {
+        return path_.empty() ? std::string(name) : path_ + "." + std::string(name);
+    }
+    void problem(std::string_view name, std::string what) {
+        const toml::node* at = table_.get(name);
+        problems_.add(at ? at : &table_, key(name), std::move(what));
+    }
+    const toml::node* find(std::string_view name, bool required = false) {
+        known_.emplace(name);
+        const toml::node* node = table_.get(name);
+        if (!node && required) problems_.add(&table_, key(name), "missing (required)");
+        return node;
+    }
+    template <class T>
+    const T* typed(std::string_view name, const char* wanted, bool required) {
+        const toml::node* node = find(name, required);
+        if (!node) return nullptr;
+        if (const auto* value = node->as<T>()) return value;
+        problems_.add(node, key(name),
+                      std::string("expected ") + wanted + ", got " + type_name(*node));
+        return nullptr;
+    }
+
+    std::optional<std::string> string(std::string_view name, bool required = false) {
+        const auto* value = typed<toml::value<std::string>>(name, "a string", required);
+        if (!value) return std::nullopt;
+        std::string problem;
+        auto expanded = expand(value->get(), problem);
+        if (!expanded) problems_.add(value, key(name), problem);
+        return expanded;
+    }
+    std::optional<bool> boolean(std::string_view name) {
+        const auto* value = typed<toml::value<bool>>(name, "true or false", false);
+        return value ? std::optional<bool>(value->get()) : std::nullopt;
+    }
+    std::optional<std::int64_t> integer(std::string_view name, std::int64_t min, std::int64_t max,
+                                        bool required = false) {
+        const auto* value = typed<toml::value<std::int64_t>>(name, "an integer", required);
+        if (!value) return std::nullopt;
+        if (value->get() < min || value->get() > max) {
+            problems_.add(value, key(name),
+                          "must be " + std::to_string(min) + " to " + std::to_string(max) +
+                              ", got " + std::to_string(value->get()));
+            return std::nullopt;
+        }
+        return value->get();
+    }
+    std::optional<double> number(std::string_view name) {
+        const toml::node* node = find(name);
+        if (!node) return std::nullopt;
+        if (auto real = node->value<double>();
+            real && (node->is_floating_point() || node->is_integer())) {
+            return real;
+        }
+        problems_.add(node, key(name), "expected a number, got " + type_name(*node));
+        return std::nullopt;
+    }
+    // "250ms", "30s", "5m", "1h", "2d"; 0 alone means none.
+    std::optional<milliseconds> duration(std::string_view name) {
+        const toml::node* node = find(name);
+        if (!node) return std::nullopt;
+        if (node->is_integer() && node->value<std::int64_t>() == 0) return milliseconds{0};
+        const auto* text = node->as_string();
+        const char* expected = "expected a duration such as \"30s\", \"250ms\", \"5m\" or \"1h\"";
+        if (!text) {
+            problems_.add(node, key(name), std::string(expected) + ", got " + type_name(*node));
+            return std::nullopt;
+        }
+        const std::string_view s = text->get();
+        std::int64_t count = 0;
+        const auto [end, error] = std::from_chars(s.data(), s.data() + s.size(), count);
+        const std::string_view unit(end, static_cast<std::size_t>(s.data() + s.size() - end));
+        static const std::map<std::string_view, std::int64_t> units = {
+            {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+        const auto it = units.find(unit);
+        if (error != std::errc() || count < 0 || it == units.end() ||
+            count > std::numeric_limits<std::int64_t>::max() / it->second) {
+            problems_.add(node, key(name),
+                          std::string(expected) + ", got \"" + std::string(s) + "\"");
+            return std::nullopt;
+        }
+        return milliseconds{count * it->second};
+    }
+    std::optional<std::chrono::seconds> seconds(std::string_view name) {
+        auto value = duration(name);
+        if (!value) return std::nullopt;
+        if (value->count() % 1000 != 0) {
+            problem(name, "must be whole seconds");
+            return std::nullopt;
+        }
+        return std::chrono::duration_cast<std::chrono::seconds>(*value);
+    }
+    std::optional<std::vector<std::string>> strings(std::string_view name, bool required = false) {
+        const auto* array = typed<toml::array>(name, "an array of strings", required);
+        if (!array) return std::nullopt;
+        std::vector<std::string> out;
+        for (const auto& element : *array) {
+            const auto* text = element.as_string();
+            if (!text) {
+                problems_.add(&element, key(name),
+                              "expected an array of strings, holds " + type_name(element));
+                continue;
+            }
+            std::string problem;
+            if (auto expanded = expand(text->get(), problem)) {
+                out.push_back(std::move(*expanded));
+            } else {
+                problems_.add(&element, key(name), problem);
+            }
+        }
+        return out;
+    }
+    // A table of string values, in key order: user properties, metadata.
+    std::optional<UserProperties> string_table(std::string_view name) {
+        const auto* table = typed<toml::table>(name, "a table of strings", false);
+        if (!table) return std::nullopt;
+        UserProperties out;
+        for (const auto& [k, v] : *table) {
+            const auto* text = v.as_string();
+            if (!text) {
+                problems_.add(&v, key(name) + "." + std::string(k.str()),
+                              "expected a string, got " + type_name(v));
+                continue;
+            }
+            std::string problem;
+            if (auto expanded = expand(text->get(), problem)) {
+                out.emplace_back(std::string(k.str()), std::move(*expanded));
+            } else {
+                problems_.add(&v, key(name) + "." + std::string(k.str()), problem);
+            }
+        }
+        return out;
+    }
+    template <class Enum>
+    std::optional<Enum> choice(std::string_view name,
+                               std::initializer_list<std::pair<const char*, Enum>> choices) {
+        const auto* value = typed<toml::value<std::string>>(name, "a string", false);
+        if (!value) return std::nullopt;
+        std::string names;
+        for (const auto& [text, e] : choices) {
+            if (value->get() == text) return e;
+            names += names.empty() ? "" : ", ";
+            names += std::string("\"") + text + "\"";
+        }
+        problems_.add(value, key(name),
+                      "must be one of " + names + ", got \"" + value->get() + "\"");
+        return std::nullopt;
+    }
+    // Runs `read` on the sub-table `name` when there is one.
+    template <class Read>
+    void table(std::string_view name, Read&& read) {
+        if (const auto* t = typed<toml::table>(name, "a table", false)) {
+            TableReader sub(*t, key(name), problems_);
+            read(sub);
+        }
+    }
+    TableReader element(const toml::table& t, std::string_view name, std::size_t index) {
+        return TableReader(t, key(name) + "[" + std::to_string(index) + "]", problems_);
+    }
+    // [[name]] entries; each element must be a table.
+    std::vector<const toml::table*> tables(std::string_view name, bool required = false) {
+        std::vector<const toml::table*> out;
+        const auto* array = typed<toml::array>(name, "an array of tables", required);
+        if (!array) return out;
+        for (const auto& element : *array) {
+            if (const auto* t = element.as_table()) {
+                out.push_back(t);
+            } else {
+                problems_.add(&element, key(name), "expected a table, got " + type_name(element));
+            }
+        }
+        return out;
+    }
+
+    void finish() {
+        for (const auto& [k, v] : table_) {
+            if (known_.contains(k.str())) continue;
+            problems_.add(&v, key(k.str()), "unknown key" + suggestion(k.str(), known_));
+        }
+    }
+
+  private:
+    const toml::table& table_;
+    std::string path_;
+    Problems& problems_;
+    std::set<std::string, std::less<>> known_;
+};
+
+template <class T>
+void set(std::optional<T>&& value, T& field) {
+    if (value) field = std::move(*value);
+}
+template <class Rep, class Period>
+void set_duration(std::optional<milliseconds>&& value, std::chrono::duration<Rep, Period>& field) {
+    if (value) field = std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(*value);
+}
+
+PublishProperties read_publish_properties(TableReader& r) {
+    PublishProperties p;
+    set(r.string_table("user_properties"), p.user_properties);
+    if (auto v = r.string("content_type")) p.content_type = std::move(*v);
+    if (auto v = r.seconds("message_expiry")) p.message_expiry = *v;
+    if (auto v = r.string("response_topic")) p.response_topic = std::move(*v);
+    if (auto v = r.string("correlation_data")) p.correlation_data = std::move(*v);
+    if (auto v = r.boolean("payload_is_utf8")) p.payload_is_utf8 = *v;
+    r.finish();
+    return p;
+}
+
+std::string read_file(const std::string& path, std::string& problem) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        problem = "cannot read '" + path + "'";
+        return {};
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+void read_credentials(TableReader& r, Options& o) {
+    Credentials c;
+    set(r.string("username"), c.username);
+    auto password = r.string("password");
+    auto password_file = r.string("password_file");
+    if (password && password_file) {
+        r.problem("password_file", "give password or password_file, not both");
+    } else if (password) {
+        c.password = std::move(*password);
+    } else if (password_file) {
+        std::string problem;
+        c.password = read_file(*password_file, problem);
+        while (!c.password.empty() && (c.password.back() == '\n' || c.password.back() == '\r')) {
+            c.password.pop_back();
+        }
+        if (!problem.empty()) r.problem("password_file", problem);
+    }
+    r.finish();
+    o.credentials = std::move(c);
+}
+
+void read_reconnect(TableReader& r, ReconnectPolicy& p) {
+    set(r.boolean("enabled"), p.enabled);
+    set_duration(r.duration("initial"), p.initial);
+    set_duration(r.duration("max"), p.max);
+    set(r.number("multiplier"), p.multiplier);
+    set(r.number("jitter"), p.jitter);
+    r.finish();
+}
+
+void read_tls(TableReader& r, TlsConfig& t) {
+    set(r.string("ca_file"), t.ca_file);
+    set(r.string("ca_path"), t.ca_path);
+    set(r.string("cert_file"), t.cert_file);
+    set(r.string("key_file"), t.key_file);
+    set(r.string("key_password"), t.key_password);
+    set(r.boolean("skip_verify"), t.skip_verify);
+    set(r.string("ciphers"), t.ciphers);
+    set(r.choice<TlsVersion>("min_version", {{"1.2", TlsVersion::v1_2}, {"1.3", TlsVersion::v1_3}}),
+        t.min_version);
+    set(r.strings("alpn"), t.alpn);
+    r.finish();
+}
+
+void read_performance(TableReader& r, PerformanceOptions& p) {
+    constexpr std::int64_t int_max = std::numeric_limits<int>::max();
+    if (auto v = r.integer("buffer_kb", 1, std::int64_t{1} << 40))
+        p.buffer_kb = static_cast<std::size_t>(*v);
+    if (auto v = r.integer("max_pending", 1, int_max)) p.max_pending = static_cast<int>(*v);
+    if (auto v = r.integer("max_pending_bytes", 0, std::int64_t{1} << 50)) {
+        p.max_pending_bytes = static_cast<std::size_t>(*v);
+    }
+    if (auto v = r.integer("max_inflight", 1, 65535)) p.max_inflight = static_cast<int>(*v);
+    set(r.choice<BufferOverflow>("overflow", {{"reject", BufferOverflow::reject},
+                                              {"drop_oldest", BufferOverflow::drop_oldest}}),
+        p.overflow);
+    if (auto v = r.integer("max_publish_attempts", 1, int_max))
+        p.max_publish_attempts = static_cast<int>(*v);
+    set_duration(r.duration("in_flight_stall_after"), p.in_flight_stall_after);
+    if (auto v = r.integer("topic_aliases", 0, 65535))
+        p.topic_aliases = static_cast<std::uint16_t>(*v);
+    r.finish();
+}
+
+void read_storage(TableReader& r, StorageOptions& s) {
+    set(r.choice<StorageType>("type", {{"memory", StorageType::memory},
+                                       {"file", StorageType::file},
+                                       {"redis", StorageType::redis}}),
+        s.type);
+    set(r.string("directory"), s.directory);
+    set(r.boolean("file_sync"), s.file_sync);
+    if (auto v = r.integer("file_segment_bytes", 0, std::int64_t{1} << 40)) {
+        s.file_segment_bytes = static_cast<std::size_t>(*v);
+    }
+    set(r.string("redis_address"), s.redis_address);
+    set(r.string("redis_user"), s.redis_user);
+    set(r.string("redis_password"), s.redis_password);
+    if (auto v = r.integer("redis_db", 0, 1 << 20)) s.redis_db = static_cast<int>(*v);
+    set(r.string("redis_prefix"), s.redis_prefix);
+    set_duration(r.duration("redis_connect_timeout"), s.redis_connect_timeout);
+    set_duration(r.duration("redis_command_timeout"), s.redis_command_timeout);
+    set(r.seconds("state_ttl"), s.state_ttl);
+    r.finish();
+}
+
+void read_will(TableReader& r, Will& w) {
+    set(r.string("topic", true), w.topic);
+    set(r.string("payload"), w.payload);
+    if (auto v = r.integer("qos", 0, 2)) w.qos = static_cast<int>(*v);
+    set(r.boolean("retained"), w.retained);
+    set(r.seconds("delay"), w.delay);
+    r.table("properties", [&](TableReader& p) { w.properties = read_publish_properties(p); });
+    r.finish();
+}
+
+void read_connect_properties(TableReader& r, ConnectProperties& c) {
+    if (auto v = r.seconds("session_expiry")) c.session_expiry = *v;
+    if (auto v = r.integer("receive_maximum", 1, 65535))
+        c.receive_maximum = static_cast<std::uint16_t>(*v);
+    if (auto v = r.integer("maximum_packet_size", 1, 268'435'460)) {
+        c.maximum_packet_size = static_cast<std::uint32_t>(*v);
+    }
+    if (auto v = r.integer("topic_alias_maximum", 0, 65535)) {
+        c.topic_alias_maximum = static_cast<std::uint16_t>(*v);
+    }
+    set(r.boolean("request_response_information"), c.request_response_information);
+    set(r.boolean("request_problem_information"), c.request_problem_information);
+    set(r.string_table("user_properties"), c.user_properties);
+    r.finish();
+}
+
+// A library validation problem ("storage.directory", "sources[0].filters") placed at the
+// deepest node of `table` on its path.
+void place(Problems& problems, const toml::table& table, const std::string& prefix,
+           const Error& error) {
+    bool any = false;
+    for (const auto& [field, what] : error.context()) {
+        any = true;
+        std::string path = field == "brokers" && table.contains("broker") ? "broker" : field;
+        const toml::node* at = &table;
+        for (std::string probe = path; !probe.empty();) {
+            if (auto view = table.at_path(probe)) {
+                at = view.node();
+                break;
+            }
+            const auto cut = probe.find_last_of(".[");
+            probe = cut == std::string::npos ? std::string() : probe.substr(0, cut);
+        }
+        problems.add(at, prefix + "." + path, what);
+    }
+    if (!any) problems.add(&table, prefix, error.what());
+}
+
+Options read_session(TableReader& r, const LoadOptions& load) {
+    Options o;
+    set(r.string("name", true), o.name);
+    auto broker = r.string("broker");
+    auto brokers = r.strings("brokers");
+    if (broker && brokers) {
+        r.problem("brokers", "give broker or brokers, not both");
+    } else if (broker) {
+        o.brokers = {std::move(*broker)};
+    } else if (brokers) {
+        o.brokers = std::move(*brokers);
+    } else if (!r.table().contains("broker") && !r.table().contains("brokers")) {
+        r.problem("broker", "missing (required): broker = \"tcp://host:1883\" or brokers = [...]");
+    }
+    set(r.string("client_id"), o.client_id);
+    if (!load.instance.empty() && !o.client_id.empty()) o.client_id += "-" + load.instance;
+    set(r.choice<Protocol>("protocol", {{"3.1.1", Protocol::v311}, {"5", Protocol::v5}}),
+        o.protocol);
+    set(r.seconds("keep_alive"), o.keep_alive);
+    set(r.boolean("clean_session"), o.clean_session);
+    if (auto persistent = r.boolean("persistent"); persistent && *persistent) {
+        o.persistent = true;
+        // As SessionBuilder::persistent(): the broker keeps the session too.
+        if (!r.table().contains("clean_session")) o.clean_session = false;
+    }
+    set_duration(r.duration("connect_timeout"), o.connect_timeout);
+    set_duration(r.duration("write_timeout"), o.write_timeout);
+    set_duration(r.duration("disconnect_timeout"), o.disconnect_timeout);
+    if (auto v = r.integer("message_channel_size", 1, std::int64_t{1} << 40)) {
+        o.message_channel_size = static_cast<std::size_t>(*v);
+    }
+    if (auto v = r.seconds("session_expiry")) {
+        if (!o.connect_properties) o.connect_properties.emplace();
+        o.connect_properties->session_expiry = *v;
+    }
+    r.table("credentials", [&](TableReader& t) { read_credentials(t, o); });
+    r.table("reconnect", [&](TableReader& t) { read_reconnect(t, o.reconnect); });
+    r.table("tls", [&](TableReader& t) { read_tls(t, o.tls.emplace()); });
+    r.table("performance", [&](TableReader& t) { read_performance(t, o.performance); });
+    r.table("storage", [&](TableReader& t) { read_storage(t, o.storage.emplace()); });
+    r.table("will", [&](TableReader& t) { read_will(t, o.will.emplace()); });
+    r.table("connect_properties", [&](TableReader& t) {
+        const auto expiry =
+            o.connect_properties ? o.connect_properties->session_expiry : std::nullopt;
+        read_connect_properties(t, o.connect_properties.emplace());
+        if (expiry && !o.connect_properties->session_expiry)
+            o.connect_properties->session_expiry = expiry;
+    });
+    r.finish();
+    return o;
+}
+
+ForwarderConfig read_forwarder(TableReader& r, Problems& problems, const std::string& key) {
+    ForwarderBuilder b(r.string("name", true).value_or(""));
+    if (auto v = r.string("target", true)) b.target(std::move(*v));
+    const auto sources = r.tables("sources", true);
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        auto source = r.element(*sources[i], "sources", i);
+        auto session = source.string("session", true);
+        auto filters = source.strings("filters", true);
+        source.finish();
+        b.source(session.value_or(""), filters.value_or(std::vector<std::string>{}));
+    }
+    const auto mappings = r.tables("mappings");
+    for (std::size_t i = 0; i < mappings.size(); ++i) {
+        auto mapping = r.element(*mappings[i], "mappings", i);
+        auto from = mapping.string("from", true);
+        auto to = mapping.string("to", true);
+        mapping.finish();
+        if (from && to) b.map_topic(std::move(*from), std::move(*to));
+    }
+    if (auto v = r.integer("qos", 0, 2)) b.qos(static_cast<int>(*v));
+    if (auto v = r.boolean("keep_retain")) b.retain(*v);
+    if (auto v = r.string("share_group")) b.share_group(std::move(*v));
+    if (auto v = r.string("prefix")) b.prefix(std::move(*v));
+    for (auto& filter : r.strings("topic_filters").value_or(std::vector<std::string>{})) {
+        b.filter_topic(std::move(filter));
+    }
+    for (auto& pattern : r.strings("payload_patterns").value_or(std::vector<std::string>{})) {
+        b.filter_payload(std::move(pattern));
+    }
+    for (auto& [field, value] : r.string_table("set_json").value_or(UserProperties{})) {
+        b.set_json_field(std::move(field), std::move(value));
+    }
+    for (auto& [k, value] : r.string_table("metadata").value_or(UserProperties{})) {
+        b.metadata(std::move(k), std::move(value));
+    }
+    if (auto v = r.boolean("json_envelope")) b.json_envelope(*v);
+    if (auto v = r.choice<ForwardMode>("mode", {{"at_least_once", ForwardMode::at_least_once},
+                                                {"decoupled", ForwardMode::decoupled}})) {
+        b.mode(*v);
+    }
+    if (auto v = r.duration("handoff_timeout")) b.handoff_timeout(*v);
+    ForwarderConfig defaults;
+    auto buffer_size = r.integer("buffer_size", 1, std::int64_t{1} << 40);
+    auto overflow = r.choice<Overflow>("overflow", {{"block", Overflow::block},
+                                                    {"drop_oldest", Overflow::drop_oldest},
+                                                    {"drop_newest", Overflow::drop_newest}});
+    b.buffer(buffer_size ? static_cast<std::size_t>(*buffer_size) : defaults.buffer_size,
+             overflow.value_or(defaults.overflow));
+    if (auto v = r.integer("max_hops", 1, 1 << 20)) b.max_hops(static_cast<int>(*v));
+    if (auto v = r.boolean("enabled")) b.enabled(*v);
+    r.finish();
+    try {
+        return b.build();
+    } catch (const Error& e) {
+        place(problems, r.table(), key, e);
+        return {};
+    }
+}
+
+// What needs both a forwarder and its sessions: names, and what the sessions' protocols
+// allow (as ForwarderManager::add() checks, but with the place in the file).
+void check_forwarder(TableReader& r, const ForwarderConfig& f,
+                     const std::map<std::string, const Options*, std::less<>>& sessions,
+                     Problems& problems) {
+    std::set<std::string, std::less<>> names;
+    for (const auto& [name, options] : sessions) names.insert(name);
+    std::string known;
+    for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
+    const auto unknown = [&](const toml::node* at, const std::string& key,
+                             const std::string& name) {
+        problems.add(at, key,
+                     "unknown session '" + name + "'" + suggestion(name, names) +
+                         (known.empty() ? "; no session is defined" : "; sessions: " + known));
+    };
+    const auto& table = r.table();
+    const auto target = sessions.find(f.target);
+    if (target == sessions.end()) unknown(table.get("target"), r.key("target"), f.target);
+    for (std::size_t i = 0; i < f.sources.size(); ++i) {
+        const auto& source = f.sources[i];
+        const std::string key = r.key("sources[" + std::to_string(i) + "].session");
+        const auto* at = table.at_path("sources[" + std::to_string(i) + "].session").node();
+        if (!sessions.contains(source.session)) {
+            unknown(at, key, source.session);
+            continue;
+        }
+        if (target == sessions.end() || source.session != f.target) continue;
+        if (target->second->protocol != Protocol::v5) {
+            problems.add(at, key,
+                         "source and target are one MQTT 3.1.1 session: without no_local "
+                         "(MQTT 5) its forwarded messages would come back");
+        } else if (!f.share_group.empty()) {
+            problems.add(at, key,
+                         "source and target are one session, which a shared subscription "
+                         "cannot do (MQTT 5 forbids no_local on one)");
+        }
+    }
+    if (target != sessions.end() && !f.metadata.empty() && !f.json_envelope &&
+        target->second->protocol != Protocol::v5) {
+        problems.add(table.get("metadata"), r.key("metadata"),
+                     "target '" + f.target +
+                         "' speaks MQTT 3.1.1, which has no user properties: "
+                         "set json_envelope = true or protocol = \"5\" on the target");
+    }
+}
+
+}  // namespace
+
+std::string ConfigProblem::text() const {
+    std::string out = file;
+    if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
+    return out + ": " + key + ": " + what;
+}
+
+}  // namespace mqttx::bridge
+
+namespace mqttx::bridge {
+
+bool parse_listen(std::string_view text, HttpConfig& http, std::string& problem) {
+    std::string_view host;
+    std::string_view port;
+    if (text.starts_with('[')) {
+        const auto close = text.find("]:");
+        if (close == std::string_view::npos) {
+            problem = "expected \"[IPv6]:PORT\", got \"" + std::string(text) + "\"";
+            return false;
+        }
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos || text.find(':') != colon) {
+            problem = "expected \"HOST:PORT\", got \"" + std::string(text) + "\"";
+            return false;
+        }
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+    }
+    int number = -1;
+    const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (host.empty() || error != std::errc() || end != port.data() + port.size() || number < 0 ||
+        number > 65535) {
+        problem =
+            "expected \"HOST:PORT\" with a port from 0 to 65535, got \"" + std::string(text) + "\"";
+        return false;
+    }
+    http.host = std::string(host);
+    http.port = number;
+    return true;
+}
+
+ParseResult parse_config(std::string_view text, const std::string& file, const LoadOptions& load) {
+    ParseResult result;
+    Problems problems(file, result.problems);
+    toml::table root;
+    try {
+        root = toml::parse(text, file);
+    } catch (const toml::parse_error& e) {
+        result.problems.push_back({file, e.source().begin.line, e.source().begin.column, "(syntax)",
+                                   std::string(e.description())});
+        return result;
+    }
+    auto& config = result.config;
+    TableReader top(root, "", problems);
+    top.table("bridge", [&](TableReader& r) {
+        set(r.duration("drain_timeout"), config.drain_timeout);
+        set(r.choice<std::string>("log_level", {{"trace", "trace"},
+                                                {"debug", "debug"},
+                                                {"info", "info"},
+                                                {"warn", "warn"},
+                                                {"error", "error"},
+                                                {"critical", "critical"},
+                                                {"off", "off"}}),
+            config.log_level);
+        r.finish();
+    });
+    top.table("http", [&](TableReader& r) {
+        set(r.boolean("enabled"), config.http.enabled);
+        if (auto listen = r.string("listen")) {
+            std::string problem;
+            if (!parse_listen(*listen, config.http, problem)) r.problem("listen", problem);
+        }
+        r.finish();
+    });
+    if (!load.log_level.empty()) {
+        static const std::set<std::string, std::less<>> levels{"trace", "debug",    "info", "warn",
+                                                               "error", "critical", "off"};
+        if (levels.contains(load.log_level)) {
+            config.log_level = load.log_level;
+        } else {
+            result.problems.push_back(
+                {file, 0, 0, "--log-level",
+                 "one of trace, debug, info, warn, error, critical, off; got '" + load.log_level +
+                     "'"});
+        }
+    }
+    if (!load.listen.empty()) {
+        std::string problem;
+        config.http.enabled = true;
+        if (!parse_listen(load.listen, config.http, problem)) {
+            result.problems.push_back({file, 0, 0, "--listen", problem});
+        }
+    }
+    if (load.instance.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-_.") != std::string::npos) {
+        result.problems.push_back(
+            {file, 0, 0, "--instance",
+             "only letters, digits, '-', '_' and '.' (it joins client ids), got '" + load.instance +
+                 "'"});
+    }
+
+    std::map<std::string, const Options*, std::less<>> by_name;
+    const auto sessions = top.tables("sessions");
+    config.sessions.reserve(sessions.size());
+    for (std::size_t i = 0; i < sessions.size(); ++i) {
+        auto r = top.element(*sessions[i], "sessions", i);
+        auto options = read_session(r, load);
+        const std::string key = "sessions[" + std::to_string(i) + "]";
+        try {
+            validate(options);
+        } catch (const Error& e) {
+            place(problems, *sessions[i], key, e);
+        }
+        if (!options.name.empty() && by_name.contains(options.name)) {
+            problems.add(sessions[i]->get("name"), key + ".name",
+                         "a session named '" + options.name + "' is defined above");
+        }
+        config.sessions.push_back({std::move(options), *sessions[i]});
+        by_name.emplace(config.sessions.back().options.name, &config.sessions.back().options);
+    }
+    std::set<std::string> forwarder_names;
+    const auto forwarders = top.tables("forwarders");
+    for (std::size_t i = 0; i < forwarders.size(); ++i) {
+        auto r = top.element(*forwarders[i], "forwarders", i);
+        const std::string key = "forwarders[" + std::to_string(i) + "]";
+        auto forwarder = read_forwarder(r, problems, key);
+        check_forwarder(r, forwarder, by_name, problems);
+        if (!forwarder.name.empty() && !forwarder_names.insert(forwarder.name).second) {
+            problems.add(forwarders[i]->get("name"), key + ".name",
+                         "a forwarder named '" + forwarder.name + "' is defined above");
+        }
+        config.forwarders.push_back({std::move(forwarder), *forwarders[i]});
+    }
+    top.finish();
+    // In the order of the file, as a reader fixes them.
+    std::stable_sort(result.problems.begin(), result.problems.end(),
+                     [](const auto& a, const auto& b) {
+                         return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                     });
+    return result;
+}
+
+BridgeConfig load_config(const std::string& path, const LoadOptions& options) {
+    std::string problem;
+    const std::string text = read_file(path, problem);
+    if (!problem.empty()) throw Error(ErrorKind::storage, "mqttx-bridge: " + problem);
+    auto result = parse_config(text, path, options);
+    if (result.problems.empty()) return std::move(result.config);
+    std::string message = std::to_string(result.problems.size()) + " problem" +
+                          (result.problems.size() == 1 ? "" : "s") + " in the configuration:";
+    for (const auto& p : result.problems) message += "\n" + p.text();
+    throw Error(ErrorKind::configuration, message);
+}
+
+}  // namespace mqttx::bridge
