@@ -241,7 +241,7 @@ ForwarderManager::~ForwarderManager() {
     stop_all();
 }
 
-Forwarder& ForwarderManager::add(ForwarderConfig config) {
+std::shared_ptr<Forwarder> ForwarderManager::make(ForwarderConfig config) {
     validate(config);
     std::vector<std::shared_ptr<Session>> sources;
     for (const auto& source : config.sources)
@@ -270,14 +270,18 @@ Forwarder& ForwarderManager::add(ForwarderConfig config) {
     }
     if (!problems.empty()) problems.raise("invalid forwarder '" + config.name + "'");
 
-    const std::string name = config.name;
-    const bool enabled = config.enabled;
     std::weak_ptr<detail::Runtime> runtime = sessions_.runtime_;
     auto emit = [runtime](Event event) {
         if (auto r = runtime.lock()) r->emit(0, std::move(event));
     };
-    auto forwarder = std::make_shared<Forwarder>(std::make_shared<detail::ForwarderCore>(
+    return std::make_shared<Forwarder>(std::make_shared<detail::ForwarderCore>(
         std::move(config), std::move(sources), std::move(target), std::move(emit)));
+}
+
+Forwarder& ForwarderManager::add(ForwarderConfig config) {
+    const std::string name = config.name;
+    const bool enabled = config.enabled;
+    auto forwarder = make(std::move(config));
     {
         std::lock_guard lock(mutex_);
         if (forwarders_.contains(name)) {
@@ -295,6 +299,27 @@ Forwarder& ForwarderManager::add(ForwarderConfig config) {
         }
     }
     return *forwarder;
+}
+
+Forwarder& ForwarderManager::replace(ForwarderConfig config) {
+    const bool enabled = config.enabled;
+    auto next = make(std::move(config));
+    auto previous = find(next->name());
+    // The new routes subscribe before the old ones stop: a filter both use keeps its
+    // broker subscription, so nothing published meanwhile is missed.
+    if (enabled) next->start();
+    {
+        std::lock_guard lock(mutex_);
+        auto it = forwarders_.find(next->name());
+        if (it == forwarders_.end() || it->second != previous) {
+            next->stop();
+            throw Error(ErrorKind::forwarder_not_found,
+                        "forwarder '" + next->name() + "' was removed meanwhile");
+        }
+        it->second = next;
+    }
+    previous->stop();
+    return *next;
 }
 
 std::shared_ptr<Forwarder> ForwarderManager::find(std::string_view name) const {

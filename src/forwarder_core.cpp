@@ -129,6 +129,11 @@ bool ForwarderCore::running() const noexcept {
 }
 
 bool ForwarderCore::subscribed() const noexcept {
+    // A route keeps the QoS its broker granted across a lost connection (a persistent
+    // session may still have it); what counts here is now.
+    for (const auto& source : sources_) {
+        if (source->state() != SessionState::connected) return false;
+    }
     std::lock_guard lock(mutex_);
     if (routes_.empty()) return false;
     for (const auto& route : routes_) {

@@ -63,6 +63,9 @@ void Bridge::start() {
     std::lock_guard lock(mutex_);
     for (const auto& session : config_.sessions) add_session(session);
     for (const auto& forwarder : config_.forwarders) add_forwarder(forwarder);
+    // Only now: a persistent session's broker sends what it kept as soon as it is
+    // connected, and a message that finds no forwarder's route is not forwarded.
+    for (const auto& session : config_.sessions) connect(session.options.name);
     spdlog::info("started: {} session(s), {} forwarder(s){}", config_.sessions.size(),
                  config_.forwarders.size(),
                  load_.instance.empty() ? "" : ", instance " + load_.instance);
@@ -72,12 +75,21 @@ void Bridge::add_session(const SessionEntry& entry) {
     const auto& name = entry.options.name;
     try {
         manager_.add_session(entry.options);
-        manager_.connect(name);
         failed_.erase("session " + name);
         spdlog::info("session {}: added ({})", name, entry.options.brokers.front());
     } catch (const Error& e) {
         failed_["session " + name] = e.what();
         spdlog::error("session {}: not started: {}", name, e.what());
+    }
+}
+
+void Bridge::connect(const std::string& session) {
+    if (failed_.count("session " + session) > 0) return;
+    try {
+        manager_.connect(session);
+    } catch (const Error& e) {
+        failed_["session " + session] = e.what();
+        spdlog::error("session {}: cannot connect: {}", session, e.what());
     }
 }
 
@@ -116,15 +128,25 @@ bool Bridge::reload() {
     std::set<std::string> sessions_out;
     for (const auto& old : config_.sessions) {
         const auto* now = find_entry(next.sessions, old.options.name);
-        if (now == nullptr || now->source != old.source) sessions_out.insert(old.options.name);
+        if (now == nullptr || now->source != old.source ||
+            failed_.count("session " + old.options.name) > 0) {
+            sessions_out.insert(old.options.name);  // a failed one gets another try
+        }
     }
+    // Forwarders: removed when gone or when a session they use is replaced; swapped in
+    // place (Forwarder::replace keeps their subscriptions) when only they changed.
     std::set<std::string> forwarders_out;
+    std::vector<const ForwarderEntry*> forwarders_changed;
     for (const auto& old : config_.forwarders) {
         const auto* now = find_entry(next.forwarders, old.config.name);
-        bool replace = now == nullptr || now->source != old.source;
+        bool out = now == nullptr || failed_.count("forwarder " + old.config.name) > 0;
         for (const auto& session : sessions_used(old.config))
-            replace |= sessions_out.count(session) > 0;
-        if (replace) forwarders_out.insert(old.config.name);
+            out |= sessions_out.count(session) > 0;
+        if (out) {
+            forwarders_out.insert(old.config.name);
+        } else if (now->source != old.source) {
+            forwarders_changed.push_back(now);
+        }
     }
 
     const auto running_forwarders = manager_.forwarders().list();
@@ -146,33 +168,46 @@ bool Bridge::reload() {
         failed_.erase("session " + name);
     }
 
-    std::size_t sessions_in = 0;
+    std::vector<std::string> sessions_in;
     std::size_t forwarders_in = 0;
     for (const auto& entry : next.sessions) {
         const bool kept = find_entry(config_.sessions, entry.options.name) != nullptr &&
                           sessions_out.count(entry.options.name) == 0;
-        if (!kept || failed_.count("session " + entry.options.name) > 0) {
+        if (!kept) {
             add_session(entry);
-            ++sessions_in;
+            sessions_in.push_back(entry.options.name);
         }
     }
     for (const auto& entry : next.forwarders) {
         const bool kept = find_entry(config_.forwarders, entry.config.name) != nullptr &&
                           forwarders_out.count(entry.config.name) == 0;
-        if (!kept || failed_.count("forwarder " + entry.config.name) > 0) {
+        if (!kept) {
             add_forwarder(entry);
             ++forwarders_in;
         }
     }
+    for (const auto* entry : forwarders_changed) {
+        try {
+            manager_.forwarders().replace(entry->config);
+            spdlog::info("forwarder {}: replaced", entry->config.name);
+        } catch (const Error& e) {
+            failed_["forwarder " + entry->config.name] = e.what();
+            spdlog::error("forwarder {}: not replaced, the old one runs on: {}", entry->config.name,
+                          e.what());
+        }
+    }
+
+    for (const auto& name : sessions_in) connect(name);  // after their forwarders, as start()
 
     config_ = std::move(next);
     apply_log_level(config_.log_level);
     ++reloads_succeeded_;
     last_success_ = std::chrono::system_clock::now();
     spdlog::info(
-        "reloaded {}: {} session(s) and {} forwarder(s) out, {} and {} in, the rest "
-        "untouched",
-        path_, sessions_out.size(), forwarders_out.size(), sessions_in, forwarders_in);
+        "reloaded {}: {} session(s) and {} forwarder(s) out, {} and {} in, {} forwarder(s) "
+        "replaced, the rest untouched",
+        path_, sessions_out.size(), forwarders_out.size(), sessions_in.size(), forwarders_in,
+        forwarders_changed.size());
     return failed_.empty();
 }
 

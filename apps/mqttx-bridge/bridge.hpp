@@ -44,6 +44,7 @@ class Bridge {
 
   private:
     void add_session(const SessionEntry& entry);
+    void connect(const std::string& session);
     void add_forwarder(const ForwarderEntry& entry);
     // Messages accepted by a target session or a decoupled forwarder, not yet confirmed.
     std::uint64_t queued() const;

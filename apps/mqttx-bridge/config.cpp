@@ -123,6 +123,13 @@ class Problems {
         out_.push_back(std::move(problem));
     }
     bool any() const { return !out_.empty(); }
+    void move_last_to(const toml::source_position& at) {
+        out_.back().line = at.line;
+        out_.back().column = at.column;
+    }
+    bool has(std::string_view key) const {
+        return std::any_of(out_.begin(), out_.end(), [&](const auto& p) { return p.key == key; });
+    }
 
   private:
     std::string file_;
@@ -314,6 +321,8 @@ class TableReader {
         for (const auto& [k, v] : table_) {
             if (known_.contains(k.str())) continue;
             problems_.add(&v, key(k.str()), "unknown key" + suggestion(k.str(), known_));
+            // At the key itself where toml++ knows where it is.
+            if (k.source().begin.line > 0) problems_.move_last_to(k.source().begin);
         }
     }
 
@@ -474,7 +483,9 @@ void place(Problems& problems, const toml::table& table, const std::string& pref
     bool any = false;
     for (const auto& [field, what] : error.context()) {
         any = true;
-        std::string path = field == "brokers" && table.contains("broker") ? "broker" : field;
+        // `broker = "..."` is brokers[0] to the library.
+        const bool one_broker = field.starts_with("brokers") && table.contains("broker");
+        const std::string path = one_broker ? "broker" : field;
         const toml::node* at = &table;
         for (std::string probe = path; !probe.empty();) {
             if (auto view = table.at_path(probe)) {
@@ -484,7 +495,8 @@ void place(Problems& problems, const toml::table& table, const std::string& pref
             const auto cut = probe.find_last_of(".[");
             probe = cut == std::string::npos ? std::string() : probe.substr(0, cut);
         }
-        problems.add(at, prefix + "." + path, what);
+        // The reader already said what is wrong with this key ("missing", a type).
+        if (!problems.has(prefix + "." + path)) problems.add(at, prefix + "." + path, what);
     }
     if (!any) problems.add(&table, prefix, error.what());
 }
@@ -542,15 +554,21 @@ Options read_session(TableReader& r, const LoadOptions& load) {
 }
 
 ForwarderConfig read_forwarder(TableReader& r, Problems& problems, const std::string& key) {
-    ForwarderBuilder b(r.string("name", true).value_or(""));
-    if (auto v = r.string("target", true)) b.target(std::move(*v));
+    // What the checks against the sessions need, also when the builder refuses the rest.
+    ForwarderConfig names;
+    names.name = r.string("name", true).value_or("");
+    names.target = r.string("target", true).value_or("");
+    ForwarderBuilder b(names.name);
+    b.target(names.target);
     const auto sources = r.tables("sources", true);
     for (std::size_t i = 0; i < sources.size(); ++i) {
         auto source = r.element(*sources[i], "sources", i);
         auto session = source.string("session", true);
         auto filters = source.strings("filters", true);
         source.finish();
-        b.source(session.value_or(""), filters.value_or(std::vector<std::string>{}));
+        names.sources.push_back(
+            {session.value_or(""), filters.value_or(std::vector<std::string>{})});
+        b.source(names.sources.back().session, names.sources.back().filters);
     }
     const auto mappings = r.tables("mappings");
     for (std::size_t i = 0; i < mappings.size(); ++i) {
@@ -596,7 +614,7 @@ ForwarderConfig read_forwarder(TableReader& r, Problems& problems, const std::st
         return b.build();
     } catch (const Error& e) {
         place(problems, r.table(), key, e);
-        return {};
+        return names;
     }
 }
 
@@ -617,11 +635,14 @@ void check_forwarder(TableReader& r, const ForwarderConfig& f,
     };
     const auto& table = r.table();
     const auto target = sessions.find(f.target);
-    if (target == sessions.end()) unknown(table.get("target"), r.key("target"), f.target);
+    if (!f.target.empty() && target == sessions.end()) {
+        unknown(table.get("target"), r.key("target"), f.target);
+    }
     for (std::size_t i = 0; i < f.sources.size(); ++i) {
         const auto& source = f.sources[i];
         const std::string key = r.key("sources[" + std::to_string(i) + "].session");
         const auto* at = table.at_path("sources[" + std::to_string(i) + "].session").node();
+        if (source.session.empty()) continue;  // reported as missing
         if (!sessions.contains(source.session)) {
             unknown(at, key, source.session);
             continue;

@@ -45,11 +45,11 @@ struct BridgeConfig {
 struct LoadOptions {
     // Scale-out: client ids become "<client_id>-<instance>" (and so does what the
     // storage keeps, which is keyed by client id).
-    std::string instance;
+    std::string instance{};
     // Replaces [http] listen ("HOST:PORT").
-    std::string listen;
+    std::string listen{};
     // Replaces [bridge] log_level.
-    std::string log_level;
+    std::string log_level{};
 };
 
 struct ConfigProblem {

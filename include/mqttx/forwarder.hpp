@@ -167,9 +167,15 @@ class ForwarderManager {
 
     // Validates, checks that the sessions exist (and that metadata and loop prevention
     // can work with their protocols), and starts it when enabled. The reference stays
-    // valid until remove(). Throws Error: configuration, session_not_found,
+    // valid until remove() or replace(). Throws Error: configuration, session_not_found,
     // duplicate_forwarder, and what start() throws.
     Forwarder& add(ForwarderConfig config);
+    // Swaps the forwarder named config.name for one made from `config`, checked as add()
+    // checks. The new one is started before the old one stops, so a source filter both
+    // use stays subscribed at the broker and no message is missed in between; one that
+    // arrives in that instant may be forwarded by both. Counters start again from zero.
+    // Throws what add() throws, and forwarder_not_found; on a throw the old one runs on.
+    Forwarder& replace(ForwarderConfig config);
     void remove(std::string_view name);
     Forwarder& get(std::string_view name);
     std::vector<std::string> list() const;
@@ -184,6 +190,8 @@ class ForwarderManager {
 
   private:
     std::shared_ptr<Forwarder> find(std::string_view name) const;
+    // Validated and checked against the sessions, not registered, not started.
+    std::shared_ptr<Forwarder> make(ForwarderConfig config);
 
     SessionManager& sessions_;
     mutable std::mutex mutex_;

@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "support/collector.hpp"
 #include "support/error_kind.hpp"
@@ -441,6 +442,64 @@ TEST_F(ForwarderTest, ManagerAddsListsStopsAndRemoves) {
     EXPECT_TRUE(forwarders.list().empty());
 }
 
+// replace() starts the new forwarder before it stops the old one: the source filter stays
+// subscribed, so every message of a steady stream is forwarded by one or the other.
+TEST_F(ForwarderTest, ReplaceSwapsAForwarderWithoutMissingAMessage) {
+    auto source = add("source", site.uri());
+    auto target = add("target", cloud.uri());
+    auto watcher = add("watcher", cloud.uri());
+    auto sensor = add("sensor", site.uri());
+    Collector inbox;
+    auto route = watcher->subscribe("#", 1, inbox.handler());
+    connect_all();
+    auto config = ForwarderBuilder("f").source("source", {"x/#"}).target("target").qos(1);
+    manager.forwarders().add(config.prefix("old/").build());
+
+    std::atomic<int> sent{0};
+    std::atomic<bool> flowing{true};
+    std::thread flow([&] {
+        while (flowing &&
+               sensor->publish("x/" + std::to_string(sent.load()), "", 1).wait_for(20s)) {
+            ++sent;
+        }
+    });
+    const auto flowed = [&](int more) {
+        const int until = sent.load() + more;
+        return wait_until([&] { return sent.load() >= until; });
+    };
+    const bool before = flowed(200);
+    auto& replaced = manager.forwarders().replace(config.prefix("new/").build());
+    const int sent_after_replace = sent.load() + 1;  // the one in flight may still go the old way
+    const bool after = flowed(200);
+    flowing = false;
+    flow.join();
+    ASSERT_TRUE(before && after);
+    EXPECT_EQ(replaced.config().prefix, "new/");
+    EXPECT_TRUE(replaced.running());
+
+    const int total = sent.load();
+    ASSERT_TRUE(wait_until([&] {
+        std::set<std::string> seen;
+        for (const auto& m : inbox.messages()) seen.insert(m.topic.substr(m.topic.find('/') + 1));
+        return static_cast<int>(seen.size()) == total;
+    })) << "a message published during the swap was not forwarded";
+    for (const auto& m : inbox.messages()) {
+        const int n = std::stoi(m.topic.substr(m.topic.rfind('/') + 1));
+        if (n > sent_after_replace) {
+            EXPECT_EQ(m.topic.rfind("new/", 0), 0u) << m.topic;
+        }
+    }
+    EXPECT_EQ(error_kind_of([&] {
+                  manager.forwarders().replace(
+                      ForwarderBuilder("g").source("source", {"x"}).target("target").build());
+              }),
+              ErrorKind::forwarder_not_found);
+    EXPECT_EQ(
+        error_kind_of([&] { manager.forwarders().replace(config.target("missing").build()); }),
+        ErrorKind::session_not_found);
+    EXPECT_TRUE(manager.forwarders().get("f").running()) << "a refused replace leaves the old one";
+}
+
 TEST_F(ForwarderTest, RemovingASourceSessionStopsItsForwardersWithAnEvent) {
     auto source = add("source", site.uri());
     auto target = add("target", cloud.uri());
@@ -475,14 +534,19 @@ class SharedSourceTest : public ForwarderTest, public ::testing::WithParamInterf
     // `expected` messages arrived and the forwarder has them acknowledged.
     std::vector<mqttx::test::Received> forward(
         const std::string& from, const std::string& to,
-        const std::vector<std::pair<std::string, std::string>>& sent, std::size_t expected) {
+        const std::vector<std::pair<std::string, std::string>>& sent, std::size_t expected,
+        const std::string& share_group = "") {
         auto source = add("src", site.uri(), GetParam());
         auto target = add("dst", cloud.uri());
         auto watcher = add("watcher", cloud.uri());
         auto route = watcher->subscribe("out/#", 1, inbox.handler());
         connect_all();
-        auto& forwarder = manager.forwarders().add(
-            ForwarderBuilder("f").source("src", {from}).target("dst").map_topic(from, to).build());
+        auto& forwarder = manager.forwarders().add(ForwarderBuilder("f")
+                                                       .source("src", {from})
+                                                       .target("dst")
+                                                       .map_topic(from, to)
+                                                       .share_group(share_group)
+                                                       .build());
         EXPECT_TRUE(forwarder.running());
         auto sensor = add("sensor", site.uri());
         connect_all();
@@ -523,6 +587,17 @@ TEST_P(SharedSourceTest, PlusMappingCarriesTheLevelThePlusMatched) {
     EXPECT_EQ(got[0].payload, "second");
     EXPECT_EQ(got[1].topic, "out/t0");
     EXPECT_EQ(got[1].payload, "first");
+}
+
+// ForwarderConfig::share_group subscribes "$share/<group>/<filter>" for every filter,
+// which then maps as a plain filter does (tests/bridge shows two programs splitting a
+// stream this way).
+TEST_P(SharedSourceTest, AShareGroupSharesEveryFilterThatThenMapsAsWritten) {
+    const auto got =
+        forward("sensors/+", "out/{1}", {{"sensors/a/b", "deep"}, {"sensors/t0", "t"}}, 1, "grp");
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].topic, "out/t0");
+    EXPECT_EQ(got[0].payload, "t");
 }
 
 INSTANTIATE_TEST_SUITE_P(Protocols, SharedSourceTest,

@@ -5,18 +5,19 @@
 #include <mqttx/metrics_server.hpp>
 #include <mqttx/mqttx.hpp>
 
-#include <fstream>
 #include <stdexcept>
 
 #include "support/collector.hpp"
 #include "support/error_kind.hpp"
 #include "support/mosquitto.hpp"
+#include "support/promtool.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using mqttx::ErrorKind;
 using mqttx::test::Collector;
+using mqttx::test::promtool_check;
 
 class MetricsTest : public ::testing::Test {
   protected:
@@ -31,17 +32,6 @@ class MetricsTest : public ::testing::Test {
     mqttx::test::Mosquitto broker;
     mqttx::SessionManager manager;
 };
-
-// Runs promtool check metrics on `text`; its exit status and everything it printed.
-std::pair<int, std::string> promtool_check(const std::string& text) {
-    const auto promtool = mqttx::test::find_executable("promtool", "prometheus");
-    const auto dir = mqttx::test::make_temp_dir("mqttx-promtool-");
-    const auto file = dir + "/metrics.txt";
-    std::ofstream(file, std::ios::binary) << text;
-    auto result = mqttx::test::run_command(promtool + " check metrics < " + file);
-    mqttx::test::remove_tree(dir);
-    return result;
-}
 
 bool has_line(const std::string& text, const std::string& line) {
     return text.find("\n" + line + "\n") != std::string::npos;
