@@ -1,11 +1,14 @@
 // End-to-end forwarding between two brokers: an mqttx Forwarder against the forwarder
 // people write by hand (two raw Paho C++ clients, the message callback of one
-// publishing on the other), same brokers, same load, interleaved in one run.
-//   mqttx-forward-bench [messages] [rounds]      (default 20000, 3)
+// publishing on the other), same brokers, same load, interleaved in one run; and, when
+// built with the bridge, the mqttx-bridge program as one instance and as two sharing
+// the stream (share_group).
+//   mqttx-forward-bench [messages] [rounds] [mqttx-bridge path]   (default 20000, 3)
 // Starts two private mosquittos. A raw Paho publisher sends QoS 1 messages to the
 // "site" broker (at most 20 in flight); a raw Paho subscriber on the "cloud" broker
 // counts them. Prints messages/s end to end and heap allocations per message (a
-// counting operator new), for each forwarder and their ratio.
+// counting operator new; in-process forwarders only), for each forwarder and their ratio.
+#include <httplib.h>
 #include <mqtt/async_client.h>
 #include <mqttx/mqttx.hpp>
 
@@ -16,11 +19,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <fstream>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "allocation_counter.hpp"
+#include "support/child_process.hpp"
 #include "support/mosquitto.hpp"
 
 namespace {
@@ -119,6 +125,61 @@ class MqttxForwarder {
     mqttx::SessionManager manager_;
 };
 
+// mqttx-bridge processes running one config between the two brokers; with several,
+// the forwarder's share_group splits the stream between them.
+class BridgeProcesses {
+  public:
+    static inline std::string program;  // empty: no bridge runs
+
+    BridgeProcesses(const std::string& site, const std::string& cloud, int instances)
+        : dir_(mqttx::test::make_temp_dir("mqttx-forward-bench-")) {
+        const auto config = dir_ + "/bridge.toml";
+        std::ofstream(config) << "[[sessions]]\nname = \"site\"\nbroker = \"" << site
+                              << "\"\nclient_id = \"bench-site\"\n\n[[sessions]]\nname = "
+                                 "\"cloud\"\nbroker = \""
+                              << cloud
+                              << "\"\nclient_id = \"bench-cloud\"\n\n[[forwarders]]\nname = "
+                                 "\"bench\"\ntarget = \"cloud\"\n"
+                              << (instances > 1 ? "share_group = \"bench\"\n" : "")
+                              << "[[forwarders.sources]]\nsession = \"site\"\nfilters = "
+                                 "[\"bench/in/#\"]\n[[forwarders.mappings]]\nfrom = "
+                                 "\"bench/in/#\"\nto = \"bench/out/{#}\"\n";
+        for (int i = 0; i < instances; ++i) {
+            const int port = mqttx::test::free_port();
+            auto& process = processes_.emplace_back(std::make_unique<mqttx::test::ChildProcess>());
+            process->spawn(program,
+                           {"--config", config, "--instance", std::to_string(i), "--listen",
+                            "127.0.0.1:" + std::to_string(port), "--log-level", "warn"},
+                           dir_ + "/bridge.log");
+            httplib::Client http("127.0.0.1", port);
+            const bool ready = mqttx::test::wait_until(
+                [&] {
+                    auto answer = http.Get("/readyz");
+                    return answer && answer->status == 200;
+                },
+                30s);
+            if (!ready) throw std::runtime_error("mqttx-bridge did not get ready within 30 s");
+        }
+    }
+    ~BridgeProcesses() {
+        for (auto& process : processes_) process->stop(10s);
+        mqttx::test::remove_tree(dir_);
+    }
+
+  private:
+    std::string dir_;
+    std::vector<std::unique_ptr<mqttx::test::ChildProcess>> processes_;
+};
+
+struct OneBridge : BridgeProcesses {
+    OneBridge(const std::string& site, const std::string& cloud)
+        : BridgeProcesses(site, cloud, 1) {}
+};
+struct TwoBridges : BridgeProcesses {
+    TwoBridges(const std::string& site, const std::string& cloud)
+        : BridgeProcesses(site, cloud, 2) {}
+};
+
 struct Figures {
     double per_second;
     double allocations_per_message;
@@ -146,6 +207,11 @@ Figures run(const std::string& site, const std::string& cloud, mqtt::async_clien
 int main(int argc, char** argv) {
     const int count = argc > 1 ? std::atoi(argv[1]) : 20000;
     const int rounds = argc > 2 ? std::atoi(argv[2]) : 3;
+#ifdef MQTTX_BRIDGE
+    BridgeProcesses::program = MQTTX_BRIDGE;
+#endif
+    if (argc > 3) BridgeProcesses::program = argv[3];
+    const bool bridge = !BridgeProcesses::program.empty();
     try {
         mqttx::test::Mosquitto site_broker;
         mqttx::test::Mosquitto cloud_broker;
@@ -156,19 +222,37 @@ int main(int argc, char** argv) {
         publisher.connect(mqtt::connect_options_builder().clean_session(true).finalize())->wait();
 
         std::printf("%d QoS 1 messages of 64 bytes per run, %d rounds\n", count, rounds);
-        std::printf("%-6s %14s %14s %12s %12s %8s\n", "round", "raw Paho msg/s", "mqttx msg/s",
+        std::printf("%-6s %14s %14s %12s %12s %8s", "round", "raw Paho msg/s", "mqttx msg/s",
                     "raw allocs", "mqttx allocs", "ratio");
+        if (bridge) std::printf(" %15s %15s", "bridge x1 msg/s", "bridge x2 msg/s");
+        std::printf("\n");
         std::vector<double> ratios;
+        std::vector<double> bridge_ratios[2];
         for (int round = 1; round <= rounds; ++round) {
             const auto raw = run<RawForwarder>(site, cloud, publisher, sink, count);
             const auto ours = run<MqttxForwarder>(site, cloud, publisher, sink, count);
             ratios.push_back(ours.per_second / raw.per_second);
-            std::printf("%-6d %14.0f %14.0f %12.1f %12.1f %8.2f\n", round, raw.per_second,
+            std::printf("%-6d %14.0f %14.0f %12.1f %12.1f %8.2f", round, raw.per_second,
                         ours.per_second, raw.allocations_per_message, ours.allocations_per_message,
                         ratios.back());
+            if (bridge) {
+                const auto one = run<OneBridge>(site, cloud, publisher, sink, count);
+                const auto two = run<TwoBridges>(site, cloud, publisher, sink, count);
+                bridge_ratios[0].push_back(one.per_second / ours.per_second);
+                bridge_ratios[1].push_back(two.per_second / ours.per_second);
+                std::printf(" %15.0f %15.0f", one.per_second, two.per_second);
+            }
+            std::printf("\n");
         }
-        std::sort(ratios.begin(), ratios.end());
-        std::printf("median ratio (mqttx / raw Paho): %.2f\n", ratios[ratios.size() / 2]);
+        const auto median = [](std::vector<double> values) {
+            std::sort(values.begin(), values.end());
+            return values[values.size() / 2];
+        };
+        std::printf("median ratio (mqttx / raw Paho): %.2f\n", median(ratios));
+        if (bridge) {
+            std::printf("median ratio (bridge x1 / mqttx): %.2f, (bridge x2 / mqttx): %.2f\n",
+                        median(bridge_ratios[0]), median(bridge_ratios[1]));
+        }
         publisher.disconnect()->wait();
         return 0;
     } catch (const std::exception& e) {
