@@ -150,7 +150,7 @@ class BridgeProcesses {
             process->spawn(program,
                            {"--config", config, "--instance", std::to_string(i), "--listen",
                             "127.0.0.1:" + std::to_string(port), "--log-level", "warn"},
-                           dir_ + "/bridge.log");
+                           dir_ + "/bridge-" + std::to_string(i) + ".log");
             httplib::Client http("127.0.0.1", port);
             const bool ready = mqttx::test::wait_until(
                 [&] {
@@ -158,15 +158,21 @@ class BridgeProcesses {
                     return answer && answer->status == 200;
                 },
                 30s);
-            if (!ready) throw std::runtime_error("mqttx-bridge did not get ready within 30 s");
+            if (!ready) {
+                stop();  // a constructor that throws gets no destructor
+                throw std::runtime_error("mqttx-bridge did not get ready within 30 s");
+            }
         }
     }
-    ~BridgeProcesses() {
+    ~BridgeProcesses() { stop(); }
+
+  private:
+    void stop() noexcept {
         for (auto& process : processes_) process->stop(10s);
+        processes_.clear();
         mqttx::test::remove_tree(dir_);
     }
 
-  private:
     std::string dir_;
     std::vector<std::unique_ptr<mqttx::test::ChildProcess>> processes_;
 };

@@ -133,8 +133,10 @@ void SessionManager::remove_session(std::string_view name) {
         add_counters(removed_totals_, session->metrics());
     }
     const auto at_removal = session->metrics();
-    forwarders_->session_removed(name);
+    // Closed before its forwarders stop: closing keeps the broker's subscriptions (a
+    // persistent session finds them again), stopping a route would unsubscribe.
     session->close();  // outside the lock: bounded by the session's disconnect timeout
+    forwarders_->session_removed(name);
     {
         std::lock_guard lock(mutex_);
         add_counters(removed_totals_, session->metrics(), &at_removal);
@@ -529,7 +531,6 @@ void SessionManager::close() {
         throw Error(ErrorKind::configuration, "close() called from a message or event handler");
     }
     refuse_on_inline_thread("close()");
-    forwarders_->stop_all();
     std::map<std::string, std::shared_ptr<Session>, std::less<>> sessions;
     {
         std::lock_guard lock(mutex_);
@@ -553,6 +554,9 @@ void SessionManager::close() {
         session->core().finish_close(closing[i].first, closing[i].second, deadline);
         ++i;
     }
+    // Only now: a forwarder stopped while its sources were connected would unsubscribe
+    // them, and a persistent session would come back without its subscriptions.
+    forwarders_->stop_all();
     close_channels({});
     runtime_->stop();
 }

@@ -44,6 +44,25 @@ const Entry* find_entry(const std::vector<Entry>& entries, const std::string& na
     return nullptr;
 }
 
+// Library calls may throw more than Error (std::bad_alloc, a std::system_error from a
+// thread): the bridge logs them as it logs an Error, and runs on.
+template <class Call>
+std::string failure_of(Call&& call) {
+    try {
+        call();
+        return {};
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+}
+
+// Whether `now` can swap in for `before` with ForwarderManager::replace(): the same
+// sessions and subscription kind, so that the subscriptions the two share are the same.
+bool replaceable(const ForwarderConfig& before, const ForwarderConfig& now) {
+    return sessions_used(before) == sessions_used(now) && before.target == now.target &&
+           before.share_group == now.share_group;
+}
+
 }  // namespace
 
 Bridge::Bridge(BridgeConfig config, std::string config_path, LoadOptions load)
@@ -60,7 +79,7 @@ Bridge::~Bridge() {
 }
 
 void Bridge::start() {
-    std::lock_guard lock(mutex_);
+    std::lock_guard change(change_mutex_);
     for (const auto& session : config_.sessions) add_session(session);
     for (const auto& forwarder : config_.forwarders) add_forwarder(forwarder);
     // Only now: a persistent session's broker sends what it kept as soon as it is
@@ -71,49 +90,79 @@ void Bridge::start() {
                  load_.instance.empty() ? "" : ", instance " + load_.instance);
 }
 
+void Bridge::set_failed(const std::string& what, std::string why) {
+    std::replace(why.begin(), why.end(), '\n', ' ');  // one line per reason in /readyz
+    std::lock_guard lock(state_mutex_);
+    failed_[what] = std::move(why);
+}
+
+void Bridge::clear_failed(const std::string& what) {
+    std::lock_guard lock(state_mutex_);
+    failed_.erase(what);
+}
+
+bool Bridge::failed(const std::string& what) const {
+    std::lock_guard lock(state_mutex_);
+    return failed_.count(what) > 0;
+}
+
 void Bridge::add_session(const SessionEntry& entry) {
     const auto& name = entry.options.name;
-    try {
-        manager_.add_session(entry.options);
-        failed_.erase("session " + name);
+    const auto problem = failure_of([&] { manager_.add_session(entry.options); });
+    if (problem.empty()) {
+        clear_failed("session " + name);
         spdlog::info("session {}: added ({})", name, entry.options.brokers.front());
-    } catch (const Error& e) {
-        failed_["session " + name] = e.what();
-        spdlog::error("session {}: not started: {}", name, e.what());
+    } else {
+        set_failed("session " + name, "not started: " + problem);
+        spdlog::error("session {}: not started: {}", name, problem);
     }
 }
 
 void Bridge::connect(const std::string& session) {
-    if (failed_.count("session " + session) > 0) return;
-    try {
-        manager_.connect(session);
-    } catch (const Error& e) {
-        failed_["session " + session] = e.what();
-        spdlog::error("session {}: cannot connect: {}", session, e.what());
+    if (failed("session " + session)) return;
+    const auto problem = failure_of([&] { manager_.connect(session); });
+    if (!problem.empty()) {
+        set_failed("session " + session, "cannot connect: " + problem);
+        spdlog::error("session {}: cannot connect: {}", session, problem);
     }
 }
 
 void Bridge::add_forwarder(const ForwarderEntry& entry) {
     const auto& name = entry.config.name;
-    try {
-        manager_.forwarders().add(entry.config);
-        failed_.erase("forwarder " + name);
+    const auto problem = failure_of([&] { manager_.forwarders().add(entry.config); });
+    if (problem.empty()) {
+        clear_failed("forwarder " + name);
         spdlog::info("forwarder {}: added (target {})", name, entry.config.target);
-    } catch (const Error& e) {
-        failed_["forwarder " + name] = e.what();
-        spdlog::error("forwarder {}: not started: {}", name, e.what());
+    } else {
+        set_failed("forwarder " + name, "not started: " + problem);
+        spdlog::error("forwarder {}: not started: {}", name, problem);
+    }
+}
+
+void Bridge::replace_forwarder(const ForwarderEntry& entry) {
+    const auto& name = entry.config.name;
+    const auto problem = failure_of([&] { manager_.forwarders().replace(entry.config); });
+    if (problem.empty()) {
+        clear_failed("forwarder " + name);
+        spdlog::info("forwarder {}: replaced", name);
+    } else {
+        set_failed("forwarder " + name,
+                   "the new configuration was refused (the old one runs on): " + problem);
+        spdlog::error("forwarder {}: not replaced, the old one runs on: {}", name, problem);
     }
 }
 
 bool Bridge::reload() {
+    std::lock_guard change(change_mutex_);
     BridgeConfig next;
-    try {
-        next = load_config(path_, load_);
-    } catch (const Error& e) {
-        std::lock_guard lock(mutex_);
-        ++reloads_failed_;
+    if (const auto problem = failure_of([&] { next = load_config(path_, load_); });
+        !problem.empty()) {
+        {
+            std::lock_guard lock(state_mutex_);
+            ++reloads_failed_;
+        }
         spdlog::error("reload of {} rejected, the running configuration stays:", path_);
-        std::string_view text = e.what();
+        std::string_view text = problem;
         while (!text.empty()) {
             const auto end = text.find('\n');
             spdlog::error("  {}", text.substr(0, end));
@@ -122,26 +171,25 @@ bool Bridge::reload() {
         return false;
     }
 
-    std::lock_guard lock(mutex_);
-    // Sessions that are gone or changed; forwarders that are gone, changed, or use one
-    // of those sessions. Everything else is left alone.
+    // Sessions that are gone or changed (or failed: they get another try).
     std::set<std::string> sessions_out;
     for (const auto& old : config_.sessions) {
         const auto* now = find_entry(next.sessions, old.options.name);
-        if (now == nullptr || now->source != old.source ||
-            failed_.count("session " + old.options.name) > 0) {
-            sessions_out.insert(old.options.name);  // a failed one gets another try
+        if (now == nullptr || now->source != old.source || failed("session " + old.options.name)) {
+            sessions_out.insert(old.options.name);
         }
     }
-    // Forwarders: removed when gone or when a session they use is replaced; swapped in
-    // place (Forwarder::replace keeps their subscriptions) when only they changed.
+    // Forwarders: removed and added again when gone, failed or using one of those
+    // sessions; swapped in place when only their own table changed, which keeps the
+    // subscriptions they share with the new one.
     std::set<std::string> forwarders_out;
     std::vector<const ForwarderEntry*> forwarders_changed;
     for (const auto& old : config_.forwarders) {
         const auto* now = find_entry(next.forwarders, old.config.name);
-        bool out = now == nullptr || failed_.count("forwarder " + old.config.name) > 0;
+        bool out = now == nullptr || failed("forwarder " + old.config.name);
         for (const auto& session : sessions_used(old.config))
             out |= sessions_out.count(session) > 0;
+        if (!out && now->source != old.source && !replaceable(old.config, now->config)) out = true;
         if (out) {
             forwarders_out.insert(old.config.name);
         } else if (now->source != old.source) {
@@ -149,6 +197,15 @@ bool Bridge::reload() {
         }
     }
 
+    const auto running_sessions = manager_.list_sessions();
+    const auto running = [&](const std::string& name) {
+        return std::find(running_sessions.begin(), running_sessions.end(), name) !=
+               running_sessions.end();
+    };
+    // Closed first, so that the forwarders removed next do not unsubscribe them.
+    for (const auto& name : sessions_out) {
+        if (running(name)) manager_.get_session(name)->close();
+    }
     const auto running_forwarders = manager_.forwarders().list();
     for (const auto& name : forwarders_out) {
         if (std::find(running_forwarders.begin(), running_forwarders.end(), name) !=
@@ -156,66 +213,60 @@ bool Bridge::reload() {
             manager_.forwarders().remove(name);
             spdlog::info("forwarder {}: removed", name);
         }
-        failed_.erase("forwarder " + name);
+        clear_failed("forwarder " + name);
     }
-    const auto running_sessions = manager_.list_sessions();
     for (const auto& name : sessions_out) {
-        if (std::find(running_sessions.begin(), running_sessions.end(), name) !=
-            running_sessions.end()) {
+        if (running(name)) {
             manager_.remove_session(name);
             spdlog::info("session {}: removed", name);
         }
-        failed_.erase("session " + name);
+        clear_failed("session " + name);
     }
 
     std::vector<std::string> sessions_in;
     std::size_t forwarders_in = 0;
     for (const auto& entry : next.sessions) {
-        const bool kept = find_entry(config_.sessions, entry.options.name) != nullptr &&
-                          sessions_out.count(entry.options.name) == 0;
-        if (!kept) {
+        if (find_entry(config_.sessions, entry.options.name) == nullptr ||
+            sessions_out.count(entry.options.name) > 0) {
             add_session(entry);
             sessions_in.push_back(entry.options.name);
         }
     }
     for (const auto& entry : next.forwarders) {
-        const bool kept = find_entry(config_.forwarders, entry.config.name) != nullptr &&
-                          forwarders_out.count(entry.config.name) == 0;
-        if (!kept) {
+        if (find_entry(config_.forwarders, entry.config.name) == nullptr ||
+            forwarders_out.count(entry.config.name) > 0) {
             add_forwarder(entry);
             ++forwarders_in;
         }
     }
-    for (const auto* entry : forwarders_changed) {
-        try {
-            manager_.forwarders().replace(entry->config);
-            spdlog::info("forwarder {}: replaced", entry->config.name);
-        } catch (const Error& e) {
-            failed_["forwarder " + entry->config.name] = e.what();
-            spdlog::error("forwarder {}: not replaced, the old one runs on: {}", entry->config.name,
-                          e.what());
-        }
-    }
-
+    for (const auto* entry : forwarders_changed) replace_forwarder(*entry);
     for (const auto& name : sessions_in) connect(name);  // after their forwarders, as start()
 
-    config_ = std::move(next);
-    apply_log_level(config_.log_level);
-    ++reloads_succeeded_;
-    last_success_ = std::chrono::system_clock::now();
+    apply_log_level(next.log_level);
     spdlog::info(
-        "reloaded {}: {} session(s) and {} forwarder(s) out, {} and {} in, {} forwarder(s) "
-        "replaced, the rest untouched",
+        "reloaded {}: {} session(s) and {} forwarder(s) out, {} and {} in, {} "
+        "forwarder(s) replaced, the rest untouched",
         path_, sessions_out.size(), forwarders_out.size(), sessions_in.size(), forwarders_in,
         forwarders_changed.size());
+    std::lock_guard lock(state_mutex_);
+    config_ = std::move(next);
+    ++reloads_succeeded_;
+    last_success_ = std::chrono::system_clock::now();
     return failed_.empty();
 }
 
-std::uint64_t Bridge::queued() const {
-    std::uint64_t total = 0;
+std::set<std::string> Bridge::running_targets() {
     std::set<std::string> targets;
+    // change_mutex_ is held: no forwarder goes away meanwhile.
+    for (const auto& name : manager_.forwarders().list()) {
+        targets.insert(manager_.forwarders().get(name).config().target);
+    }
+    return targets;
+}
+
+std::uint64_t Bridge::queued(const std::set<std::string>& targets) const {
+    std::uint64_t total = 0;
     for (const auto& [name, metrics] : manager_.forwarders().all_metrics()) total += metrics.queued;
-    for (const auto& forwarder : config_.forwarders) targets.insert(forwarder.config.target);
     for (const auto& name : targets) {
         try {
             const auto metrics = manager_.get_session(name)->metrics();
@@ -228,21 +279,24 @@ std::uint64_t Bridge::queued() const {
 }
 
 std::uint64_t Bridge::drain(std::chrono::milliseconds deadline) {
-    std::lock_guard lock(mutex_);
+    std::lock_guard change(change_mutex_);
+    {
+        std::lock_guard lock(state_mutex_);
+        draining_ = true;
+    }
     // A session that is only a source closes first: no new message enters the bridge,
     // and the broker keeps what a persistent session has not acknowledged. A session
     // that is also a target keeps running to deliver.
-    std::set<std::string> targets;
-    for (const auto& forwarder : config_.forwarders) targets.insert(forwarder.config.target);
+    const auto targets = running_targets();
     for (const auto& name : manager_.list_sessions()) {
         if (targets.count(name) == 0) manager_.get_session(name)->close();
     }
     const auto start = std::chrono::steady_clock::now();
-    std::uint64_t left = queued();
+    std::uint64_t left = queued(targets);
     spdlog::info("draining: {} message(s) to hand over, deadline {} ms", left, deadline.count());
     while (left > 0 && std::chrono::steady_clock::now() - start < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        left = queued();
+        left = queued(targets);
     }
     manager_.close();
     if (left == 0) {
@@ -259,12 +313,12 @@ std::uint64_t Bridge::drain(std::chrono::milliseconds deadline) {
 }
 
 BridgeConfig Bridge::config() const {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(state_mutex_);
     return config_;
 }
 
 std::string Bridge::metrics_text() const {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(state_mutex_);
     PrometheusExporter exporter("mqttx_bridge");
     exporter.declare("config_reloads_total", MetricType::counter,
                      "Configuration reloads (SIGHUP), by result.");
@@ -280,9 +334,10 @@ std::string Bridge::metrics_text() const {
 }
 
 std::vector<std::string> Bridge::not_ready() const {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(state_mutex_);
     std::vector<std::string> reasons;
-    for (const auto& [what, why] : failed_) reasons.push_back(what + ": not started: " + why);
+    if (draining_) reasons.emplace_back("bridge: draining (stopping)");
+    for (const auto& [what, why] : failed_) reasons.push_back(what + ": " + why);
     return reasons;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,31 +32,43 @@ class Bridge {
     // and applied without error.
     bool reload();
     // Stops taking messages (closes the sessions that are only sources), waits up to
-    // `deadline` for the targets to hand over what they hold, then closes everything.
-    // Returns how many messages were left undelivered.
+    // `deadline` for the targets to hand over what they hold, then closes everything
+    // (without unsubscribing: persistent sessions keep their subscriptions at the
+    // brokers). Returns how many messages were left undelivered.
     std::uint64_t drain(std::chrono::milliseconds deadline);
 
     BridgeConfig config() const;
     SessionManager& manager() noexcept { return manager_; }
     // The bridge's own Prometheus families (reloads, last success, instance).
     std::string metrics_text() const;
-    // Reasons not to be ready beyond the library's: what could not be started.
+    // Reasons not to be ready beyond the library's: draining, what could not be started.
     std::vector<std::string> not_ready() const;
 
   private:
     void add_session(const SessionEntry& entry);
     void connect(const std::string& session);
     void add_forwarder(const ForwarderEntry& entry);
-    // Messages accepted by a target session or a decoupled forwarder, not yet confirmed.
-    std::uint64_t queued() const;
+    void replace_forwarder(const ForwarderEntry& entry);
+    // "session a" / "forwarder f": what could not be started, and why.
+    void set_failed(const std::string& what, std::string why);
+    void clear_failed(const std::string& what);
+    bool failed(const std::string& what) const;
+    // Messages accepted by the running forwarders' targets or queued in decoupled
+    // forwarders, not yet confirmed by the target broker.
+    std::uint64_t queued(const std::set<std::string>& targets) const;
+    std::set<std::string> running_targets();
 
     SessionManager manager_;
     const std::string path_;
     const LoadOptions load_;
+    BridgeConfig config_;  // written under both mutexes, read under either
 
-    mutable std::mutex mutex_;  // everything below
-    BridgeConfig config_;
-    std::map<std::string, std::string> failed_;  // "session a" / "forwarder f" -> why
+    // Held by start(), reload() and drain() while they change the manager: one at a time.
+    std::mutex change_mutex_;
+    // Held briefly: HTTP requests read what it guards while a reload or drain runs.
+    mutable std::mutex state_mutex_;
+    std::map<std::string, std::string> failed_;
+    bool draining_ = false;
     std::uint64_t reloads_succeeded_ = 0;
     std::uint64_t reloads_failed_ = 0;
     std::chrono::system_clock::time_point last_success_;

@@ -94,7 +94,12 @@ std::optional<std::string> expand(std::string_view text, std::string& problem) {
             name = name.substr(0, dash);
         }
         if (name.empty()) {
-            problem = "'${}' names no environment variable";
+            problem =
+                "'" + std::string(text.substr(i, end - i + 1)) + "' names no environment variable";
+            return std::nullopt;
+        }
+        if (fallback && fallback->find("${") != std::string_view::npos) {
+            problem = "a default that uses '${' is not supported";
             return std::nullopt;
         }
         if (const char* value = std::getenv(std::string(name).c_str()); value && *value) {
@@ -102,7 +107,7 @@ std::optional<std::string> expand(std::string_view text, std::string& problem) {
         } else if (fallback) {
             out += *fallback;
         } else {
-            problem = "the environment variable " + std::string(name) + " is not set";
+            problem = "the environment variable " + std::string(name) + " is not set (or empty)";
             return std::nullopt;
         }
         i = end;
@@ -122,7 +127,6 @@ class Problems {
         }
         out_.push_back(std::move(problem));
     }
-    bool any() const { return !out_.empty(); }
     void move_last_to(const toml::source_position& at) {
         out_.back().line = at.line;
         out_.back().column = at.column;
@@ -211,7 +215,13 @@ class TableReader {
             problems_.add(node, key(name), std::string(expected) + ", got " + type_name(*node));
             return std::nullopt;
         }
-        const std::string_view s = text->get();
+        std::string problem;
+        const auto expanded = expand(text->get(), problem);
+        if (!expanded) {
+            problems_.add(node, key(name), problem);
+            return std::nullopt;
+        }
+        const std::string_view s = *expanded;
         std::int64_t count = 0;
         const auto [end, error] = std::from_chars(s.data(), s.data() + s.size(), count);
         const std::string_view unit(end, static_cast<std::size_t>(s.data() + s.size() - end));
@@ -281,14 +291,19 @@ class TableReader {
                                std::initializer_list<std::pair<const char*, Enum>> choices) {
         const auto* value = typed<toml::value<std::string>>(name, "a string", false);
         if (!value) return std::nullopt;
+        std::string problem;
+        const auto expanded = expand(value->get(), problem);
+        if (!expanded) {
+            problems_.add(value, key(name), problem);
+            return std::nullopt;
+        }
         std::string names;
         for (const auto& [text, e] : choices) {
-            if (value->get() == text) return e;
+            if (*expanded == text) return e;
             names += names.empty() ? "" : ", ";
             names += std::string("\"") + text + "\"";
         }
-        problems_.add(value, key(name),
-                      "must be one of " + names + ", got \"" + value->get() + "\"");
+        problems_.add(value, key(name), "must be one of " + names + ", got \"" + *expanded + "\"");
         return std::nullopt;
     }
     // Runs `read` on the sub-table `name` when there is one.
@@ -483,8 +498,8 @@ void place(Problems& problems, const toml::table& table, const std::string& pref
     bool any = false;
     for (const auto& [field, what] : error.context()) {
         any = true;
-        // `broker = "..."` is brokers[0] to the library.
-        const bool one_broker = field.starts_with("brokers") && table.contains("broker");
+        // The file says `broker` unless it lists `brokers`: the library knows brokers only.
+        const bool one_broker = field.starts_with("brokers") && !table.contains("brokers");
         const std::string path = one_broker ? "broker" : field;
         const toml::node* at = &table;
         for (std::string probe = path; !probe.empty();) {
@@ -508,6 +523,7 @@ Options read_session(TableReader& r, const LoadOptions& load) {
     auto brokers = r.strings("brokers");
     if (broker && brokers) {
         r.problem("brokers", "give broker or brokers, not both");
+        o.brokers = std::move(*brokers);  // checked as if alone
     } else if (broker) {
         o.brokers = {std::move(*broker)};
     } else if (brokers) {
@@ -674,10 +690,6 @@ std::string ConfigProblem::text() const {
     if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
     return out + ": " + key + ": " + what;
 }
-
-}  // namespace mqttx::bridge
-
-namespace mqttx::bridge {
 
 bool parse_listen(std::string_view text, HttpConfig& http, std::string& problem) {
     std::string_view host;

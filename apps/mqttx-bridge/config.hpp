@@ -74,7 +74,8 @@ ParseResult parse_config(std::string_view text, const std::string& file,
 // problem, or (kind storage) when the file cannot be read.
 BridgeConfig load_config(const std::string& path, const LoadOptions& options = {});
 
-// "HOST:PORT" (an IPv6 host in brackets); empty on a mistake, with `problem` set.
+// Parses "HOST:PORT" (an IPv6 host in brackets) into `http`; false on a mistake, with
+// `problem` set.
 bool parse_listen(std::string_view text, HttpConfig& http, std::string& problem);
 
 }  // namespace mqttx::bridge

@@ -30,9 +30,9 @@ SYNOPSIS
 DESCRIPTION
     Connects the sessions of FILE (TOML; the schema is in docs/bridge.md) and runs its
     forwarders: every message a forwarder's sources receive is published by its target,
-    with the topic mapping, filters and transforms of the file. A message is handed to
-    the target before the source broker gets its acknowledgement, so a persistent
-    source session loses nothing when the program dies.
+    with the topic mapping, filters and transforms of the file. In the default
+    at_least_once mode a message is handed to the target before the source broker gets
+    its acknowledgement, so persistent sessions lose nothing when the program dies.
 
     HTTP (127.0.0.1:9464 unless [http] or --listen says otherwise) serves /metrics
     (Prometheus text), /healthz (the process answers) and /readyz (200 when every
@@ -46,8 +46,8 @@ OPTIONS
         Validates FILE and exits: 0 when it is valid, 2 with every problem as
         FILE:LINE:COLUMN: key: what is wrong.
     -i, --instance ID
-        Scale-out: client ids become <client_id>-ID, and so do the storage records
-        keyed by them. Run several instances of one file with different IDs; a forwarder
+        Scale-out: every client_id of FILE becomes <client_id>-ID, and so do the
+        storage records keyed by them (a session without client_id has a random id). Run several instances of one file with different IDs; a forwarder
         with share_group then splits its sources' stream between them.
     -l, --listen HOST:PORT
         Serves HTTP on HOST:PORT instead of the address of the file (port 0: a free one,
@@ -62,7 +62,8 @@ OPTIONS
 SIGNALS
     SIGTERM, SIGINT
         Stop taking messages (sessions that are only sources disconnect), hand over what
-        is queued within [bridge] drain_timeout, disconnect, and exit.
+        is queued within [bridge] drain_timeout, disconnect (keeping every subscription
+        of a persistent session at its broker), and exit. /readyz says 503 meanwhile.
     SIGHUP
         Read FILE again. Sessions and forwarders that changed are replaced, the others
         keep running untouched. A file with problems is rejected, its problems are
@@ -200,7 +201,7 @@ int run(const CommandLine& line) {
         }
     }
 
-    // Keeps answering while draining: /readyz says what is not ready any more.
+    // The server answers while the bridge drains: /readyz says it is stopping.
     const auto left = bridge.drain(drain_timeout);
     if (server) server->stop();
     if (left > 0) {

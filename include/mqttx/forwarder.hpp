@@ -173,8 +173,11 @@ class ForwarderManager {
     // Swaps the forwarder named config.name for one made from `config`, checked as add()
     // checks. The new one is started before the old one stops, so a source filter both
     // use stays subscribed at the broker and no message is missed in between; one that
-    // arrives in that instant may be forwarded by both. Counters start again from zero.
-    // Throws what add() throws, and forwarder_not_found; on a throw the old one runs on.
+    // arrives in that instant may be forwarded by both. Counters start again from zero; a
+    // decoupled forwarder's queue goes with the old one, as at stop(). The subscribe
+    // options of a filter both use stay the old one's (its no_local, share group): for a
+    // change of sessions or share_group, remove() and add(). Throws what add() throws, and
+    // forwarder_not_found; on a throw the old one runs on.
     Forwarder& replace(ForwarderConfig config);
     void remove(std::string_view name);
     Forwarder& get(std::string_view name);

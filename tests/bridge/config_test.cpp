@@ -47,6 +47,7 @@ broker = "tcp://127.0.0.1:1884"
 
 TEST(BridgeConfig, TheSampleConfigsAreValidAndMeanWhatTheySay) {
     ::unsetenv("SITE_BROKER");
+    ::unsetenv("BRIDGE_LISTEN");
     ::setenv("CLOUD_BROKER", "tcp://127.0.0.1:2884", 1);
     ::setenv("STATE_DIRECTORY", "/tmp/bridge-state", 1);
     const auto bridge = parse_config(read(MQTTX_BRIDGE_DIR "/bridge.toml"), "bridge.toml");
@@ -200,8 +201,8 @@ connect_timeout = "250ms"
     EXPECT_EQ(c.http.port, 0) << "--listen replaces the file's address";
 
     EXPECT_EQ(joined(problems_of("[[sessions]]\nname = \"a\"\nbroker = \"${MQTTX_TEST_UNSET}\"\n")),
-              "b.toml:3:10: sessions[0].broker: the environment variable MQTTX_TEST_UNSET is not "
-              "set\n");
+              "b.toml:3:10: sessions[0].broker: the environment variable MQTTX_TEST_UNSET is not set "
+              "(or empty)\n");
     EXPECT_EQ(
         joined(problems_of("", {.instance = "a/b", .listen = "localhost", .log_level = "loud"})),
         "b.toml: --log-level: one of trace, debug, info, warn, error, critical, off; got "
@@ -210,6 +211,33 @@ connect_timeout = "250ms"
         "b.toml: --instance: only letters, digits, '-', '_' and '.' (it joins client "
         "ids), got 'a/b'\n");
     ::unsetenv("MQTTX_TEST_BROKER");
+}
+
+TEST(BridgeConfig, ChoicesAndDurationsExpandTooAndEachMistakeIsSaidOnce) {
+    ::unsetenv("MQTTX_TEST_UNSET");
+    const auto parsed = parse_config(R"(
+[bridge]
+log_level = "${MQTTX_TEST_UNSET:-debug}"
+drain_timeout = "${MQTTX_TEST_UNSET:-5s}"
+)",
+                                     "b.toml");
+    ASSERT_TRUE(parsed.problems.empty()) << parsed.problems[0].text();
+    EXPECT_EQ(parsed.config.log_level, "debug");
+    EXPECT_EQ(parsed.config.drain_timeout, std::chrono::seconds(5));
+
+    EXPECT_EQ(joined(problems_of(R"([[sessions]]
+name = "a"
+client_id = "${A:-${B}}"
+
+[[sessions]]
+name = "b"
+broker = "tcp://127.0.0.1:1"
+brokers = ["tcp://127.0.0.1:2"]
+)")),
+              "b.toml:1:1: sessions[0].broker: missing (required): broker = \"tcp://host:1883\" "
+              "or brokers = [...]\n"
+              "b.toml:3:13: sessions[0].client_id: a default that uses '${' is not supported\n"
+              "b.toml:8:11: sessions[1].brokers: give broker or brokers, not both\n");
 }
 
 TEST(BridgeConfig, LoadConfigThrowsOneLinePerProblemAndNamesAnUnreadableFile) {

@@ -16,6 +16,7 @@
 #include "support/error_kind.hpp"
 #include "support/fault_proxy.hpp"
 #include "support/mosquitto.hpp"
+#include "support/sync.hpp"
 
 namespace {
 
@@ -456,9 +457,9 @@ TEST_F(ForwarderTest, ReplaceSwapsAForwarderWithoutMissingAMessage) {
     manager.forwarders().add(config.prefix("old/").build());
 
     std::atomic<int> sent{0};
-    std::atomic<bool> flowing{true};
-    std::thread flow([&] {
-        while (flowing &&
+    mqttx::test::Background flow;
+    flow.thread = std::thread([&] {
+        while (flow.running &&
                sensor->publish("x/" + std::to_string(sent.load()), "", 1).wait_for(20s)) {
             ++sent;
         }
@@ -471,8 +472,7 @@ TEST_F(ForwarderTest, ReplaceSwapsAForwarderWithoutMissingAMessage) {
     auto& replaced = manager.forwarders().replace(config.prefix("new/").build());
     const int sent_after_replace = sent.load() + 1;  // the one in flight may still go the old way
     const bool after = flowed(200);
-    flowing = false;
-    flow.join();
+    flow.stop();
     ASSERT_TRUE(before && after);
     EXPECT_EQ(replaced.config().prefix, "new/");
     EXPECT_TRUE(replaced.running());

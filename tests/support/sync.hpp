@@ -2,6 +2,7 @@
 // generous deadline, never on a fixed sleep.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -38,6 +39,18 @@ class Gate {
     std::mutex mutex_;
     std::condition_variable cv_;
     bool open_ = false;
+};
+
+// A test's background thread, told to stop and joined however the test ends (a failed
+// ASSERT returns early; a joinable std::thread would then end the whole binary).
+struct Background {
+    std::atomic<bool> running{true};
+    std::thread thread;
+    ~Background() { stop(); }
+    void stop() {
+        running = false;
+        if (thread.joinable()) thread.join();
+    }
 };
 
 // Spins (yielding) until `done` holds or the deadline passes; returns its last value.
