@@ -1,6 +1,7 @@
 #include "bridge.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <set>
 #include <thread>
 #include <type_traits>
@@ -46,8 +47,7 @@ const Entry* find_entry(const std::vector<Entry>& entries, const std::string& na
 
 // Library calls may throw more than Error (std::bad_alloc, a std::system_error from a
 // thread): the bridge logs them as it logs an Error, and runs on.
-template <class Call>
-std::string failure_of(Call&& call) {
+std::string failure_of(const std::function<void()>& call) {
     try {
         call();
         return {};
@@ -106,49 +106,43 @@ bool Bridge::failed(const std::string& what) const {
     return failed_.count(what) > 0;
 }
 
+bool Bridge::attempt(const std::string& what, const std::string& failing,
+                     const std::function<void()>& call) {
+    const auto problem = failure_of(call);
+    if (problem.empty()) {
+        clear_failed(what);
+        return true;
+    }
+    set_failed(what, failing + ": " + problem);
+    spdlog::error("{}: {}: {}", what, failing, problem);
+    return false;
+}
+
 void Bridge::add_session(const SessionEntry& entry) {
     const auto& name = entry.options.name;
-    const auto problem = failure_of([&] { manager_.add_session(entry.options); });
-    if (problem.empty()) {
-        clear_failed("session " + name);
+    if (attempt("session " + name, "not started", [&] { manager_.add_session(entry.options); })) {
         spdlog::info("session {}: added ({})", name, entry.options.brokers.front());
-    } else {
-        set_failed("session " + name, "not started: " + problem);
-        spdlog::error("session {}: not started: {}", name, problem);
     }
 }
 
 void Bridge::connect(const std::string& session) {
     if (failed("session " + session)) return;
-    const auto problem = failure_of([&] { manager_.connect(session); });
-    if (!problem.empty()) {
-        set_failed("session " + session, "cannot connect: " + problem);
-        spdlog::error("session {}: cannot connect: {}", session, problem);
-    }
+    attempt("session " + session, "cannot connect", [&] { manager_.connect(session); });
 }
 
 void Bridge::add_forwarder(const ForwarderEntry& entry) {
     const auto& name = entry.config.name;
-    const auto problem = failure_of([&] { manager_.forwarders().add(entry.config); });
-    if (problem.empty()) {
-        clear_failed("forwarder " + name);
+    if (attempt("forwarder " + name, "not started",
+                [&] { manager_.forwarders().add(entry.config); })) {
         spdlog::info("forwarder {}: added (target {})", name, entry.config.target);
-    } else {
-        set_failed("forwarder " + name, "not started: " + problem);
-        spdlog::error("forwarder {}: not started: {}", name, problem);
     }
 }
 
 void Bridge::replace_forwarder(const ForwarderEntry& entry) {
     const auto& name = entry.config.name;
-    const auto problem = failure_of([&] { manager_.forwarders().replace(entry.config); });
-    if (problem.empty()) {
-        clear_failed("forwarder " + name);
+    if (attempt("forwarder " + name, "new configuration refused, the old one runs on",
+                [&] { manager_.forwarders().replace(entry.config); })) {
         spdlog::info("forwarder {}: replaced", name);
-    } else {
-        set_failed("forwarder " + name,
-                   "the new configuration was refused (the old one runs on): " + problem);
-        spdlog::error("forwarder {}: not replaced, the old one runs on: {}", name, problem);
     }
 }
 

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -49,6 +50,10 @@ class Bridge {
     void connect(const std::string& session);
     void add_forwarder(const ForwarderEntry& entry);
     void replace_forwarder(const ForwarderEntry& entry);
+    // Runs `call`: true when it returned; else logs and keeps for /readyz "what: failing:
+    // why" (what: "session a", "forwarder f").
+    bool attempt(const std::string& what, const std::string& failing,
+                 const std::function<void()>& call);
     // "session a" / "forwarder f": what could not be started, and why.
     void set_failed(const std::string& what, std::string why);
     void clear_failed(const std::string& what);
