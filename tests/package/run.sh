@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs a built mqttx into a temporary prefix, builds the consumer project in
-# tests/package against it, and runs it against a throwaway mosquitto.
+# Installs a built mqttx into a temporary prefix, checks the installed bridge program,
+# builds the consumer project in tests/package against it, and runs it against a
+# throwaway mosquitto.
 #   tests/package/run.sh <build_dir> <source_dir>
 # The exit code is the consumer's.
 set -euo pipefail
@@ -27,6 +28,14 @@ prefix=$work/prefix
 consumer_build=$work/build
 
 cmake --install "$build_dir" --prefix "$prefix"
+
+# The bridge program, when built, comes with its sample configs and its systemd unit.
+if grep -q '^MQTTX_BUILD_BRIDGE:BOOL=ON' "$build_dir/CMakeCache.txt"; then
+    "$prefix/bin/mqttx-bridge" --version
+    SITE_BROKER=tcp://127.0.0.1:1 CLOUD_BROKER=tcp://127.0.0.1:2 STATE_DIRECTORY=$work \
+        "$prefix/bin/mqttx-bridge" --check --config "$prefix/share/doc/mqttx/mqttx-bridge/bridge.toml"
+    grep -q '^ExecStart=/.*/mqttx-bridge --config' "$prefix/lib/systemd/system/mqttx-bridge.service"
+fi
 
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
