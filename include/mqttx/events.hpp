@@ -18,19 +18,21 @@
 
 namespace mqttx {
 
+// Each type names the Event::data alternative it carries (std::get<...>(event.data)).
 enum class EventType {
-    session_connecting,
-    session_connected,
-    session_ready,  // connected and every subscription in place
-    session_disconnected,
-    session_reconnecting,
-    session_added,
-    session_removed,
-    session_state_changed,
-    forwarder_stopped,  // a session it used was removed
-    error,
-    // The oldest in-flight message has waited PerformanceOptions::in_flight_stall_after
-    // for the broker's acknowledgement while connected (once per stall).
+    session_connecting,     // std::monostate
+    session_connected,      // ConnectInfo
+    session_ready,          // std::monostate: connected and every subscription in place
+    session_disconnected,   // DisconnectInfo
+    session_reconnecting,   // ReconnectInfo
+    session_added,          // std::monostate
+    session_removed,        // std::monostate
+    session_state_changed,  // StateChange
+    forwarder_stopped,      // ForwarderStopped: a session it used was removed
+    error,                  // ErrorInfo
+    // WindowStalled: the oldest in-flight message has waited
+    // PerformanceOptions::in_flight_stall_after for the broker's acknowledgement while
+    // connected (once per stall).
     window_stalled,
 };
 

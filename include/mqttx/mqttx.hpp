@@ -1,4 +1,5 @@
-// Everything a user of mqttx needs, in one include.
+// Everything a user of mqttx needs, in one include; except the HTTP endpoint for
+// Prometheus (mqttx/metrics_server.hpp, in the library mqttx::http).
 #pragma once
 
 #include "mqttx/builder.hpp"

@@ -104,7 +104,7 @@ class SessionManager {
     // The same for one session.
     Route handle_to(std::string_view session, std::string_view filter, MessageHandler handler,
                     int qos = 0, const SubscribeOptions& options = {});
-    // Like handle(), into a bounded channel (default capacity ManagerOptions-wide 1000).
+    // Like handle(), into a bounded channel (ChannelOptions{}: capacity 1000).
     Listener listen(std::string_view filter, int qos = 0, ChannelOptions channel = {},
                     const SubscribeOptions& options = {});
     // Like handle_to(); the channel's capacity defaults to the session's
