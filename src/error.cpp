@@ -139,7 +139,9 @@ void Error::compose() {
     };
     if (!session_.empty()) add("session", session_);
     if (!topic_.empty()) add("topic", topic_);
-    for (const auto& [key, value] : context_) add(key, value);
+    for (std::size_t i = context_in_message_; i < context_.size(); ++i) {
+        add(context_[i].first, context_[i].second);
+    }
     if (return_code_ != 0) add("return_code", std::to_string(return_code_));
     if (reason_code_ != 0) add("reason_code", std::to_string(reason_code_));
     if (!details.empty()) what_ += " (" + details + ")";

@@ -65,8 +65,11 @@ class Problems {
     // `heading` says what was checked, e.g. "invalid options for session 's'".
     [[noreturn]] void raise(std::string heading, const std::string& session = {}) const {
         Error error(ErrorKind::configuration, std::move(heading) + ": " + text());
-        for (const auto& [field, problem] : items_) error.with_context(field, problem);
-        if (!session.empty()) error.with_session(session);
+        // In context() one by one for programs, in what() once, as the message says them.
+        for (const auto& [field, problem] : items_) error.context_.emplace_back(field, problem);
+        error.context_in_message_ = items_.size();
+        if (!session.empty()) error.with_session(session);  // composes what()
+        error.compose();
         throw error;
     }
 

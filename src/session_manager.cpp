@@ -197,12 +197,17 @@ void SessionManager::wait_for_session(std::string_view name, std::chrono::millis
     const bool done = detail::wait_for(runtime_->state_changed, lock, timeout, [&] {
         return core.ready() || core.state() == SessionState::closed;
     });
+    lock.unlock();  // what follows takes the session's own lock
     if (core.state() == SessionState::closed) throw Error::session_closed(std::string(name));
     if (!done) {
-        throw Error::timeout("session not ready in time")
-            .with_session(std::string(name))
-            .with_context("state", to_string(core.state()))
-            .with_context("timeout_ms", timeout.count());
+        auto error = Error::timeout("session not ready in time")
+                         .with_session(std::string(name))
+                         .with_context("state", to_string(core.state()))
+                         .with_context("timeout_ms", timeout.count());
+        if (auto why = core.last_connect_error(); !why.empty()) {
+            error.with_context("last_connect_error", std::move(why));
+        }
+        throw error;
     }
 }
 
@@ -212,13 +217,6 @@ void SessionManager::wait_for_all_sessions(std::chrono::milliseconds timeout) {
         std::lock_guard lock(mutex_);
         for (const auto& [name, session] : sessions_) sessions.push_back(session);
     }
-    auto not_ready = [&sessions] {
-        std::vector<std::string> names;
-        for (const auto& session : sessions) {
-            if (!session->core().ready()) names.push_back(session->name());
-        }
-        return names;
-    };
     // Checked at every state change of any session: from where the last check stopped,
     // then once over all, so that 10,000 sessions connecting cost O(n), not O(n^2).
     std::size_t ready_so_far = 0;
@@ -237,11 +235,22 @@ void SessionManager::wait_for_all_sessions(std::chrono::milliseconds timeout) {
     };
     std::unique_lock lock(runtime_->state_mutex);
     if (detail::wait_for(runtime_->state_changed, lock, timeout, all_ready)) return;
-    const auto missing = not_ready();
+    lock.unlock();  // what follows takes each session's own lock
+    // Each session not ready, its state and why its last connect failed: what the log
+    // says, where the caller sees it.
     std::string list;
-    for (const auto& name : missing) list += (list.empty() ? "" : ", ") + name;
+    std::size_t missing = 0;
+    for (const auto& session : sessions) {
+        auto& core = session->core();
+        if (core.ready()) continue;
+        ++missing;
+        list += list.empty() ? "" : "; ";
+        list += session->name() + " (" + to_string(core.state());
+        if (auto why = core.last_connect_error(); !why.empty()) list += ", last connect: " + why;
+        list += ")";
+    }
     throw Error::timeout("sessions not ready in time: " + list)
-        .with_context("not_ready", static_cast<long long>(missing.size()))
+        .with_context("not_ready", static_cast<long long>(missing))
         .with_context("timeout_ms", timeout.count());
 }
 

@@ -35,6 +35,10 @@ enum class ErrorKind {
 // Name of a kind, e.g. "invalid_topic".
 const char* to_string(ErrorKind kind) noexcept;
 
+namespace detail {
+class Problems;
+}
+
 const std::error_category& error_category() noexcept;
 std::error_code make_error_code(ErrorKind kind) noexcept;
 
@@ -103,6 +107,7 @@ class Error : public std::system_error {
     }
 
   private:
+    friend class detail::Problems;  // lists its problems in the message, once
     void compose();
 
     ErrorKind kind_;
@@ -110,6 +115,7 @@ class Error : public std::system_error {
     std::string session_;
     std::string topic_;
     std::vector<std::pair<std::string, std::string>> context_;
+    std::size_t context_in_message_ = 0;  // the first entries, which what() need not repeat
     std::exception_ptr cause_;
     int return_code_ = 0;
     int reason_code_ = 0;

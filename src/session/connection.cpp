@@ -256,6 +256,7 @@ void SessionCore::on_connect_success(const mqtt::token& token) {
         tried_in_round_ = 0;
         failed_before = std::exchange(failed_connects_, 0);
         last_connect_failure_ = 0;
+        last_connect_error_.clear();
         generation = ++generation_;
         link_generation_.store(static_cast<std::uint32_t>(generation), std::memory_order_relaxed);
         alias_link_.store(static_cast<std::uint32_t>(generation), std::memory_order_release);
@@ -400,6 +401,11 @@ void SessionCore::on_connect_failure(const mqtt::token& token) {
     if (!runtime_->background.post(std::move(diagnose))) connection_failed(std::move(error));
 }
 
+std::string SessionCore::last_connect_error() const {
+    std::lock_guard lock(mutex_);
+    return last_connect_error_;
+}
+
 void SessionCore::connection_failed(Error error) {
     runtime_->waker.connect_finished(this);
     error.with_session(options_.name);
@@ -418,6 +424,7 @@ void SessionCore::connection_failed(Error error) {
         const auto failure = std::hash<std::string_view>{}(error.what());
         as_before = failure == last_connect_failure_;
         last_connect_failure_ = failure;
+        last_connect_error_ = error.what();
         if (as_before) error.with_context("failed_attempts", failed);
         queue_event(EventType::error, ErrorInfo{error.kind(), error.what()});
         broker_index_ = (broker_index_ + 1) % brokers_.size();

@@ -68,6 +68,8 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     SessionState state() const noexcept { return state_.load(std::memory_order_acquire); }
     // Connected and every subscription acknowledged.
     bool ready() const noexcept { return ready_.load(std::memory_order_acquire); }
+    // Why the last connect failed; empty after a successful one (or before any).
+    std::string last_connect_error() const;
     std::string current_broker() const;
     SessionMetrics metrics() const noexcept;
     // On the scheduler, about once a second: samples the message rates and reports a
@@ -276,6 +278,9 @@ class SessionCore final : public RouteOwner, public std::enable_shared_from_this
     // per backoff step.
     int failed_connects_ = 0;
     std::size_t last_connect_failure_ = 0;
+    // The last failed connect's message, for a wait_for_*() timeout to name; kept only
+    // while failing (emptied at the next connect).
+    std::string last_connect_error_;
     SubscriptionTable subscriptions_;
     // The SUBSCRIBEs restore_subscriptions() sent after a connect: the generation they
     // belong to, how many still wait for their answer, and the filters granted so far.

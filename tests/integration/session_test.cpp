@@ -16,6 +16,7 @@
 #include "support/error_kind.hpp"
 #include "support/fault_proxy.hpp"
 #include "support/mosquitto.hpp"
+#include "support/sync.hpp"
 
 namespace {
 
@@ -209,7 +210,13 @@ TEST_F(SessionTest, WaitForSessionOnADownBrokerTimesOutNamingIt) {
             .auto_reconnect({100ms, 500ms, 2.0, 0.2})
             .build());
     add("healthy");
+    mqttx::test::Gate failed;
+    auto on_error = manager.on_event(mqttx::EventType::error, [&](const mqttx::Event& e) {
+        if (e.session == "orphan") failed.open();
+    });
     manager.connect_all();
+    ASSERT_TRUE(failed.wait()) << "no connect failure reported";
+    const std::string port = std::to_string(nothing_listens);
     try {
         manager.wait_for_session("orphan", 1500ms);
         FAIL() << "wait_for_session returned for a session whose broker is down";
@@ -218,6 +225,9 @@ TEST_F(SessionTest, WaitForSessionOnADownBrokerTimesOutNamingIt) {
         EXPECT_TRUE(mqttx::is_timeout(e));
         EXPECT_EQ(e.session(), "orphan");
         EXPECT_NE(std::string(e.what()).find("orphan"), std::string::npos);
+        // Why it is not ready, not only that it is not: the last connect's failure.
+        EXPECT_NE(std::string(e.what()).find("last_connect_error="), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(port), std::string::npos) << e.what();
     }
     try {
         manager.wait_for_all_sessions(1500ms);
@@ -225,7 +235,8 @@ TEST_F(SessionTest, WaitForSessionOnADownBrokerTimesOutNamingIt) {
     } catch (const mqttx::Error& e) {
         EXPECT_EQ(e.kind(), ErrorKind::timeout);
         const std::string what = e.what();
-        EXPECT_NE(what.find("orphan"), std::string::npos) << what;
+        EXPECT_NE(what.find("orphan (reconnecting, last connect: "), std::string::npos) << what;
+        EXPECT_NE(what.find(port), std::string::npos) << what;
         EXPECT_EQ(what.find("healthy"), std::string::npos) << what;
     }
     EXPECT_EQ(manager.get_session("orphan")->state(), mqttx::SessionState::reconnecting);

@@ -488,6 +488,10 @@ TEST(SessionBuilder, EveryProblemIsReportedInOneError) {
     for (const auto& field : expected) {
         EXPECT_NE(what.find(field + ":"), std::string::npos) << field << " missing in: " << what;
     }
+    // Once each: the message lists them, what() does not repeat them as context.
+    for (const auto& field : expected) {
+        EXPECT_EQ(what.find(field + "="), std::string::npos) << field << " twice in: " << what;
+    }
 }
 
 TEST(SessionBuilder, BadBrokersAreEachReported) {
