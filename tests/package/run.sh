@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs a built mqttx into a temporary prefix, checks the installed bridge program,
-# builds the consumer project in tests/package against it, and runs it against a
-# throwaway mosquitto.
+# builds the consumer in tests/package three ways (find_package with the http component,
+# pkg-config, add_subdirectory of the source tree) and runs each against a throwaway
+# mosquitto.
 #   tests/package/run.sh <build_dir> <source_dir>
-# The exit code is the consumer's.
+# Fails at the first consumer that does not build or whose round trip fails.
 set -euo pipefail
 
 if (($# != 2)); then
@@ -38,12 +39,30 @@ if grep -q '^MQTTX_BUILD_BRIDGE:BOOL=ON' "$build_dir/CMakeCache.txt"; then
 fi
 
 launcher=()
-if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+compiler=(g++)
+if command -v ccache >/dev/null; then
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+    compiler=(ccache g++)
+fi
+# 1. find_package(mqttx CONFIG REQUIRED COMPONENTS http) against the installed package.
 cmake -S "$source_dir/tests/package" -B "$consumer_build" -G Ninja \
     -DCMAKE_PREFIX_PATH="$prefix" "${launcher[@]}"
 cmake --build "$consumer_build"
 
+# 2. pkg-config, the installed mqttx-http.pc (which requires mqttx.pc); the libraries
+# are static, so --static brings their private dependencies.
+pc_dir=$(dirname "$(find "$prefix" -name mqttx.pc)")
+read -r -a pc_flags <<<"$(PKG_CONFIG_PATH=$pc_dir pkg-config --cflags --libs --static mqttx-http)"
+"${compiler[@]}" -std=c++20 "$source_dir/tests/package/main.cpp" -o "$work/consumer-pkg-config" \
+    "${pc_flags[@]}"
+
+# 3. The source tree as a subdirectory of the consumer's own build.
+cmake -S "$source_dir/tests/package" -B "$work/subdirectory" -G Ninja \
+    -DMQTTX_SOURCE_DIR="$source_dir" "${launcher[@]}"
+cmake --build "$work/subdirectory"
+
 mqttx_start_mosquitto
-status=0
-"$consumer_build/consumer" "$MQTTX_BROKER" || status=$?
-exit "$status"
+for consumer in "$consumer_build/consumer" "$work/consumer-pkg-config" "$work/subdirectory/consumer"; do
+    echo "== $consumer"
+    "$consumer" "$MQTTX_BROKER"
+done
