@@ -240,15 +240,18 @@ void SessionManager::wait_for_all_sessions(std::chrono::milliseconds timeout) {
     // says, where the caller sees it.
     std::string list;
     std::size_t missing = 0;
+    constexpr std::size_t listed = 20;  // a fleet's worth would be a page of text
     for (const auto& session : sessions) {
         auto& core = session->core();
         if (core.ready()) continue;
-        ++missing;
+        if (++missing > listed) continue;
         list += list.empty() ? "" : "; ";
         list += session->name() + " (" + to_string(core.state());
         if (auto why = core.last_connect_error(); !why.empty()) list += ", last connect: " + why;
         list += ")";
     }
+    if (missing == 0) return;  // the last ones got ready after the deadline
+    if (missing > listed) list += "; and " + std::to_string(missing - listed) + " more";
     throw Error::timeout("sessions not ready in time: " + list)
         .with_context("not_ready", static_cast<long long>(missing))
         .with_context("timeout_ms", timeout.count());

@@ -51,8 +51,10 @@ cmake --build "$consumer_build"
 
 # 2. pkg-config, the installed mqttx-http.pc (which requires mqttx.pc); the libraries
 # are static, so --static brings their private dependencies.
-pc_dir=$(dirname "$(find "$prefix" -name mqttx.pc)")
-read -r -a pc_flags <<<"$(PKG_CONFIG_PATH=$pc_dir pkg-config --cflags --libs --static mqttx-http)"
+pc=$(find "$prefix" -name mqttx.pc)
+[[ -n $pc ]] || { echo "mqttx.pc was not installed" >&2; exit 1; }
+flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs --static mqttx-http)
+read -r -a pc_flags <<<"$flags"
 "${compiler[@]}" -std=c++20 "$source_dir/tests/package/main.cpp" -o "$work/consumer-pkg-config" \
     "${pc_flags[@]}"
 
