@@ -24,7 +24,8 @@ class Bridge {
     Bridge(const Bridge&) = delete;
     Bridge& operator=(const Bridge&) = delete;
 
-    // Adds and connects every session, adds every forwarder; returns at once. A session
+    // Adds every session and forwarder, then starts the sessions' connects (a persistent
+    // session's kept messages find their forwarders' routes); returns at once. A session
     // or forwarder the library refuses is logged and reported by not_ready().
     void start();
     // Reads the file again. Valid: sessions and forwarders that changed are replaced (a
