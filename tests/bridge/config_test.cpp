@@ -200,9 +200,10 @@ connect_timeout = "250ms"
     EXPECT_EQ(c.sessions[1].options.brokers[0], "tcp://127.0.0.1:4001");
     EXPECT_EQ(c.http.port, 0) << "--listen replaces the file's address";
 
-    EXPECT_EQ(joined(problems_of("[[sessions]]\nname = \"a\"\nbroker = \"${MQTTX_TEST_UNSET}\"\n")),
-              "b.toml:3:10: sessions[0].broker: the environment variable MQTTX_TEST_UNSET is not set "
-              "(or empty)\n");
+    EXPECT_EQ(
+        joined(problems_of("[[sessions]]\nname = \"a\"\nbroker = \"${MQTTX_TEST_UNSET}\"\n")),
+        "b.toml:3:10: sessions[0].broker: the environment variable MQTTX_TEST_UNSET is not set "
+        "(or empty)\n");
     EXPECT_EQ(
         joined(problems_of("", {.instance = "a/b", .listen = "localhost", .log_level = "loud"})),
         "b.toml: --log-level: one of trace, debug, info, warn, error, critical, off; got "
